@@ -1,0 +1,67 @@
+//! Request key generation: canonical JSON alone, and the full key (canonical JSON + MD5 + prefix)
+//! through the allocation-free `request_key_into`, for a small and a ~1 KB nested payload, in both
+//! canonical JSON dialects.
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use cachette::key::{canonicalize_into, request_key_into, KeyFormat};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+
+/// The typical tiny request.
+const SMALL: &str = r#"{"topic":"Python Programming"}"#;
+
+/// A ~1 KB nested request, as `JSON.stringify` writes it (keys deliberately unsorted).
+const NESTED: &str = concat!(
+    r#"{"model":"gpt-4o-mini","temperature":0.7,"max_tokens":512,"top_p":1,"stream":false,"#,
+    r#""messages":[{"role":"system","content":"You are a helpful assistant that writes concise, "#,
+    r#"accurate course outlines for software engineers."},{"role":"user","content":"Write an "#,
+    r#"outline for a course on Python programming for data engineers, with exercises."}],"#,
+    r#""metadata":{"user":{"id":48213,"plan":"pro","locale":"de-DE","tags":["beta","eu","early"]},"#,
+    r#""request":{"source":"web","page":"/courses/new","ab":{"variant":"B","weight":0.25},"#,
+    r#""ts":1732571234567}},"tools":[{"type":"function","function":{"name":"search_docs","#,
+    r#""description":"Search the documentation index for a query","parameters":{"type":"object","#,
+    r#""properties":{"query":{"type":"string"},"limit":{"type":"integer","minimum":1,"#,
+    r#""maximum":50}},"required":["query"]}}}],"response_format":{"type":"json_object"},"#,
+    r#""stop":["\n\n###","END"],"seed":42,"presence_penalty":-0.5,"frequency_penalty":0.125,"#,
+    r#""logit_bias":{"50256":-100,"198":-1.5},"notes":"Grüße aus Köln — naïve café 😀","#,
+    r#""weights":[0.001,1e-7,3.14159,2.5e21,-17,1000000]}"#
+);
+
+fn bench_keys(c: &mut Criterion) {
+    let cases = [("small", SMALL), ("nested_1kb", NESTED)];
+    for format in [KeyFormat::Jcs, KeyFormat::Python] {
+        for (name, data) in cases {
+            let mut canonical = String::with_capacity(2048);
+            c.bench_function(&format!("canonical_json/{}/{name}", format.as_str()), |b| {
+                b.iter(|| {
+                    canonical.clear();
+                    let r = canonicalize_into(black_box(data), format, &mut canonical);
+                    black_box(r.is_ok())
+                })
+            });
+
+            let mut scratch = String::with_capacity(2048);
+            let mut key = String::with_capacity(128);
+            c.bench_function(
+                &format!("request_key_into/{}/{name}", format.as_str()),
+                |b| {
+                    b.iter(|| {
+                        key.clear();
+                        let r = request_key_into(
+                            black_box("v1"),
+                            black_box("courses"),
+                            black_box(data),
+                            format,
+                            &mut scratch,
+                            &mut key,
+                        );
+                        black_box(r.is_ok())
+                    })
+                },
+            );
+        }
+    }
+}
+
+criterion_group!(benches, bench_keys);
+criterion_main!(benches);

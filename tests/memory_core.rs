@@ -1,0 +1,231 @@
+//! The memory-tier cache: versions, namespaces, invalidation, statistics, shutdown.
+#![allow(clippy::unwrap_used)]
+
+use cachette::cache::{
+    namespace_pattern, topic_json, version_pattern, warm_plan, InFlight, MemoryCore, WarmOutcome,
+    WarmReport,
+};
+use cachette::key::{canonical_json, KeyFormat};
+use cachette::options::Options;
+
+fn core(opts: Options) -> MemoryCore<String> {
+    MemoryCore::new(&opts).unwrap()
+}
+
+#[test]
+fn request_keys_carry_version_and_namespace() {
+    let mut c = core(Options {
+        version: "v1.0".into(),
+        ..Options::default()
+    });
+    let k = c
+        .request_key("subtopics", r#"{"topic":"Python Programming"}"#)
+        .unwrap();
+    assert_eq!(k, "v1.0:subtopics:3260222b82f1023d3fd9501bd984cd80");
+    let mut p = core(Options {
+        key_format: KeyFormat::Python,
+        ..Options::default()
+    });
+    let k = p
+        .request_key("subtopics", r#"{"topic":"Python Programming"}"#)
+        .unwrap();
+    assert_eq!(k, "v1:subtopics:afc5c4f25dbfab7559ccff1975be8899");
+    assert_eq!(c.request_key("", "{}").unwrap_err().code(), "INVALID_KEY");
+    assert_eq!(
+        c.request_key("a:b", "{}").unwrap_err().code(),
+        "INVALID_KEY"
+    );
+    assert_eq!(
+        c.request_key("ns", "{nope").unwrap_err().code(),
+        "UNSERIALIZABLE"
+    );
+}
+
+#[test]
+fn namespace_invalidation_escapes_metacharacters() {
+    let mut c = core(Options::default());
+    let a_star = c.request_key("a*", "{}").unwrap();
+    let ab = c.request_key("ab", "{}").unwrap();
+    c.set(&a_star, "x".into(), 0, None, 0).unwrap();
+    c.set(&ab, "y".into(), 0, None, 0).unwrap();
+    assert_eq!(c.invalidate_namespace("a*", 0).unwrap(), 1);
+    assert!(
+        c.contains(&ab, 0).unwrap(),
+        "namespace ab survives invalidating a*"
+    );
+    assert!(!c.contains(&a_star, 0).unwrap());
+    assert_eq!(namespace_pattern("v[1]", "n?").unwrap(), "v\\[1\\]:n\\?:*");
+    assert_eq!(version_pattern("v*").unwrap(), "v\\*:*");
+    assert_eq!(
+        c.invalidate_namespace("bad:ns", 0).unwrap_err().code(),
+        "INVALID_KEY"
+    );
+}
+
+#[test]
+fn versions_invalidate_and_switch() {
+    let mut c = core(Options {
+        version: "v1".into(),
+        ..Options::default()
+    });
+    let k1 = c.request_key("ns", "{}").unwrap();
+    c.set(&k1, "old".into(), 0, None, 0).unwrap();
+    c.set("v10:ns:x", "other version".into(), 0, None, 0)
+        .unwrap();
+    assert_eq!(
+        c.update_version("v2", 0).unwrap(),
+        1,
+        "only v1:* goes, not v10:*"
+    );
+    assert_eq!(c.version(), "v2");
+    let k2 = c.request_key("ns", "{}").unwrap();
+    assert!(k2.starts_with("v2:ns:"));
+    assert_eq!(c.update_version("", 0).unwrap_err().code(), "INVALID_KEY");
+    assert_eq!(c.version(), "v2", "a refused version changes nothing");
+    assert_eq!(c.invalidate_version("v10", 0).unwrap(), 1);
+    assert!(c.is_empty(0));
+}
+
+#[test]
+fn statistics_count_every_kind_of_operation() {
+    let mut c = core(Options {
+        max_entries: 2,
+        ttl: 1.0,
+        ..Options::default()
+    });
+    c.set("a", "1".into(), 0, None, 0).unwrap();
+    c.set("b", "2".into(), 0, Some(0.5), 0).unwrap();
+    assert_eq!(c.get("a", 0).unwrap().map(String::as_str), Some("1"));
+    assert!(c.get("zz", 0).unwrap().is_none());
+    c.set("c", "3".into(), 0, None, 0).unwrap(); // evicts b
+    assert!(c.delete("a", 0).unwrap());
+    assert!(!c.delete("a", 0).unwrap());
+    assert!(c.get("c", 1_000).unwrap().is_none()); // default ttl 1 s: expired
+    c.set("p:1", "x".into(), 0, None, 1_000).unwrap();
+    assert_eq!(c.delete_pattern("p:*", 1_000).unwrap(), 1);
+    c.record_latency(2.0);
+    c.record_error();
+    let s = c.snapshot(1_000, "memory", false, false, None);
+    assert_eq!(s.counters.hits, 1);
+    assert_eq!(s.counters.misses, 2);
+    assert_eq!(s.counters.sets, 4);
+    assert_eq!(s.counters.deletes, 1);
+    assert_eq!(s.counters.invalidations, 1);
+    assert_eq!(s.counters.evictions, 1);
+    assert_eq!(s.counters.expirations, 1);
+    assert_eq!(s.counters.errors, 1);
+    assert_eq!(s.hit_rate_percent, 33.33);
+    assert_eq!(s.keys, 0);
+    assert_eq!(s.max_entries, 2);
+    assert_eq!(s.backend, "memory");
+    assert!(s.avg_latency_ms > 1.9);
+}
+
+#[test]
+fn bad_inputs_leave_the_cache_unchanged() {
+    let mut c = core(Options {
+        max_bytes: Some(100),
+        ..Options::default()
+    });
+    c.set("k", "v".into(), 1, None, 0).unwrap();
+    for ttl in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert_eq!(
+            c.set("k", "new".into(), 1, Some(ttl), 0)
+                .unwrap_err()
+                .code(),
+            "INVALID_OPTIONS"
+        );
+    }
+    assert_eq!(
+        c.set("k", "huge".into(), 500, None, 0).unwrap_err().code(),
+        "VALUE_TOO_LARGE"
+    );
+    let long = "x".repeat(32 * 1024 + 1);
+    assert_eq!(
+        c.set(&long, "v".into(), 1, None, 0).unwrap_err().code(),
+        "INVALID_KEY"
+    );
+    assert_eq!(c.get(&long, 0).unwrap_err().code(), "INVALID_KEY");
+    assert_eq!(
+        c.delete_pattern("[oops", 0).unwrap_err().code(),
+        "INVALID_PATTERN"
+    );
+    assert_eq!(
+        c.delete_pattern("", 0).unwrap_err().code(),
+        "INVALID_PATTERN"
+    );
+    assert_eq!(c.get("k", 0).unwrap().map(String::as_str), Some("v"));
+    assert_eq!(c.snapshot(0, "memory", false, false, None).counters.sets, 1);
+}
+
+#[test]
+fn shutdown_is_idempotent_and_final() {
+    let mut c = core(Options::default());
+    c.set("k", "v".into(), 0, None, 0).unwrap();
+    assert!(c.shutdown());
+    assert!(!c.shutdown());
+    assert!(c.is_shut_down());
+    assert_eq!(c.get("k", 0).unwrap_err().code(), "SHUT_DOWN");
+    assert_eq!(
+        c.set("k", "v".into(), 0, None, 0).unwrap_err().code(),
+        "SHUT_DOWN"
+    );
+    assert_eq!(c.delete_pattern("*", 0).unwrap_err().code(), "SHUT_DOWN");
+}
+
+#[test]
+fn in_flight_calls_are_shared_until_finished() {
+    let mut f: InFlight<u32> = InFlight::default();
+    assert!(f.get("k").is_none());
+    f.start("k", 7);
+    assert_eq!(f.get("k"), Some(7));
+    assert_eq!(f.len(), 1);
+    f.finish("k");
+    assert!(f.is_empty());
+}
+
+#[test]
+fn warm_plan_covers_every_namespace_and_topic() {
+    let mut c = core(Options::default());
+    let plan = warm_plan(
+        &mut c,
+        &["subtopics".into(), "quiz".into()],
+        &["Python".into(), "Rust \"quoted\"".into()],
+    )
+    .unwrap();
+    assert_eq!(plan.len(), 4);
+    let direct = c
+        .request_key("quiz", r#"{"topic":"Rust \"quoted\""}"#)
+        .unwrap();
+    assert_eq!(plan[3].key, direct);
+    assert_eq!((plan[3].namespace, plan[3].topic), (1, 1));
+    assert!(warm_plan(&mut c, &["bad:ns".into()], &["x".into()]).is_err());
+    let mut r = WarmReport::default();
+    for o in [
+        WarmOutcome::Warmed,
+        WarmOutcome::Skipped,
+        WarmOutcome::Failed,
+        WarmOutcome::Warmed,
+    ] {
+        r.add(o);
+    }
+    assert_eq!((r.warmed, r.skipped, r.failed, r.done()), (2, 1, 1, 4));
+}
+
+#[test]
+fn topic_json_is_valid_json_for_any_topic() {
+    for t in [
+        "plain",
+        "quote\"d",
+        "back\\slash",
+        "new\nline",
+        "tab\t",
+        "\u{1}",
+        "é😀",
+    ] {
+        let text = topic_json(t);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["topic"], t);
+        canonical_json(&text, KeyFormat::Jcs).unwrap();
+    }
+}
