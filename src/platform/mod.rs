@@ -1,0 +1,111 @@
+//! The seam where JavaScript runtime primitives are chosen: the clock, timers and (later) the
+//! HTTP transport. Everything here goes through `globalThis`, so one code path serves browsers,
+//! Node.js and workerd. Nothing else in the crate, besides `wasm/`, names `js_sys` or
+//! `wasm_bindgen`.
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::clock::Clock;
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+
+    type Performance;
+    #[wasm_bindgen(thread_local_v2, js_namespace = globalThis, js_name = performance)]
+    static PERFORMANCE: Option<Performance>;
+    #[wasm_bindgen(method, js_name = now)]
+    fn now(this: &Performance) -> f64;
+}
+
+/// Wall-clock milliseconds from `Date.now()`.
+pub fn now_ms() -> u64 {
+    let t = date_now();
+    if t.is_finite() && t > 0.0 {
+        t as u64
+    } else {
+        0
+    }
+}
+
+/// High-resolution milliseconds from `performance.now()` where the runtime has it, else
+/// `Date.now()`.
+pub fn precise_ms() -> f64 {
+    PERFORMANCE.with(|p| match p {
+        Some(p) => p.now(),
+        None => date_now(),
+    })
+}
+
+/// The clock of a JavaScript runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsClock;
+
+impl Clock for JsClock {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn precise_ms(&self) -> f64 {
+        precise_ms()
+    }
+}
+
+/// A repeating timer (`setInterval`), `unref`'d where the runtime has `unref` so it never keeps a
+/// Node.js process alive, and cleared when dropped.
+pub struct Interval {
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl std::fmt::Debug for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interval").finish_non_exhaustive()
+    }
+}
+
+fn global_fn(name: &str) -> Option<Function> {
+    Reflect::get(&js_sys::global(), &JsValue::from_str(name))
+        .ok()?
+        .dyn_into::<Function>()
+        .ok()
+}
+
+impl Interval {
+    /// Starts `callback` every `period_ms` milliseconds. `None` where the runtime has no timers or
+    /// refuses them here (Cloudflare Workers refuse timers in global scope): expiry then stays
+    /// lazy plus amortized.
+    pub fn start(period_ms: f64, callback: impl FnMut() + 'static) -> Option<Interval> {
+        let set_interval = global_fn("setInterval")?;
+        let callback = Closure::<dyn FnMut()>::new(callback);
+        let id = set_interval
+            .call2(
+                &JsValue::UNDEFINED,
+                callback.as_ref(),
+                &JsValue::from_f64(period_ms),
+            )
+            .ok()?;
+        if id.is_object() {
+            if let Ok(unref) = Reflect::get(&id, &JsValue::from_str("unref")) {
+                if let Some(unref) = unref.dyn_ref::<Function>() {
+                    let _ = unref.call0(&id);
+                }
+            }
+        }
+        Some(Interval {
+            id,
+            _callback: callback,
+        })
+    }
+}
+
+impl Drop for Interval {
+    fn drop(&mut self) {
+        if let Some(clear) = global_fn("clearInterval") {
+            let _ = clear.call1(&JsValue::UNDEFINED, &self.id);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Values and option bags crossing from JavaScript: JSON text of request data, value sizes,
+//! option parsing and validation, and the statistics object.
+
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::error::{js, to_js, JsResult};
+use crate::error::Error;
+use crate::key::KeyFormat;
+use crate::options::Options;
+use crate::stats::StatsSnapshot;
+
+/// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
+fn num(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
+}
+
+fn bad_options(msg: String) -> JsValue {
+    to_js(&Error::InvalidOptions(msg))
+}
+
+/// `JSON.stringify(data)`, refusing what JSON cannot carry with `UNSERIALIZABLE`.
+pub(crate) fn data_json(data: &JsValue) -> JsResult<String> {
+    match js_sys::JSON::stringify(data) {
+        Ok(text) => text.as_string().ok_or_else(|| {
+            to_js(&Error::Unserializable(format!(
+                "a value of type {} cannot be represented as JSON",
+                data.js_typeof().as_string().unwrap_or_default()
+            )))
+        }),
+        Err(thrown) => Err(to_js(&Error::Unserializable(format!(
+            "value cannot be represented as JSON: {}",
+            super::error::describe(&thrown)
+        )))),
+    }
+}
+
+/// The size a value is charged: `sizeOf(value)` when given, else the UTF-8 length of its JSON.
+pub(crate) fn value_size(value: &JsValue, size_of: Option<&Function>) -> JsResult<u64> {
+    match size_of {
+        Some(f) => {
+            let n = f.call1(&JsValue::UNDEFINED, value).map_err(|e| {
+                to_js(&Error::InvalidOptions(format!(
+                    "sizeOf threw: {}",
+                    super::error::describe(&e)
+                )))
+            })?;
+            match n.as_f64() {
+                Some(n) if n.is_finite() && n >= 0.0 => Ok(n.ceil() as u64),
+                _ => Err(bad_options(
+                    "sizeOf must return a finite number >= 0".to_owned(),
+                )),
+            }
+        }
+        None => Ok(data_json(value)?.len() as u64),
+    }
+}
+
+/// Refuses `undefined` as a value: `get` answers `undefined` for a miss.
+pub(crate) fn check_value(value: &JsValue) -> JsResult<()> {
+    if value.is_undefined() {
+        return Err(to_js(&Error::Unserializable(
+            "undefined cannot be cached: get returns undefined for a miss".to_owned(),
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `v` is a thenable (has a callable `then`).
+pub(crate) fn is_thenable(v: &JsValue) -> bool {
+    v.is_object() && Reflect::get(v, &JsValue::from_str("then")).is_ok_and(|t| t.is_function())
+}
+
+/// Parses a key format name; `undefined` means the default.
+pub(crate) fn key_format(v: &JsValue) -> JsResult<KeyFormat> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(KeyFormat::default());
+    }
+    let name = v
+        .as_string()
+        .ok_or_else(|| bad_options("keyFormat must be \"jcs\" or \"python\"".to_owned()))?;
+    js(name.parse())
+}
+
+/// Reads the option bag `bag`, refusing unknown names and wrong types.
+pub(crate) struct Bag<'a> {
+    obj: Option<&'a Object>,
+    what: &'static str,
+}
+
+impl<'a> Bag<'a> {
+    /// `undefined` and `null` are an empty bag; anything else must be a plain object whose keys
+    /// are all in `known`.
+    pub(crate) fn new(v: &'a JsValue, what: &'static str, known: &[&str]) -> JsResult<Bag<'a>> {
+        if v.is_undefined() || v.is_null() {
+            return Ok(Bag { obj: None, what });
+        }
+        let obj = v
+            .dyn_ref::<Object>()
+            .filter(|_| !v.is_function() && !Array::is_array(v))
+            .ok_or_else(|| bad_options(format!("{what} must be an object")))?;
+        for k in Object::keys(obj).iter() {
+            let k = k.as_string().unwrap_or_default();
+            if !known.contains(&k.as_str()) {
+                return Err(bad_options(format!(
+                    "{what} has an unknown option \"{k}\"; known: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(Bag {
+            obj: Some(obj),
+            what,
+        })
+    }
+
+    fn get(&self, name: &str) -> JsResult<Option<JsValue>> {
+        let Some(obj) = self.obj else { return Ok(None) };
+        let v = Reflect::get(obj, &JsValue::from_str(name))?;
+        Ok((!v.is_undefined()).then_some(v))
+    }
+
+    pub(crate) fn number(&self, name: &str) -> JsResult<Option<f64>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| bad_options(format!("{}.{name} must be a number", self.what))),
+        }
+    }
+
+    pub(crate) fn integer(&self, name: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
+        match self.number(name)? {
+            Some(n) if n.fract() != 0.0 || n < min || n > max => Err(bad_options(format!(
+                "{}.{name} must be a whole number from {} to {}, got {}",
+                self.what,
+                num(min),
+                num(max),
+                num(n)
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    pub(crate) fn string(&self, name: &str) -> JsResult<Option<String>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .as_string()
+                .map(Some)
+                .ok_or_else(|| bad_options(format!("{}.{name} must be a string", self.what))),
+        }
+    }
+
+    pub(crate) fn boolean(&self, name: &str) -> JsResult<Option<bool>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| bad_options(format!("{}.{name} must be a boolean", self.what))),
+        }
+    }
+
+    pub(crate) fn function(&self, name: &str) -> JsResult<Option<Function>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .dyn_into::<Function>()
+                .map(Some)
+                .map_err(|_| bad_options(format!("{}.{name} must be a function", self.what))),
+        }
+    }
+
+    pub(crate) fn strings(&self, name: &str) -> JsResult<Option<Vec<String>>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) if Array::is_array(&v) => Array::from(&v)
+                .iter()
+                .map(|s| {
+                    s.as_string().ok_or_else(|| {
+                        bad_options(format!("{}.{name} must hold only strings", self.what))
+                    })
+                })
+                .collect::<JsResult<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(bad_options(format!(
+                "{}.{name} must be an array of strings",
+                self.what
+            ))),
+        }
+    }
+
+    pub(crate) fn value(&self, name: &str) -> JsResult<Option<JsValue>> {
+        self.get(name)
+    }
+}
+
+/// Cache options as read from JavaScript.
+pub(crate) struct JsOptions {
+    pub(crate) core: Options,
+    pub(crate) size_of: Option<Function>,
+}
+
+const CACHE_OPTIONS: &[&str] = &[
+    "version",
+    "ttl",
+    "maxEntries",
+    "maxBytes",
+    "cleanupInterval",
+    "keyFormat",
+    "upstash",
+    "fallback",
+    "localTtl",
+    "popularTopics",
+    "sizeOf",
+];
+
+/// Parses and validates the options of `new MemoryCache(...)` / `new Cache(...)`.
+pub(crate) fn cache_options(v: &JsValue, class: &'static str) -> JsResult<JsOptions> {
+    let bag = Bag::new(v, class, CACHE_OPTIONS)?;
+    let mut o = Options::default();
+    if let Some(version) = bag.string("version")? {
+        o.version = version;
+    }
+    if let Some(ttl) = bag.number("ttl")? {
+        o.ttl = ttl;
+    }
+    if let Some(n) = bag.integer("maxEntries", 1.0, f64::from(u32::MAX / 2))? {
+        o.max_entries = n as usize;
+    }
+    if let Some(n) = bag.integer("maxBytes", 1.0, 9_007_199_254_740_991.0)? {
+        o.max_bytes = Some(n as u64);
+    }
+    if let Some(n) = bag.number("cleanupInterval")? {
+        o.cleanup_interval = n;
+    }
+    o.key_format = key_format(&bag.value("keyFormat")?.unwrap_or(JsValue::UNDEFINED))?;
+    if let Some(f) = bag.boolean("fallback")? {
+        o.fallback = f;
+    }
+    if let Some(n) = bag.number("localTtl")? {
+        o.local_ttl = n;
+    }
+    if let Some(topics) = bag.strings("popularTopics")? {
+        o.popular_topics = topics;
+    }
+    if bag.value("upstash")?.is_some() {
+        return Err(bad_options(format!(
+            "{class}: the upstash tier is not available in this version of the package"
+        )));
+    }
+    let size_of = bag.function("sizeOf")?;
+    js(o.validate())?;
+    Ok(JsOptions { core: o, size_of })
+}
+
+/// Per-call options `{ ttl }` (seconds); `undefined` means the default TTL.
+pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
+    Bag::new(v, "options", &["ttl"])?.number("ttl")
+}
+
+fn set(obj: &Object, name: &str, v: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), &v.into());
+}
+
+/// The plain object `stats()` returns.
+pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
+    let o = Object::new();
+    let c = &s.counters;
+    set(&o, "backend", s.backend);
+    set(&o, "version", s.version.as_str());
+    set(&o, "hits", c.hits as f64);
+    set(&o, "misses", c.misses as f64);
+    set(&o, "hitRatePercent", s.hit_rate_percent);
+    set(&o, "totalRequests", s.total_requests as f64);
+    set(&o, "sets", c.sets as f64);
+    set(&o, "deletes", c.deletes as f64);
+    set(&o, "invalidations", c.invalidations as f64);
+    set(&o, "evictions", c.evictions as f64);
+    set(&o, "expirations", c.expirations as f64);
+    set(&o, "errors", c.errors as f64);
+    set(&o, "avgLatencyMs", s.avg_latency_ms);
+    set(&o, "p99LatencyMs", s.p99_latency_ms);
+    set(&o, "keys", s.keys as f64);
+    set(&o, "maxEntries", s.max_entries as f64);
+    set(&o, "memoryUsedBytes", s.memory_used_bytes as f64);
+    set(&o, "cleanupTimerActive", s.cleanup_timer_active);
+    set(&o, "fallbackActive", s.fallback_active);
+    if let Some(u) = &s.upstash {
+        let up = Object::new();
+        set(&up, "keyspaceHits", u.keyspace_hits as f64);
+        set(&up, "keyspaceMisses", u.keyspace_misses as f64);
+        set(&up, "evictedKeys", u.evicted_keys as f64);
+        set(&up, "usedMemoryBytes", u.used_memory_bytes as f64);
+        set(&o, "upstash", up);
+    }
+    o
+}
+
+/// Sets `name` on a plain object (for result objects built here).
+pub(crate) fn put(obj: &Object, name: &str, v: impl Into<JsValue>) {
+    set(obj, name, v);
+}
