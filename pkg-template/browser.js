@@ -1,0 +1,16 @@
+// Browsers and bundlers (the `browser` and `default` conditions): initialises itself with
+// top-level await. Bundlers that understand `new URL(..., import.meta.url)` emit the .wasm
+// as an asset; without a bundler, serve the package's files as they are.
+import initWasm, { __registerErrorClass } from "./web/cachette.js";
+import { CacheError } from "./error.js";
+
+await initWasm({ module_or_path: new URL("./web/cachette_bg.wasm", import.meta.url) });
+__registerErrorClass(CacheError);
+
+export { Cache, MemoryCache, requestKey } from "./web/cachette.js";
+export { CacheError };
+
+/** Already initialised: resolves at once (the same call works in every runtime). */
+export function init() {
+  return Promise.resolve();
+}

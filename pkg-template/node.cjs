@@ -1,0 +1,16 @@
+"use strict";
+// Node, CommonJS (`require("cachette")`). The wasm-bindgen `nodejs` glue reads and
+// instantiates node/cachette_bg.wasm synchronously when it is first required.
+const wasm = require("./node/cachette.js");
+const { CacheError } = require("./error.cjs");
+
+wasm.__registerErrorClass(CacheError);
+
+exports.Cache = wasm.Cache;
+exports.MemoryCache = wasm.MemoryCache;
+exports.requestKey = wasm.requestKey;
+exports.CacheError = CacheError;
+/** Already initialised: resolves at once (the same call works in every runtime). */
+exports.init = function init() {
+  return Promise.resolve();
+};

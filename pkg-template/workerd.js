@@ -1,0 +1,16 @@
+// Cloudflare workerd (the `workerd` condition): Wrangler and other Workers bundlers turn a
+// `.wasm` import into a compiled WebAssembly.Module, instantiated synchronously here.
+import wasmModule from "./web/cachette_bg.wasm";
+import { initSync, __registerErrorClass } from "./web/cachette.js";
+import { CacheError } from "./error.js";
+
+initSync({ module: wasmModule });
+__registerErrorClass(CacheError);
+
+export { Cache, MemoryCache, requestKey } from "./web/cachette.js";
+export { CacheError };
+
+/** Already initialised: resolves at once (the same call works in every runtime). */
+export function init() {
+  return Promise.resolve();
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Builds the complete npm package `cachette` into pkg/ (gitignored):
+#
+#   1. cargo build --lib --target wasm32-unknown-unknown --release   (the size profile)
+#   2. wasm-bindgen --target web    -> web/   (browsers, workerd, `cachette/web`)
+#      wasm-bindgen --target nodejs -> node/  (Node.js, CommonJS, synchronous load)
+#   3. wasm-opt -Oz on each *_bg.wasm (binaryen from npm: node_modules/.bin/wasm-opt)
+#   4. pkg/ = pkg-template/ + the generated files, package.json versioned from Cargo.toml
+#   5. checks that `npm pack` ships exactly the files in pkg/, and prints the sizes
+#
+# Idempotent and quick when nothing changed: steps 2-3 are skipped while the cargo output,
+# the tool versions and this script are unchanged, and pkg/ is left untouched (mtimes
+# included) when the assembled package is identical to it.
+#
+# Needs: cargo + the wasm32-unknown-unknown target, wasm-bindgen $WASM_BINDGEN_VERSION on
+# PATH, node/npm, and the root devDependencies installed (`./run build` sees to all of it).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+WASM_BINDGEN_VERSION=${WASM_BINDGEN_VERSION:-0.2.130}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WASM_IN=$TARGET_DIR/wasm32-unknown-unknown/release/cachette.wasm
+STAGE=$TARGET_DIR/pkg-build           # wasm-bindgen + wasm-opt output, and the build key
+TEMPLATE=$ROOT/pkg-template
+OUT=$ROOT/pkg
+WASM_OPT=$ROOT/node_modules/.bin/wasm-opt
+
+# The features rustc enables by default for wasm32-unknown-unknown (and that wasm-bindgen's
+# externref table needs), so wasm-opt may keep and use them. Supported by every engine we
+# ship to (Node >= 18, workerd, Chrome/Edge, Firefox, Safari >= 15).
+WASM_OPT_FLAGS=(
+  -Oz
+  --enable-bulk-memory --enable-bulk-memory-opt
+  --enable-nontrapping-float-to-int
+  --enable-sign-ext
+  --enable-mutable-globals
+  --enable-reference-types
+  --enable-multivalue
+  --enable-call-indirect-overlong
+  --strip-debug --strip-producers
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build-pkg: %s\n' "$*" >&2; exit 1; }
+sha() { sha256sum "$@" | cut -d' ' -f1; }
+
+# --- 1. the wasm module --------------------------------------------------------------
+log "cargo build --lib --target wasm32-unknown-unknown --release"
+cargo build --lib --target wasm32-unknown-unknown --release
+[ -f "$WASM_IN" ] || die "no $WASM_IN after cargo build"
+
+# --- 2 + 3. bindings and size optimisation (skipped when their inputs are unchanged) ----
+have_bindgen=$(wasm-bindgen --version 2>/dev/null || true)
+[ "$have_bindgen" = "wasm-bindgen $WASM_BINDGEN_VERSION" ] ||
+  die "need wasm-bindgen $WASM_BINDGEN_VERSION (found: ${have_bindgen:-none}); run ./run setup"
+[ -x "$WASM_OPT" ] || die "no $WASM_OPT; run npm ci (./run setup does)"
+
+key=$( { sha "$WASM_IN"; echo "$have_bindgen"; sha "$ROOT/scripts/build-pkg.sh";
+         sha "$ROOT/node_modules/binaryen/package.json"; } | sha - )
+if [ "$(cat "$STAGE/key" 2>/dev/null || true)" = "$key" ] &&
+   [ -f "$STAGE/web/cachette_bg.wasm" ] && [ -f "$STAGE/node/cachette_bg.wasm" ]; then
+  log "wasm-bindgen + wasm-opt: up to date"
+else
+  rm -rf "$STAGE"
+  mkdir -p "$STAGE"
+  log "wasm-bindgen --target web, --target nodejs"
+  # The web glue gets no built-in default path (`new URL("cachette_bg.wasm", import.meta.url)`):
+  # the entries pass the location explicitly, and workerd bundles see no import.meta.url.
+  wasm-bindgen "$WASM_IN" --out-dir "$STAGE/web" --out-name cachette --target web \
+    --typescript --omit-default-module-path
+  wasm-bindgen "$WASM_IN" --out-dir "$STAGE/node" --out-name cachette --target nodejs \
+    --typescript
+
+  log "wasm-opt ${WASM_OPT_FLAGS[*]}"
+  "$WASM_OPT" "${WASM_OPT_FLAGS[@]}" "$STAGE/web/cachette_bg.wasm" -o "$STAGE/web/opt.wasm"
+  if cmp -s "$STAGE/web/cachette_bg.wasm" "$STAGE/node/cachette_bg.wasm"; then
+    # The usual case: both targets get the same module; optimise it once.
+    cp "$STAGE/web/opt.wasm" "$STAGE/node/opt.wasm"
+  else
+    "$WASM_OPT" "${WASM_OPT_FLAGS[@]}" "$STAGE/node/cachette_bg.wasm" -o "$STAGE/node/opt.wasm"
+  fi
+  for t in web node; do
+    mv "$STAGE/$t/opt.wasm" "$STAGE/$t/cachette_bg.wasm"
+    # The optimised module must still compile in V8 with the glue's imports.
+    node -e '
+      const fs = require("fs");
+      const m = new WebAssembly.Module(fs.readFileSync(process.argv[1]));
+      const mods = new Set(WebAssembly.Module.imports(m).map((i) => i.module));
+      for (const name of mods) if (name !== "./cachette_bg.js") {
+        console.error("unexpected import module " + name); process.exit(1);
+      }' "$STAGE/$t/cachette_bg.wasm"
+  done
+  echo "$key" >"$STAGE/key"
+fi
+
+# --- 4. assemble the package ----------------------------------------------------------
+NEW=$STAGE/pkg.new
+rm -rf "$NEW"
+mkdir -p "$NEW/web" "$NEW/node"
+cp -R "$TEMPLATE/." "$NEW/"
+cp "$STAGE/web/cachette.js" "$STAGE/web/cachette.d.ts" "$STAGE/web/cachette_bg.wasm" "$NEW/web/"
+cp "$STAGE/node/cachette.js" "$STAGE/node/cachette_bg.wasm" "$NEW/node/"
+# The nodejs glue is CommonJS inside a `"type": "module"` package.
+printf '{\n  "type": "commonjs"\n}\n' >"$NEW/node/package.json"
+# A .gitignore (or .npmignore) inside the package would silently drop files from `npm pack`.
+find "$NEW" \( -name .gitignore -o -name .npmignore \) -delete
+
+version=$(cargo metadata --no-deps --format-version 1 --offline |
+  node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+    const p = JSON.parse(s).packages.find((p) => p.name === "cachette");
+    process.stdout.write(p.version);
+  });')
+[ -n "$version" ] || die "could not read the crate version from Cargo.toml"
+node -e '
+  const fs = require("fs");
+  const [file, version] = process.argv.slice(1);
+  const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
+  pkg.version = version;
+  fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");' "$NEW/package.json" "$version"
+
+if [ -d "$OUT" ] && diff -r -q "$NEW" "$OUT" >/dev/null 2>&1; then
+  rm -rf "$NEW"
+  log "pkg/: up to date (cachette@$version)"
+else
+  # --- 5a. `npm pack` must ship every file of the package, and nothing else ----------
+  (cd "$NEW" && find . -type f | sed 's|^\./||' | sort) >"$STAGE/files.tree"
+  (cd "$NEW" && npm pack --dry-run --json --ignore-scripts 2>/dev/null) |
+    node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      for (const f of JSON.parse(s)[0].files) console.log(f.path);
+    });' | sort >"$STAGE/files.packed"
+  if ! diff -u "$STAGE/files.tree" "$STAGE/files.packed" >&2; then
+    die "npm pack would not ship exactly pkg/'s files (above: - only in pkg/, + only packed)"
+  fi
+  rm -rf "$OUT"
+  mv "$NEW" "$OUT"
+  log "pkg/: assembled cachette@$version ($(wc -l <"$STAGE/files.packed") files, npm pack checked)"
+fi
+
+# --- 5b. sizes --------------------------------------------------------------------------
+gz() { gzip -9 -c "$1" | wc -c; }
+row() { printf '  %-28s %9s B  %9s B gzip -9\n' "$1" "$2" "$3"; }
+echo "Sizes (pkg/):"
+for f in web/cachette_bg.wasm web/cachette.js node/cachette_bg.wasm node/cachette.js; do
+  row "$f" "$(wc -c <"$OUT/$f")" "$(gz "$OUT/$f")"
+done
+# What a browser downloads for `cachette`: the wasm, the web glue and the small entry files.
+web_files=(web/cachette_bg.wasm web/cachette.js browser.js error.js)
+raw=0 zipped=0
+for f in "${web_files[@]}"; do
+  raw=$((raw + $(wc -c <"$OUT/$f"))) zipped=$((zipped + $(gz "$OUT/$f")))
+done
+row "web total (wasm+glue+entry)" "$raw" "$zipped"

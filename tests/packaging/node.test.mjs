@@ -1,0 +1,59 @@
+// Node.js, from the installed tarball: `import` (the node.import condition, node.mjs) and
+// `require` (node.require, node.cjs), each in a child process of its own.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { assertSmoke, consumerProject, runNodeJson } from "./helpers.mjs";
+
+const dir = consumerProject("node");
+
+test("Node ESM: import { ... } from \"cachette\"", async (t) => {
+  writeFileSync(
+    join(dir, "esm.mjs"),
+    `import { Cache, MemoryCache, requestKey, CacheError, init } from "cachette";
+import { runSmoke } from "./smoke.mjs";
+const results = await runSmoke({ Cache, MemoryCache, requestKey, CacheError, init });
+console.log(JSON.stringify(results));
+`,
+  );
+  await assertSmoke(t, await runNodeJson(dir, "esm.mjs"));
+});
+
+test("Node CJS: require(\"cachette\")", async (t) => {
+  writeFileSync(
+    join(dir, "cjs.cjs"),
+    `const api = require("cachette");
+const { version } = require("cachette/package.json");
+import("./smoke.mjs").then(async ({ runSmoke }) => {
+  const results = await runSmoke(api);
+  // One wasm instance and one CacheError class in Node, however the package is loaded.
+  const esm = await import("cachette");
+  results.push({
+    name: "require and import share one module instance",
+    ok: esm.CacheError === api.CacheError && esm.MemoryCache === api.MemoryCache,
+    error: "import(\\"cachette\\") and require(\\"cachette\\") gave different classes",
+  });
+  results.push({
+    name: "require(\\"cachette/package.json\\") works",
+    ok: typeof version === "string" && version.length > 0,
+    error: "no version",
+  });
+  console.log(JSON.stringify(results));
+});
+`,
+  );
+  await assertSmoke(t, await runNodeJson(dir, "cjs.cjs"));
+});
+
+test("Node: cachette/web resolves to the self-initialising Node build", async () => {
+  writeFileSync(
+    join(dir, "web.mjs"),
+    `import { init, MemoryCache } from "cachette/web";
+import * as main from "cachette";
+await init();
+console.log(JSON.stringify({ same: MemoryCache === main.MemoryCache }));
+`,
+  );
+  assert.deepEqual(await runNodeJson(dir, "web.mjs"), { same: true });
+});

@@ -1,0 +1,137 @@
+// The shape of the published package, read from the real tarball: the exports map (and the
+// order of its conditions), the version, the file list, and the hand-written typings checked
+// by the TypeScript compiler against a consumer's use of the API.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ROOT, consumerProject, installedManifest, tarball } from "./helpers.mjs";
+
+const NODE = { import: "./node.mjs", require: "./node.cjs" };
+const EXPECTED_EXPORTS = {
+  ".": {
+    types: "./index.d.ts",
+    workerd: "./workerd.js",
+    browser: "./browser.js",
+    node: NODE,
+    default: "./browser.js",
+  },
+  "./web": {
+    types: "./index.d.ts",
+    workerd: "./workerd.js",
+    node: NODE,
+    default: "./web.js",
+  },
+  "./package.json": "./package.json",
+};
+
+const dir = consumerProject("package");
+const manifest = installedManifest(dir);
+const packed = execFileSync("tar", ["-tzf", tarball()], { encoding: "utf8" })
+  .split("\n")
+  .filter((line) => line && !line.endsWith("/"))
+  .map((line) => line.replace(/^package\//, ""))
+  .sort();
+
+test("exports map: entries and the order of conditions", () => {
+  assert.deepEqual(manifest.exports, EXPECTED_EXPORTS);
+  // Resolution takes the first matching condition in object order, so the order is part of
+  // the contract: types, workerd, browser, node (import, require), default.
+  assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "workerd", "browser", "node", "default"]);
+  assert.deepEqual(Object.keys(manifest.exports["./web"]), ["types", "workerd", "node", "default"]);
+  assert.deepEqual(Object.keys(manifest.exports["."].node), ["import", "require"]);
+  assert.equal(manifest.name, "cachette");
+  assert.equal(manifest.type, "module");
+  assert.equal(manifest.types, "./index.d.ts");
+  assert.equal(manifest.private, undefined);
+});
+
+test("version is the crate's", () => {
+  const cargo = readFileSync(join(ROOT, "Cargo.toml"), "utf8");
+  const version = cargo.match(/^\[package\][^[]*?^version\s*=\s*"([^"]+)"/m)?.[1];
+  assert.equal(manifest.version, version);
+});
+
+test("the tarball holds exactly the package's files", () => {
+  const listed = [...manifest.files, "package.json"].sort();
+  assert.deepEqual(packed, listed);
+  const leaves = (v) => (typeof v === "string" ? [v] : Object.values(v).flatMap(leaves));
+  const targets = leaves(manifest.exports).map((s) => s.replace(/^\.\//, ""));
+  for (const target of [...targets, ...manifest.sideEffects.map((s) => s.replace(/^\.\//, ""))]) {
+    assert.ok(packed.includes(target), `${target} is referenced but not shipped`);
+  }
+  for (const wasm of ["web/cachette_bg.wasm", "node/cachette_bg.wasm"]) {
+    const bytes = readFileSync(join(dir, "node_modules", "cachette", wasm));
+    assert.ok(WebAssembly.validate(bytes), `${wasm} is not a valid module for this Node`);
+  }
+});
+
+test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () => {
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        target: "es2022",
+        lib: ["esnext", "dom"],
+        skipLibCheck: false,
+        types: [],
+      },
+      files: ["consumer.mts"],
+    }),
+  );
+  writeFileSync(
+    join(dir, "consumer.mts"),
+    `import { Cache, CacheError, MemoryCache, init, requestKey } from "cachette";
+import type { CacheErrorCode, CacheOptions, CacheStats, MemoryCacheOptions } from "cachette";
+import * as web from "cachette/web";
+
+await init();
+await web.init();
+await web.init(new URL("https://example.com/cachette_bg.wasm"));
+
+const memOptions: MemoryCacheOptions = { version: "v1", maxEntries: 1000, ttl: 3600 };
+const mem = new MemoryCache(memOptions);
+mem.set("k", { a: 1 });
+mem.set("k", { a: 1 }, { ttl: 60 });
+const value: unknown = mem.get("k");
+const size: number = mem.size;
+const stats: CacheStats = mem.stats();
+mem.shutdown();
+
+const key1: string = requestKey("v1", "subtopics", { topic: "Python Programming" });
+const key2: string = requestKey("v1", "subtopics", { topic: "Python Programming" }, "python");
+
+const options: CacheOptions = { version: "v1.0", ttl: 3600 };
+const cache = new Cache(options);
+const missing: unknown = await cache.get("missing");
+await cache.set("k", "v");
+const removed: number = await cache.invalidateNamespace("subtopics");
+cache.shutdown();
+
+try {
+  new web.MemoryCache({ maxEntries: 0 });
+} catch (e) {
+  if (e instanceof CacheError) {
+    const code: CacheErrorCode = e.code;
+    const name: "CacheError" = e.name;
+    const asError: Error = e;
+    console.log(code, name, asError);
+  }
+}
+const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") });
+console.log(value, size, stats, key1, key2, missing, removed, made);
+`,
+  );
+  const tsc = join(ROOT, "node_modules", ".bin", "tsc");
+  assert.ok(existsSync(tsc), "typescript is not installed (npm ci)");
+  try {
+    execFileSync(tsc, ["-p", "."], { cwd: dir, encoding: "utf8", stdio: "pipe" });
+  } catch (e) {
+    assert.fail(`tsc reported errors:\n${e.stdout}${e.stderr}`);
+  }
+});

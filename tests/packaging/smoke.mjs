@@ -1,0 +1,93 @@
+// The smoke checks every runtime runs against the installed package: Node ESM, Node CJS,
+// headless Chromium and workerd. Runtime-neutral (no Node APIs): the browser page and the
+// Worker import this same file. `runSmoke(api)` never throws; it returns one result per check.
+
+const sameJson = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+export const checks = [
+  [
+    "exports Cache, MemoryCache, requestKey, CacheError, init",
+    ({ Cache, MemoryCache, requestKey, CacheError, init }) => {
+      for (const [name, value] of Object.entries({ Cache, MemoryCache, requestKey, CacheError, init })) {
+        if (typeof value !== "function") throw new Error(`${name} is ${typeof value}`);
+      }
+      if (!(CacheError.prototype instanceof Error)) throw new Error("CacheError is not an Error");
+    },
+  ],
+  [
+    "init() resolves (idempotent)",
+    async ({ init }) => {
+      await init();
+      await init();
+    },
+  ],
+  [
+    "MemoryCache set/get round-trips a value",
+    ({ MemoryCache }) => {
+      const mem = new MemoryCache({ maxEntries: 10 });
+      try {
+        mem.set("k", { a: 1 });
+        const got = mem.get("k");
+        if (!sameJson(got, { a: 1 })) throw new Error(`get("k") = ${JSON.stringify(got)}`);
+      } finally {
+        mem.shutdown?.();
+      }
+    },
+  ],
+  [
+    "requestKey jcs (default)",
+    ({ requestKey }) => {
+      const key = requestKey("v1", "subtopics", { topic: "Python Programming" });
+      if (key !== "v1:subtopics:3260222b82f1023d3fd9501bd984cd80") throw new Error(`got ${key}`);
+    },
+  ],
+  [
+    "requestKey python",
+    ({ requestKey }) => {
+      const key = requestKey("v1", "subtopics", { topic: "Python Programming" }, "python");
+      if (key !== "v1:subtopics:afc5c4f25dbfab7559ccff1975be8899") throw new Error(`got ${key}`);
+    },
+  ],
+  [
+    "invalid options throw CacheError INVALID_OPTIONS",
+    ({ MemoryCache, CacheError }) => {
+      let error;
+      try {
+        new MemoryCache({ maxEntries: 0 });
+      } catch (e) {
+        error = e;
+      }
+      if (error === undefined) throw new Error("new MemoryCache({ maxEntries: 0 }) did not throw");
+      const seen = `${error?.name}: ${error?.message} (code ${error?.code})`;
+      if (!(error instanceof CacheError)) throw new Error(`not a CacheError: ${seen}`);
+      if (!(error instanceof Error)) throw new Error(`not an Error: ${seen}`);
+      if (error.code !== "INVALID_OPTIONS") throw new Error(`wrong code: ${seen}`);
+      if (error.name !== "CacheError") throw new Error(`wrong name: ${seen}`);
+    },
+  ],
+  [
+    "Cache get of a missing key resolves to undefined",
+    async ({ Cache }) => {
+      const cache = new Cache({});
+      try {
+        const got = await cache.get("missing");
+        if (got !== undefined) throw new Error(`got ${JSON.stringify(got)}`);
+      } finally {
+        cache.shutdown?.();
+      }
+    },
+  ],
+];
+
+export async function runSmoke(api) {
+  const results = [];
+  for (const [name, check] of checks) {
+    try {
+      await check(api);
+      results.push({ name, ok: true });
+    } catch (e) {
+      results.push({ name, ok: false, error: String(e?.stack ?? e) });
+    }
+  }
+  return results;
+}
