@@ -11,6 +11,7 @@ pub mod options;
 #[cfg(target_arch = "wasm32")]
 pub mod platform;
 pub mod stats;
+pub mod upstash;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 

@@ -148,6 +148,8 @@ pub struct UpstashStats {
     pub evicted_keys: u64,
     /// `used_memory` from INFO, bytes.
     pub used_memory_bytes: u64,
+    /// HTTP requests this client has sent (retries included).
+    pub round_trips: u64,
 }
 
 /// A point-in-time view of a cache's statistics (the `stats()` result).

@@ -3,7 +3,12 @@
 //!
 //! [`MemoryCore`] is the memory-tier cache that both JavaScript classes (`MemoryCache` and
 //! `Cache`) are thin faces on. It is generic over the stored value, takes time as an argument and
-//! never touches a JS runtime, so everything here is tested natively.
+//! never touches a JS runtime, so everything here is tested natively. [`SharedCache`] adds the
+//! shared tier (Upstash) in front of it, with the memory tier as fallback and near cache.
+
+mod shared;
+
+pub use shared::{Codec, HealthReport, HealthStatus, SharedCache};
 
 use hashbrown::HashMap;
 
@@ -220,6 +225,51 @@ impl<V> MemoryCore<V> {
         let n = self.remove_matching(&pattern, now);
         self.version = new_version.to_owned();
         Ok(n)
+    }
+
+    /// Fails with `SHUT_DOWN` once the cache is shut down.
+    pub fn check_open(&self) -> Result<()> {
+        self.open()
+    }
+
+    /// The default TTL in milliseconds.
+    pub fn default_ttl_ms(&self) -> u64 {
+        self.default_ttl_ms
+    }
+
+    /// Switches the version without removing anything (the shared tier removes the old keys).
+    pub fn set_version(&mut self, version: &str) -> Result<()> {
+        self.open()?;
+        key::validate_segment("version", version)?;
+        self.version = version.to_owned();
+        Ok(())
+    }
+
+    /// Reads `key` without counting a hit or miss (recency is refreshed).
+    pub fn get_quiet(&mut self, key: &str, now: u64) -> Option<&V> {
+        self.tier.get(key, now)
+    }
+
+    /// Stores without counting a set.
+    pub fn put_quiet(
+        &mut self,
+        key: &str,
+        value: V,
+        size: u64,
+        ttl_ms: u64,
+        now: u64,
+    ) -> Result<()> {
+        self.tier.insert(key, value, size, Some(ttl_ms), now)
+    }
+
+    /// Removes `key` without counting a delete; true when a live entry went.
+    pub fn remove_quiet(&mut self, key: &str, now: u64) -> bool {
+        self.tier.remove(key, now).is_some()
+    }
+
+    /// Removes every key matching `pattern` without counting invalidations.
+    pub fn remove_matching_quiet(&mut self, pattern: &str, now: u64) -> usize {
+        self.tier.remove_matching(pattern, now)
     }
 
     /// Removes everything; returns how many entries there were.

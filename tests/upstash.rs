@@ -1,0 +1,332 @@
+//! The Upstash client and the two-tier cache, natively, against the `upstash-bridge` in front of
+//! a real redis-server, with faults injected by the bridge.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use cachette::cache::{Codec, HealthStatus, MemoryCore, SharedCache};
+use cachette::clock::SystemClock;
+use cachette::memory::{MemoryConfig, MemoryTier};
+use cachette::options::{Options, UpstashOptions};
+use cachette::upstash::{Client, Reply};
+use support::{block_on, BlockingTransport, Upstash, TOKEN};
+
+fn client(up: &Upstash) -> Client<BlockingTransport> {
+    let mut o = UpstashOptions::new(up.url.clone(), TOKEN);
+    o.timeout_ms = 1_000;
+    Client::new(&o, BlockingTransport).unwrap()
+}
+
+fn no_token(msg: &str) {
+    assert!(!msg.contains(TOKEN), "the token leaked into: {msg}");
+}
+
+#[test]
+fn commands_pipelines_and_binary_values() {
+    let up = Upstash::start();
+    let c = client(&up);
+    block_on(async {
+        c.ping().await.unwrap();
+        c.set_px("k", "{\"a\":1}", 60_000).await.unwrap();
+        assert_eq!(
+            c.get("k").await.unwrap().as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
+        assert_eq!(c.get("missing").await.unwrap(), None);
+        let ttl = c.command(&["PTTL", "k"]).await.unwrap().as_int().unwrap();
+        assert!((59_000..=60_000).contains(&ttl), "{ttl}");
+        // A byte that is not UTF-8 comes back exactly (base64 mode).
+        c.command(&["SETBIT", "bin", "0", "1"]).await.unwrap();
+        assert_eq!(c.get("bin").await.unwrap(), Some(vec![0x80]));
+        // Errors: a command error is UPSTASH_COMMAND, per slot in a pipeline.
+        let e = c.command(&["LPUSH", "k", "x"]).await.unwrap_err();
+        assert_eq!(e.code(), "UPSTASH_COMMAND");
+        assert!(e.to_string().starts_with("WRONGTYPE"), "{e}");
+        let r = c
+            .pipeline(&[
+                vec!["SET", "a", "1"],
+                vec!["LPUSH", "a", "x"],
+                vec!["GET", "a"],
+            ])
+            .await
+            .unwrap();
+        assert_eq!(r[0].as_ref().unwrap(), &Reply::Bytes(b"OK".to_vec()));
+        assert_eq!(r[1].as_ref().unwrap_err().code(), "UPSTASH_COMMAND");
+        assert_eq!(r[2].as_ref().unwrap(), &Reply::Bytes(b"1".to_vec()));
+        let t = c
+            .multi_exec(&[vec!["SET", "t", "1"], vec!["INCR", "t"]])
+            .await
+            .unwrap();
+        assert_eq!(t[1].as_ref().unwrap(), &Reply::Int(2));
+        assert_eq!(
+            c.exists_each(&["a", "nope", "t"]).await.unwrap(),
+            [true, false, true]
+        );
+        assert_eq!(c.unlink(&["a", "t", "nope"]).await.unwrap(), 2);
+        let (info, keys) = c.info().await.unwrap();
+        assert!(info.used_memory_bytes > 0);
+        assert!(info.keyspace_hits > 0);
+        assert_eq!(keys, 2); // k and bin
+    });
+    assert!(c.sync_token().is_some(), "the sync token is carried");
+}
+
+#[test]
+fn a_wrong_token_is_an_auth_error_without_the_token() {
+    let up = Upstash::start();
+    let wrong = Client::new(
+        &UpstashOptions::new(up.url.clone(), "wrong-secret-value"),
+        BlockingTransport,
+    )
+    .unwrap();
+    let e = block_on(wrong.ping()).unwrap_err();
+    assert_eq!(e.code(), "UPSTASH_AUTH");
+    assert!(!e.to_string().contains("wrong-secret-value"));
+    assert_eq!(wrong.round_trips(), 1, "auth failures are not retried");
+}
+
+#[test]
+fn retries_on_transport_failures_only() {
+    let up = Upstash::start();
+    let c = client(&up);
+    // Two 503s, then success: three requests.
+    up.faults(r#"{"mode":"status","status":503,"count":2}"#);
+    block_on(c.ping()).unwrap();
+    assert_eq!(c.round_trips(), 3);
+    // Resets past the retry budget: 1 + 3 retries, then UPSTASH_TRANSPORT.
+    up.faults(r#"{"mode":"reset","count":10}"#);
+    let e = block_on(c.ping()).unwrap_err();
+    assert_eq!(e.code(), "UPSTASH_TRANSPORT", "{e}");
+    assert_eq!(c.round_trips(), 3 + 4);
+    no_token(&e.to_string());
+    // A timeout is not retried.
+    up.faults(r#"{"mode":"delay","ms":3000,"count":1}"#);
+    let e = block_on(c.ping()).unwrap_err();
+    assert_eq!(e.code(), "TIMEOUT", "{e}");
+    assert_eq!(c.round_trips(), 3 + 4 + 1);
+    // A body that is not JSON is a protocol error, not retried.
+    up.faults(r#"{"mode":"malformed","count":1}"#);
+    assert_eq!(block_on(c.ping()).unwrap_err().code(), "UPSTASH_PROTOCOL");
+    // A command error is never retried.
+    up.faults(r#"{"mode":"none"}"#);
+    let before = c.round_trips();
+    assert_eq!(
+        block_on(c.command(&["GET"])).unwrap_err().code(),
+        "UPSTASH_COMMAND"
+    );
+    assert_eq!(c.round_trips(), before + 1);
+}
+
+#[test]
+fn delete_matching_removes_what_the_memory_tier_would() {
+    let up = Upstash::start();
+    let c = client(&up);
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vectors/glob-redis.jsonl"
+    ))
+    .unwrap();
+    let mut lines = 0;
+    block_on(async {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let pattern = v["pattern"].as_str().unwrap();
+            let keys: Vec<String> = v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect();
+            c.command(&["FLUSHDB"]).await.unwrap();
+            let mut mset = vec!["MSET".to_owned()];
+            let mut tier: MemoryTier<()> = MemoryTier::new(MemoryConfig {
+                max_entries: 1000,
+                max_bytes: None,
+            })
+            .unwrap();
+            for k in &keys {
+                mset.push(k.clone());
+                mset.push("1".to_owned());
+                tier.insert(k, (), 0, None, 0).unwrap();
+            }
+            c.command(&mset).await.unwrap();
+            let memory_removed = tier.remove_matching(pattern, 0) as u64;
+            let removed = c.delete_matching(pattern).await.unwrap();
+            assert_eq!(removed, memory_removed, "pattern {pattern:?}");
+            let left = c.exists_each(&keys).await.unwrap();
+            for (k, there) in keys.iter().zip(left) {
+                assert_eq!(
+                    there,
+                    tier.peek(k, 0).is_some(),
+                    "pattern {pattern:?} key {k:?}"
+                );
+            }
+            lines += 1;
+        }
+    });
+    assert_eq!(lines, 500);
+}
+
+#[test]
+fn delete_matching_pages_through_100k_keys() {
+    let up = Upstash::start();
+    let c = client(&up);
+    block_on(async {
+        for chunk in 0..100 {
+            let mut mset = vec!["MSET".to_owned()];
+            for i in 0..1000 {
+                mset.push(format!("big:{chunk}:{i}"));
+                mset.push("x".to_owned());
+            }
+            c.command(&mset).await.unwrap();
+        }
+        c.set_px("other", "1", 60_000).await.unwrap();
+        let before = c.round_trips();
+        assert_eq!(c.delete_matching("big:*").await.unwrap(), 100_000);
+        let trips = c.round_trips() - before;
+        // One SCAN to start, then one pipeline (UNLINK page + next SCAN) per page.
+        assert!((90..=250).contains(&trips), "{trips} round trips");
+        let (_, keys) = c.info().await.unwrap();
+        assert_eq!(keys, 1, "only the unmatched key is left");
+    });
+}
+
+struct Text;
+impl Codec<String> for Text {
+    fn encode(&self, v: &String) -> cachette::Result<String> {
+        Ok(v.clone())
+    }
+    fn decode(&self, t: &str) -> cachette::Result<String> {
+        Ok(t.to_owned())
+    }
+}
+
+type Tiered = SharedCache<String, BlockingTransport, Text>;
+
+fn tiered(up: &Upstash, local_ttl_ms: u64) -> (Tiered, Rc<RefCell<MemoryCore<String>>>) {
+    let memory = Rc::new(RefCell::new(MemoryCore::new(&Options::default()).unwrap()));
+    let cache = SharedCache::new(
+        memory.clone(),
+        client(up),
+        Text,
+        Rc::new(SystemClock),
+        true,
+        local_ttl_ms,
+    );
+    (cache, memory)
+}
+
+#[test]
+fn two_tier_operations_and_statistics() {
+    let up = Upstash::start();
+    let (cache, memory) = tiered(&up, 0);
+    block_on(async {
+        assert_eq!(cache.get("v1:ns:a").await.unwrap(), None);
+        cache
+            .set("v1:ns:a", "\"A\"".into(), 0, Some(60.0))
+            .await
+            .unwrap();
+        cache.set("v1:ns:b", "\"B\"".into(), 0, None).await.unwrap();
+        cache
+            .set("v1:other:c", "\"C\"".into(), 0, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get("v1:ns:a").await.unwrap().as_deref(),
+            Some("\"A\"")
+        );
+        assert!(cache.contains("v1:ns:b").await.unwrap());
+        assert_eq!(cache.invalidate_namespace("ns").await.unwrap(), 2);
+        assert!(!cache.contains("v1:ns:b").await.unwrap());
+        assert!(cache.delete("v1:other:c").await.unwrap());
+        assert!(!cache.delete("v1:other:c").await.unwrap());
+        cache.set("v1:x:1", "1".into(), 0, None).await.unwrap();
+        assert_eq!(cache.update_version("v2").await.unwrap(), 1);
+        assert_eq!(memory.borrow().version(), "v2");
+        assert_eq!(
+            cache.present(&["v1:x:1".to_owned()]).await.unwrap(),
+            [false]
+        );
+        let s = cache.snapshot(false).await;
+        assert_eq!(s.backend, "upstash");
+        assert_eq!(
+            (s.counters.hits, s.counters.misses, s.counters.sets),
+            (1, 1, 4)
+        );
+        assert_eq!(s.counters.invalidations, 3);
+        assert_eq!(s.counters.deletes, 1);
+        let u = s.upstash.expect("INFO figures");
+        assert!(u.round_trips > 10);
+        assert_eq!(s.keys, 0);
+        assert_eq!(cache.health().await.status, HealthStatus::Healthy);
+    });
+}
+
+#[test]
+fn fallback_serves_from_memory_and_recovers() {
+    let up = Upstash::start();
+    let (cache, _) = tiered(&up, 0);
+    block_on(async {
+        cache.set("k", "before".into(), 0, None).await.unwrap();
+        up.faults(r#"{"mode":"reset"}"#);
+        // Writes and reads go to memory while Upstash is unreachable.
+        cache.set("k", "during".into(), 0, None).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("during"));
+        assert!(cache.fallback_active());
+        let h = cache.health().await;
+        assert_eq!(h.status, HealthStatus::Degraded);
+        no_token(h.error.as_deref().unwrap());
+        // Invalidations apply to memory, then fail: nobody believes Upstash forgot "k".
+        let e = cache.delete_pattern("k*").await.unwrap_err();
+        assert_eq!(e.code(), "UPSTASH_TRANSPORT");
+        no_token(&e.to_string());
+        assert_eq!(
+            cache.get("k").await.unwrap(),
+            None,
+            "memory applied the invalidation"
+        );
+        let s = cache.snapshot(false).await;
+        assert!(s.fallback_active);
+        assert!(s.counters.errors >= 4, "{}", s.counters.errors);
+        assert!(s.upstash.is_none());
+        // Upstash answers again: back to it (it still holds the value written before).
+        up.faults(r#"{"mode":"none"}"#);
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("before"));
+        assert!(!cache.fallback_active());
+        assert_eq!(cache.health().await.status, HealthStatus::Healthy);
+    });
+}
+
+#[test]
+fn a_command_error_is_not_hidden_by_fallback() {
+    let up = Upstash::start();
+    let (cache, _) = tiered(&up, 0);
+    up.raw(r#"["LPUSH","list","x"]"#);
+    let e = block_on(cache.get("list")).unwrap_err();
+    assert_eq!(e.code(), "UPSTASH_COMMAND");
+    assert!(!cache.fallback_active());
+}
+
+#[test]
+fn local_ttl_keeps_a_near_copy() {
+    let up = Upstash::start();
+    let (cache, _) = tiered(&up, 60_000);
+    block_on(async {
+        cache.set("hot", "v".into(), 0, None).await.unwrap();
+        let trips = cache.client().round_trips();
+        for _ in 0..5 {
+            assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("v"));
+        }
+        assert_eq!(
+            cache.client().round_trips(),
+            trips,
+            "served from the near copy"
+        );
+        // A write through this cache refreshes the near copy.
+        cache.set("hot", "w".into(), 0, None).await.unwrap();
+        assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("w"));
+    });
+}
