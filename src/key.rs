@@ -102,7 +102,7 @@ impl FromStr for KeyFormat {
             "jcs" => Ok(KeyFormat::Jcs),
             "python" => Ok(KeyFormat::Python),
             other => Err(Error::InvalidOptions(format!(
-                "keyFormat must be \"jcs\" or \"python\", got {other:?}"
+                "keyFormat must be \"jcs\" or \"python\", got \"{other}\""
             ))),
         }
     }
@@ -129,7 +129,7 @@ pub fn validate_segment(what: &str, s: &str) -> Result<()> {
         )))
     } else if s.contains(':') {
         Err(Error::InvalidKey(format!(
-            "{what} must not contain ':', got {s:?}"
+            "{what} must not contain ':', got \"{s}\""
         )))
     } else {
         Ok(())
@@ -455,7 +455,7 @@ impl Bad {
         match self {
             Bad::Unexpected(at) => match src.get(at as usize..).and_then(|s| s.chars().next()) {
                 None => invalid("unexpected end of input"),
-                Some(c) => invalid(format_args!("unexpected {c:?} at byte {at}")),
+                Some(c) => invalid(format_args!("unexpected '{c}' at byte {at}")),
             },
             Bad::Trailing(at) => {
                 invalid(format_args!("unexpected text after the value at byte {at}"))
@@ -784,9 +784,9 @@ impl<'a> Parser<'a> {
         };
         let magnitude = match exact {
             Some(x) => x,
-            None => match text.parse::<f64>() {
-                Ok(x) => x.abs(),
-                Err(_) => return Err(Bad::Number(start as u32)),
+            None => match parse_f64(text) {
+                Some(x) => x.abs(),
+                None => return Err(Bad::Number(start as u32)),
             },
         };
         if !magnitude.is_finite() {
@@ -1101,18 +1101,19 @@ impl Writer<'_> {
         if let Some(members) = self.members.get_mut(base..top) {
             // Ties (duplicate names) keep input order, so the last duplicate sorts last.
             if slow {
-                members.sort_unstable_by(|a, b| {
-                    match cmp_names(src, name(a.1), name(b.1), format) {
+                sort_members(
+                    members,
+                    &mut |a, b| match cmp_names(src, name(a.1), name(b.1), format) {
                         Ordering::Equal => {
                             duplicates = true;
                             a.1.cmp(&b.1)
                         }
                         other => other,
-                    }
-                });
+                    },
+                );
             } else {
                 // Byte order: the big-endian prefixes decide unless they are equal.
-                members.sort_unstable_by(|a, b| {
+                sort_members(members, &mut |a, b| {
                     a.0.cmp(&b.0).then_with(|| {
                         let (na, nb) = (name(a.1).text(src), name(b.1).text(src));
                         match na.as_bytes().cmp(nb.as_bytes()) {
@@ -1272,12 +1273,64 @@ fn push_u_escape(unit: u32, out: &mut String) {
 // Numbers
 // ---------------------------------------------------------------------------------------------
 
+/// One member of an object being sorted: the big-endian prefix of its name and its node.
+type Member = (u64, u32);
+
+/// Sorts object members: insertion sort for the small objects request data is made of,
+/// heapsort beyond (O(n log n), in place). One routine behind a `dyn` comparator keeps a single
+/// copy of sorting code in the wasm module (the standard sorts instantiate about 9 KB per
+/// comparator). The comparators are total (ties fall back to node order), so stability is moot.
+fn sort_members(v: &mut [Member], cmp: &mut dyn FnMut(&Member, &Member) -> Ordering) {
+    const SMALL: usize = 16;
+    if v.len() <= SMALL {
+        for i in 1..v.len() {
+            let mut j = i;
+            while j > 0 && cmp(&v[j - 1], &v[j]) == Ordering::Greater {
+                v.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        return;
+    }
+    fn sift_down(
+        v: &mut [Member],
+        mut root: usize,
+        end: usize,
+        cmp: &mut dyn FnMut(&Member, &Member) -> Ordering,
+    ) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && cmp(&v[child], &v[child + 1]) == Ordering::Less {
+                child += 1;
+            }
+            if cmp(&v[root], &v[child]) != Ordering::Less {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = v.len();
+    for start in (0..n / 2).rev() {
+        sift_down(v, start, n, cmp);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end, cmp);
+    }
+}
+
 /// A small stack buffer for formatting.
+#[cfg(not(target_arch = "wasm32"))]
 struct StackBuf {
     buf: [u8; 40],
     len: usize,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl fmt::Write for StackBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
@@ -1301,28 +1354,76 @@ fn push_number(x: f64, format: KeyFormat, out: &mut String) {
         return;
     }
 
-    // Shortest round-trip digits: Rust's `{:e}` prints them as `d[.ddd]e[-]x`.
+    let mut digits = [0u8; 24];
+    let (k, exp) = shortest_digits(x.abs(), &mut digits);
+    let digits = digits.get(..k).unwrap_or(&[]);
+    push_digits(digits, exp, x < 0.0, format, out);
+}
+
+/// The shortest round-trip decimal digits of `x` (positive, finite) as `(count, exponent)`:
+/// `x = d1.d2...dk × 10^exponent`, ties broken to even as ECMAScript and Python do.
+///
+/// Natively this is Rust's shortest float formatting. On wasm32 it is the JavaScript engine's
+/// `Number.prototype.toString` (the very algorithm RFC 8785 names), which keeps Rust's float
+/// formatting and its tables out of the module.
+#[cfg(not(target_arch = "wasm32"))]
+fn shortest_digits(x: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+    // Rust's `{:e}` prints shortest digits as `d[.ddd]e[-]x`.
     let mut buf = StackBuf {
         buf: [0; 40],
         len: 0,
     };
-    if fmt::Write::write_fmt(&mut buf, format_args!("{:e}", x.abs())).is_err() {
-        // Cannot happen (the longest output is 24 bytes); fall back to Rust's own form.
-        out.push_str(&x.to_string());
-        return;
+    if fmt::Write::write_fmt(&mut buf, format_args!("{x:e}")).is_err() {
+        return (0, 0); // Cannot happen: the longest output is 24 bytes.
     }
-    let text = buf.buf.get(..buf.len).unwrap_or(&[]);
-    let mut digits = [0u8; 24];
+    let (k, exp) = decompose(buf.buf.get(..buf.len).unwrap_or(&[]), digits);
+    if let Some(shortest) = digits.get_mut(..k) {
+        break_tie_to_even(shortest, exp, x);
+    }
+    (k, exp)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn shortest_digits(x: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+    let text = crate::platform::number_to_string(x);
+    decompose(text.as_bytes(), digits)
+}
+
+/// Parses a JSON number (already checked against the grammar).
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_f64(text: &str) -> Option<f64> {
+    text.parse().ok()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn parse_f64(text: &str) -> Option<f64> {
+    Some(crate::platform::parse_float(text))
+}
+
+/// Splits a decimal text (`123.45`, `1.5e-7`, `1e+21`, `0.000001`) into its significant digits
+/// (no leading or trailing zeros) and the power of ten of the first one.
+fn decompose(text: &[u8], digits: &mut [u8; 24]) -> (usize, i32) {
     let mut k = 0;
+    let mut point: Option<i32> = None; // digits seen (counting leading zeros) before the '.'
+    let mut seen: i32 = 0;
+    let mut lead: i32 = 0; // leading zeros
     let mut exp: i32 = 0;
     let mut exp_negative = false;
     let mut in_exp = false;
     for &c in text {
         match c {
-            b'e' => in_exp = true,
+            b'e' | b'E' => in_exp = true,
             b'-' if in_exp => exp_negative = true,
-            b'0'..=b'9' if in_exp => exp = exp * 10 + i32::from(c - b'0'),
+            b'0'..=b'9' if in_exp => {
+                exp = exp.saturating_mul(10).saturating_add(i32::from(c - b'0'))
+            }
+            b'.' => point = Some(seen),
+            b'0' if k == 0 => {
+                seen += 1;
+                lead += 1;
+            }
             b'0'..=b'9' => {
+                seen += 1;
                 if let Some(d) = digits.get_mut(k) {
                     *d = c;
                     k += 1;
@@ -1331,14 +1432,14 @@ fn push_number(x: f64, format: KeyFormat, out: &mut String) {
             _ => {}
         }
     }
+    while k > 1 && digits.get(k - 1) == Some(&b'0') {
+        k -= 1;
+    }
     if exp_negative {
         exp = -exp;
     }
-    if let Some(shortest) = digits.get_mut(..k) {
-        break_tie_to_even(shortest, exp, x.abs());
-    }
-    let digits = digits.get(..k).unwrap_or(&[]);
-    push_digits(digits, exp, x < 0.0, format, out);
+    let int_len = point.unwrap_or(seen);
+    (k, exp + int_len - lead - 1)
 }
 
 /// Writes the non-integral or unsafe number `±d1.d2...dk × 10^exp` as `format` prints floats.
@@ -1374,6 +1475,7 @@ fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// Both peers then pick the one with an even last digit; Rust's shortest formatting picks the
 /// larger one (`1573851163016575.25` prints as `...575.3` in Rust but `...575.2` in both peers).
 /// `digits` are `d1.d2...dk × 10^exp`; `x` is positive and finite.
+#[cfg(not(target_arch = "wasm32"))]
 #[inline(never)]
 fn break_tie_to_even(digits: &mut [u8], exp: i32, x: f64) {
     let Some(&last) = digits.last() else {
@@ -1415,6 +1517,7 @@ fn break_tie_to_even(digits: &mut [u8], exp: i32, x: f64) {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Whether the double `x` (positive, finite) is exactly `t × 10^q`, where `t` ends in 5.
 fn is_exactly(x: f64, t: u64, q: i32) -> bool {
     // x = m × 2^e2 with m odd.

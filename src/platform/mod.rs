@@ -1,5 +1,5 @@
-//! The seam where JavaScript runtime primitives are chosen: the clock, timers and (later) the
-//! HTTP transport. Everything here goes through `globalThis`, so one code path serves browsers,
+//! The seam where JavaScript runtime primitives are chosen: the clock, timers and the HTTP
+//! transport. Everything here goes through `globalThis`, so one code path serves browsers,
 //! Node.js and workerd. Nothing else in the crate, besides `wasm/`, names `js_sys` or
 //! `wasm_bindgen`.
 
@@ -9,16 +9,38 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::clock::Clock;
 
+mod fetch;
+pub use fetch::FetchTransport;
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = Date, js_name = now)]
     fn date_now() -> f64;
+
+    /// `String(x)`: ECMAScript's Number::toString, shortest round-trip digits.
+    #[wasm_bindgen(js_name = String)]
+    fn js_number_string(x: f64) -> String;
+
+    /// `parseFloat(text)`: correctly rounded decimal to double.
+    #[wasm_bindgen(js_name = parseFloat)]
+    fn js_parse_float(text: &str) -> f64;
 
     type Performance;
     #[wasm_bindgen(thread_local_v2, js_namespace = globalThis, js_name = performance)]
     static PERFORMANCE: Option<Performance>;
     #[wasm_bindgen(method, js_name = now)]
     fn now(this: &Performance) -> f64;
+}
+
+/// A number as ECMAScript prints it (`String(x)`), used by canonical JSON so that Rust's float
+/// formatting stays out of the module.
+pub fn number_to_string(x: f64) -> String {
+    js_number_string(x)
+}
+
+/// The double nearest to a decimal text, by the engine's `parseFloat`.
+pub fn parse_float(text: &str) -> f64 {
+    js_parse_float(text)
 }
 
 /// Wall-clock milliseconds from `Date.now()`.

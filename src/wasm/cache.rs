@@ -1,7 +1,9 @@
-//! `Cache`: the asynchronous cache. In this version it is the memory tier behind an async API;
-//! every method returns a promise and never throws synchronously.
+//! `Cache`: the asynchronous cache. Memory alone, or Upstash in front with memory as fallback
+//! and near cache. Every method returns a promise and never throws synchronously.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -9,8 +11,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::error::{js, to_js, JsResult};
-use super::state::{self, generator_failed, with, Shared};
-use super::value::{cache_options, is_thenable, put, set_options, stats_object, Bag};
+use super::state::{
+    self, function_arg, generator_failed, key_arg, pattern_arg, segment_arg, with, State,
+};
+use super::value::{
+    cache_options, cache_options_from_env, is_thenable, put, set_options, stats_object, Bag,
+};
 use crate::cache::{warm_plan, InFlight, WarmItem, WarmOutcome, WarmReport};
 use crate::error::Error;
 use crate::platform::{now_ms, precise_ms};
@@ -48,8 +54,47 @@ async fn generate(generator: &Function, arg: Option<&JsValue>) -> JsResult<JsVal
 /// An asynchronous cache: `await cache.get(key)`, single-flight `getOrSet`, warming, health.
 #[wasm_bindgen]
 pub struct Cache {
-    state: Shared,
+    state: Rc<State>,
     in_flight: Rc<RefCell<InFlight<Promise>>>,
+}
+
+/// A future resolving to a JS value, boxed so that the promise glue exists once in the module
+/// rather than once per method (it is about 1.5 KB per instance).
+type Op = Pin<Box<dyn Future<Output = JsResult<JsValue>>>>;
+
+/// Turns a boxed future into a promise.
+fn spawn(op: Op) -> Promise {
+    future_to_promise(op)
+}
+
+impl Cache {
+    /// Runs an operation of the shared tier as a promise, timing it.
+    fn run(&self, op: impl Future<Output = JsResult<JsValue>> + 'static) -> Promise {
+        let op: Op = Box::pin(op);
+        let state = self.state.clone();
+        spawn(Box::pin(async move {
+            let t0 = precise_ms();
+            let r = op.await;
+            state.record_latency(precise_ms() - t0);
+            r
+        }))
+    }
+
+    /// Stores `value` under `key` in whichever tier serves.
+    async fn store_value(
+        state: Rc<State>,
+        key: String,
+        value: JsValue,
+        ttl: Option<f64>,
+    ) -> JsResult<()> {
+        match &state.shared {
+            None => state.set(&key, value, ttl),
+            Some(shared) => {
+                let size = state.size_for(&value)?;
+                js(shared.set(&key, value, size, ttl).await)
+            }
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -59,7 +104,21 @@ impl Cache {
     pub fn new(
         #[wasm_bindgen(unchecked_optional_param_type = "CacheOptions")] options: JsValue,
     ) -> JsResult<Cache> {
-        let opts = cache_options(&options, "Cache options")?;
+        let opts = cache_options(&options, "Cache options", true)?;
+        Ok(Cache {
+            state: state::create(opts, SAMPLE_EVERY)?,
+            in_flight: Rc::default(),
+        })
+    }
+
+    /// A cache whose shared tier is read from `env.UPSTASH_REDIS_REST_URL` and
+    /// `env.UPSTASH_REDIS_REST_TOKEN` (a Workers `env`, or `process.env` when `env` is omitted).
+    #[wasm_bindgen(js_name = fromEnv)]
+    pub fn from_env(
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, unknown>")] env: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CacheOptions")] options: JsValue,
+    ) -> JsResult<Cache> {
+        let opts = cache_options_from_env(&env, &options)?;
         Ok(Cache {
             state: state::create(opts, SAMPLE_EVERY)?,
             in_flight: Rc::default(),
@@ -68,66 +127,110 @@ impl Cache {
 
     /// The value under `key`, or `undefined`.
     #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
-    pub fn get(&self, key: &str) -> Promise {
-        settle(with(&self.state, |s| s.get(key)))
+    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
+        let key = match key_arg(&key) {
+            Ok(k) => k,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(self.state.get(&key)),
+            Some(shared) => self
+                .run(async move { Ok(js(shared.get(&key).await)?.unwrap_or(JsValue::UNDEFINED)) }),
+        }
     }
 
     /// Stores `value` under `key`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn set(
         &self,
-        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SetOptions")] options: JsValue,
     ) -> Promise {
-        settle(
-            set_options(&options)
-                .and_then(|ttl| state::set(&self.state, key, value, ttl))
-                .map(|()| JsValue::UNDEFINED),
-        )
+        let args = key_arg(&key).and_then(|k| Ok((k, set_options(&options)?)));
+        let (key, ttl) = match args {
+            Ok(a) => a,
+            Err(e) => return Promise::reject(&e),
+        };
+        let state = self.state.clone();
+        match self.state.shared {
+            None => settle(state.set(&key, value, ttl).map(|()| JsValue::UNDEFINED)),
+            Some(_) => self.run(async move {
+                Cache::store_value(state, key, value, ttl)
+                    .await
+                    .map(|()| JsValue::UNDEFINED)
+            }),
+        }
     }
 
-    /// Whether `key` holds a live entry.
+    /// Whether `key` holds a value.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn has(&self, key: &str) -> Promise {
-        settle(with(&self.state, |s| js(s.core.contains(key, now_ms()))))
+    pub fn has(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
+        let key = match key_arg(&key) {
+            Ok(k) => k,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| js(c.contains(&key, now_ms())))),
+            Some(shared) => self.run(async move { Ok(js(shared.contains(&key).await)?.into()) }),
+        }
     }
 
-    /// Deletes `key`; resolves true when a live entry was removed.
+    /// Deletes `key`; resolves true when a value was removed.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn delete(&self, key: &str) -> Promise {
-        settle(with(&self.state, |s| js(s.core.delete(key, now_ms()))))
+    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue) -> Promise {
+        let key = match key_arg(&key) {
+            Ok(k) => k,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| js(c.delete(&key, now_ms())))),
+            Some(shared) => self.run(async move { Ok(js(shared.delete(&key).await)?.into()) }),
+        }
     }
 
     /// The request key `"{version}:{namespace}:{md5}"` of `data` (synchronous).
     pub fn key(
         &self,
-        namespace: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
     ) -> JsResult<String> {
-        state::request_key(&self.state, namespace, &data)
+        self.state
+            .request_key(&segment_arg(&namespace, "namespace")?, &data)
     }
 
     /// `get(key(namespace, data))`.
     #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
     pub fn lookup(
         &self,
-        namespace: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
     ) -> Promise {
-        settle(state::lookup(&self.state, namespace, &data).map(|(_, hit)| hit))
+        match self.key(namespace, data) {
+            Ok(key) => self.get(JsValue::from_str(&key)),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// `set(key(namespace, data), value, options)`; resolves to the key.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn store(
         &self,
-        namespace: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SetOptions")] options: JsValue,
     ) -> Promise {
-        settle(state::store(&self.state, namespace, &data, value, &options))
+        let args = set_options(&options).and_then(|ttl| Ok((self.key(namespace, data)?, ttl)));
+        let (key, ttl) = match args {
+            Ok(a) => a,
+            Err(e) => return Promise::reject(&e),
+        };
+        let state = self.state.clone();
+        self.run(async move {
+            Cache::store_value(state, key.clone(), value, ttl).await?;
+            Ok(key.into())
+        })
     }
 
     /// The cached value for `(namespace, data)`, or the awaited result of `generator()` stored
@@ -136,92 +239,173 @@ impl Cache {
     #[wasm_bindgen(js_name = getOrSet, unchecked_return_type = "Promise<unknown>")]
     pub fn get_or_set(
         &self,
-        namespace: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "() => unknown")] generator: Function,
+        #[wasm_bindgen(unchecked_param_type = "() => unknown")] generator: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SetOptions")] options: JsValue,
     ) -> Promise {
-        let prepared = set_options(&options)
-            .and_then(|ttl| Ok((ttl, state::lookup(&self.state, namespace, &data)?)));
-        let (ttl, (key, hit)) = match prepared {
-            Ok(p) => p,
+        let args = function_arg(&generator, "generator")
+            .and_then(|g| Ok((g, set_options(&options)?, self.key(namespace, data)?)));
+        let (generator, ttl, key) = match args {
+            Ok(a) => a,
             Err(e) => return Promise::reject(&e),
         };
-        if !hit.is_undefined() {
-            return Promise::resolve(&hit);
+        if self.state.shared.is_none() {
+            match self.state.get(&key) {
+                Ok(hit) if !hit.is_undefined() => return Promise::resolve(&hit),
+                Ok(_) => {}
+                Err(e) => return Promise::reject(&e),
+            }
         }
         if let Some(shared) = self.in_flight.borrow().get(&key) {
             return shared;
         }
         let (state, in_flight, k) = (self.state.clone(), self.in_flight.clone(), key.clone());
-        let promise = future_to_promise(async move {
-            let generated = generate(&generator, None).await;
+        let promise = spawn(Box::pin(async move {
+            let r = async {
+                if let Some(shared) = &state.shared {
+                    if let Some(hit) = js(shared.get(&k).await)? {
+                        return Ok(hit);
+                    }
+                }
+                let value = generate(&generator, None).await?;
+                Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await?;
+                Ok(value)
+            }
+            .await;
             in_flight.borrow_mut().finish(&k);
-            let value = generated?;
-            state::set(&state, &k, value.clone(), ttl)?;
-            Ok(value)
-        });
+            r
+        }));
         self.in_flight.borrow_mut().start(&key, promise.clone());
         promise
     }
 
     /// Deletes every key matching the Redis glob `pattern`; resolves to how many.
     #[wasm_bindgen(js_name = deletePattern, unchecked_return_type = "Promise<number>")]
-    pub fn delete_pattern(&self, pattern: &str) -> Promise {
-        settle(with(&self.state, |s| {
-            js(s.core.delete_pattern(pattern, now_ms())).map(|n| n as u32)
-        }))
+    pub fn delete_pattern(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] pattern: JsValue,
+    ) -> Promise {
+        let pattern = match pattern_arg(&pattern) {
+            Ok(p) => p,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| {
+                js(c.delete_pattern(&pattern, now_ms())).map(|n| n as f64)
+            })),
+            Some(shared) => self
+                .run(async move { Ok((js(shared.delete_pattern(&pattern).await)? as f64).into()) }),
+        }
     }
 
     /// Deletes every request key of `namespace` under the current version.
     #[wasm_bindgen(js_name = invalidateNamespace, unchecked_return_type = "Promise<number>")]
-    pub fn invalidate_namespace(&self, namespace: &str) -> Promise {
-        settle(with(&self.state, |s| {
-            js(s.core.invalidate_namespace(namespace, now_ms())).map(|n| n as u32)
-        }))
+    pub fn invalidate_namespace(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+    ) -> Promise {
+        let namespace = match segment_arg(&namespace, "namespace") {
+            Ok(n) => n,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| {
+                js(c.invalidate_namespace(&namespace, now_ms())).map(|n| n as f64)
+            })),
+            Some(shared) => self.run(async move {
+                Ok((js(shared.invalidate_namespace(&namespace).await)? as f64).into())
+            }),
+        }
     }
 
     /// Deletes every key under `version`.
     #[wasm_bindgen(js_name = invalidateVersion, unchecked_return_type = "Promise<number>")]
-    pub fn invalidate_version(&self, version: &str) -> Promise {
-        settle(with(&self.state, |s| {
-            js(s.core.invalidate_version(version, now_ms())).map(|n| n as u32)
-        }))
+    pub fn invalidate_version(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] version: JsValue,
+    ) -> Promise {
+        let version = match segment_arg(&version, "version") {
+            Ok(v) => v,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| {
+                js(c.invalidate_version(&version, now_ms())).map(|n| n as f64)
+            })),
+            Some(shared) => self.run(async move {
+                Ok((js(shared.invalidate_version(&version).await)? as f64).into())
+            }),
+        }
     }
 
-    /// Invalidates the current version and switches to `version`.
+    /// Switches to `version` and removes the old version's keys; resolves to how many went.
     #[wasm_bindgen(js_name = updateVersion, unchecked_return_type = "Promise<number>")]
-    pub fn update_version(&self, version: &str) -> Promise {
-        settle(with(&self.state, |s| {
-            js(s.core.update_version(version, now_ms())).map(|n| n as u32)
-        }))
+    pub fn update_version(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] version: JsValue,
+    ) -> Promise {
+        let version = match segment_arg(&version, "version") {
+            Ok(v) => v,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| {
+                js(c.update_version(&version, now_ms())).map(|n| n as f64)
+            })),
+            Some(shared) => self
+                .run(async move { Ok((js(shared.update_version(&version).await)? as f64).into()) }),
+        }
     }
 
-    /// Removes every entry.
+    /// Removes every entry of the memory tier (the shared tier is left alone: use
+    /// `invalidateVersion` or `deletePattern` there).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn clear(&self) -> Promise {
-        settle(with(&self.state, |s| {
-            js(s.core.clear()).map(|_| JsValue::UNDEFINED)
+        settle(with(&self.state, |c| {
+            js(c.clear()).map(|_| JsValue::UNDEFINED)
         }))
     }
 
     /// The current version prefix.
     #[wasm_bindgen(getter)]
     pub fn version(&self) -> JsResult<String> {
-        with(&self.state, |s| Ok(s.core.version().to_owned()))
+        self.state.version()
     }
 
-    /// Statistics as a plain object.
+    /// Statistics as a plain object (still readable after `shutdown()`).
     #[wasm_bindgen(unchecked_return_type = "Promise<CacheStats>")]
     pub fn stats(&self) -> Promise {
-        settle(with(&self.state, |s| Ok(stats_object(&s.snapshot()))))
+        match self.state.shared.clone() {
+            None => settle(self.state.stats()),
+            Some(shared) => {
+                let timer = self.state.timer_active();
+                spawn(Box::pin(async move {
+                    Ok(stats_object(&shared.snapshot(timer).await).into())
+                }))
+            }
+        }
     }
 
-    /// `{ status, backend, latencyMs, error? }`: `"healthy"` while the cache serves,
-    /// `"unhealthy"` after `shutdown()`.
+    /// `{ status, backend, latencyMs, error? }`: `"healthy"` while the cache serves normally,
+    /// `"degraded"` while memory serves for an unreachable Upstash, `"unhealthy"` when nothing
+    /// serves (or after `shutdown()`).
     #[wasm_bindgen(unchecked_return_type = "Promise<HealthReport>")]
     pub fn health(&self) -> Promise {
-        settle(Ok(self.health_report()))
+        match self.state.shared.clone() {
+            None => settle(Ok(self.memory_health())),
+            Some(shared) => spawn(Box::pin(async move {
+                let h = shared.health().await;
+                let report = Object::new();
+                put(&report, "status", h.status.as_str());
+                put(&report, "backend", "upstash");
+                put(&report, "latencyMs", h.latency_ms);
+                if let Some(e) = h.error {
+                    put(&report, "error", e);
+                }
+                Ok(report.into())
+            })),
+        }
     }
 
     /// Generates and stores every `(namespace, topic)` pair not already cached:
@@ -240,20 +424,19 @@ impl Cache {
         }
     }
 
-    /// Stops the cleanup timer and drops every entry; later calls reject with `SHUT_DOWN`.
-    /// Calling it again does nothing.
+    /// Stops the cleanup timer and drops the memory tier; later operations reject with
+    /// `SHUT_DOWN` (`stats()`, `health()` and `version` stay readable). Calling it again does
+    /// nothing.
     pub fn shutdown(&self) -> JsResult<()> {
-        with(&self.state, |s| {
-            s.shutdown();
-            Ok(())
-        })
+        self.state.shutdown()
     }
 }
 
 /// What every warm worker shares.
 struct WarmRun {
-    state: Shared,
+    state: Rc<State>,
     plan: Vec<WarmItem>,
+    present: Vec<bool>,
     namespaces: Vec<String>,
     generators: Vec<Function>,
     topics: Vec<String>,
@@ -264,28 +447,25 @@ struct WarmRun {
 }
 
 impl Cache {
-    fn health_report(&self) -> Object {
+    fn memory_health(&self) -> Object {
         let t0 = precise_ms();
-        let probe = self
-            .state
-            .try_borrow_mut()
-            .map(|mut s| s.core.contains("", now_ms()));
+        let open = self.state.check_open();
         let latency = precise_ms() - t0;
         let report = Object::new();
         put(&report, "backend", "memory");
         put(&report, "latencyMs", latency);
-        match probe {
-            Ok(Ok(_)) => put(&report, "status", "healthy"),
-            Ok(Err(e)) => {
+        match open {
+            Ok(()) => put(&report, "status", "healthy"),
+            Err(e) => {
                 put(&report, "status", "unhealthy");
-                put(&report, "error", e.to_string());
+                put(&report, "error", super::error::describe(&e));
             }
-            Err(_) => put(&report, "status", "healthy"),
         }
         report
     }
 
     fn start_warm(&self, generators: &JsValue, options: &JsValue) -> JsResult<Promise> {
+        self.state.check_open()?;
         let bad = |m: &str| to_js(&Error::InvalidOptions(m.to_owned()));
         let gens = generators
             .dyn_ref::<Object>()
@@ -296,9 +476,7 @@ impl Cache {
         let mut namespaces = Vec::new();
         let mut functions = Vec::new();
         for name in Object::keys(gens).iter() {
-            let f = Reflect::get(gens, &name)?
-                .dyn_into::<Function>()
-                .map_err(|_| bad("warm: every generator must be a function"))?;
+            let f = function_arg(&Reflect::get(gens, &name)?, "every warm generator")?;
             namespaces.push(name.as_string().unwrap_or_default());
             functions.push(f);
         }
@@ -313,28 +491,36 @@ impl Cache {
         let on_progress = bag.function("onProgress")?;
         let topics = match bag.strings("topics")? {
             Some(t) => t,
-            None => with(&self.state, |s| Ok(s.popular_topics.clone()))?,
+            None => self.state.popular_topics.clone(),
         };
-        let plan = with(&self.state, |s| {
-            js(warm_plan(&mut s.core, &namespaces, &topics))
-        })?;
-        let workers = concurrency.min(plan.len());
-        let run = Rc::new(WarmRun {
-            state: self.state.clone(),
-            plan,
-            namespaces,
-            generators: functions,
-            topics,
-            next: Cell::new(0),
-            report: RefCell::default(),
-            errors: Array::new(),
-            on_progress,
-        });
-        let all = Array::new();
-        for _ in 0..workers {
-            all.push(&future_to_promise(warm_worker(run.clone())));
-        }
-        Ok(future_to_promise(async move {
+        let plan = with(&self.state, |c| js(warm_plan(c, &namespaces, &topics)))?;
+        let state = self.state.clone();
+        Ok(spawn(Box::pin(async move {
+            let keys: Vec<String> = plan.iter().map(|i| i.key.clone()).collect();
+            // Presence, not truthiness: a cached "" or 0 is skipped. Not counted as hits.
+            let present = match &state.shared {
+                Some(shared) => js(shared.present(&keys).await)?,
+                None => with(&state, |c| {
+                    keys.iter().map(|k| js(c.contains(k, now_ms()))).collect()
+                })?,
+            };
+            let workers = concurrency.min(plan.len());
+            let run = Rc::new(WarmRun {
+                state,
+                plan,
+                present,
+                namespaces,
+                generators: functions,
+                topics,
+                next: Cell::new(0),
+                report: RefCell::default(),
+                errors: Array::new(),
+                on_progress,
+            });
+            let all = Array::new();
+            for _ in 0..workers {
+                all.push(&spawn(Box::pin(warm_worker(run.clone()))));
+            }
             JsFuture::from(Promise::all(&all)).await?;
             let r = *run.report.borrow();
             let out = Object::new();
@@ -343,7 +529,7 @@ impl Cache {
             put(&out, "failed", r.failed);
             put(&out, "errors", run.errors.clone());
             Ok(out.into())
-        }))
+        })))
     }
 }
 
@@ -354,22 +540,20 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
         run.next.set(i + 1);
         let topic = JsValue::from_str(&run.topics[item.topic]);
         let mut error = None;
-        let present = with(&run.state, |s| js(s.core.contains(&item.key, now_ms())));
-        let outcome = match present {
-            Ok(true) => WarmOutcome::Skipped,
-            Ok(false) => {
-                let generated = generate(&run.generators[item.namespace], Some(&topic)).await;
-                match generated.and_then(|v| state::set(&run.state, &item.key, v, None)) {
-                    Ok(()) => WarmOutcome::Warmed,
-                    Err(e) => {
-                        error = Some(e);
-                        WarmOutcome::Failed
-                    }
+        let outcome = if run.present.get(i).copied().unwrap_or(false) {
+            WarmOutcome::Skipped
+        } else {
+            let generated = generate(&run.generators[item.namespace], Some(&topic)).await;
+            let stored = match generated {
+                Ok(v) => Cache::store_value(run.state.clone(), item.key.clone(), v, None).await,
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(()) => WarmOutcome::Warmed,
+                Err(e) => {
+                    error = Some(e);
+                    WarmOutcome::Failed
                 }
-            }
-            Err(e) => {
-                error = Some(e);
-                WarmOutcome::Failed
             }
         };
         let done = {
@@ -394,7 +578,7 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
             if let Some(e) = error {
                 put(&event, "error", e);
             }
-            // A throwing progress callback must not stop the run.
+            // A throwing progress callback must not stop the run; its error is ignored.
             let _ = cb.call1(&JsValue::UNDEFINED, &event);
         }
     }

@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 use super::error::{js, to_js, JsResult};
 use crate::error::Error;
 use crate::key::KeyFormat;
-use crate::options::Options;
+use crate::options::{Options, UpstashOptions};
 use crate::stats::StatsSnapshot;
 
 /// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
@@ -207,6 +207,16 @@ pub(crate) struct JsOptions {
     pub(crate) size_of: Option<Function>,
 }
 
+const MEMORY_OPTIONS: &[&str] = &[
+    "version",
+    "ttl",
+    "maxEntries",
+    "maxBytes",
+    "cleanupInterval",
+    "keyFormat",
+    "sizeOf",
+];
+
 const CACHE_OPTIONS: &[&str] = &[
     "version",
     "ttl",
@@ -214,16 +224,38 @@ const CACHE_OPTIONS: &[&str] = &[
     "maxBytes",
     "cleanupInterval",
     "keyFormat",
+    "sizeOf",
     "upstash",
     "fallback",
     "localTtl",
     "popularTopics",
-    "sizeOf",
 ];
 
-/// Parses and validates the options of `new MemoryCache(...)` / `new Cache(...)`.
-pub(crate) fn cache_options(v: &JsValue, class: &'static str) -> JsResult<JsOptions> {
-    let bag = Bag::new(v, class, CACHE_OPTIONS)?;
+/// Reads `options.upstash` (`{ url, token, timeoutMs, retries }`).
+fn upstash_options(v: &JsValue) -> JsResult<UpstashOptions> {
+    let bag = Bag::new(v, "upstash", &["url", "token", "timeoutMs", "retries"])?;
+    let mut u = UpstashOptions::new(
+        bag.string("url")?.unwrap_or_default(),
+        bag.string("token")?.unwrap_or_default(),
+    );
+    if let Some(n) = bag.integer("timeoutMs", 1.0, 600_000.0)? {
+        u.timeout_ms = n as u32;
+    }
+    if let Some(n) = bag.integer("retries", 0.0, 10.0)? {
+        u.retries = n as u32;
+    }
+    Ok(u)
+}
+
+/// Parses and validates the options of `new MemoryCache(...)` (`shared: false`) or
+/// `new Cache(...)` (`shared: true`).
+pub(crate) fn cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResult<JsOptions> {
+    let known = if shared {
+        CACHE_OPTIONS
+    } else {
+        MEMORY_OPTIONS
+    };
+    let bag = Bag::new(v, class, known)?;
     let mut o = Options::default();
     if let Some(version) = bag.string("version")? {
         o.version = version;
@@ -250,14 +282,56 @@ pub(crate) fn cache_options(v: &JsValue, class: &'static str) -> JsResult<JsOpti
     if let Some(topics) = bag.strings("popularTopics")? {
         o.popular_topics = topics;
     }
-    if bag.value("upstash")?.is_some() {
-        return Err(bad_options(format!(
-            "{class}: the upstash tier is not available in this version of the package"
-        )));
+    if let Some(u) = bag.value("upstash")? {
+        o.upstash = Some(upstash_options(&u)?);
     }
     let size_of = bag.function("sizeOf")?;
     js(o.validate())?;
     Ok(JsOptions { core: o, size_of })
+}
+
+/// `Cache.fromEnv(env, options)`: `options` with `upstash.url` and `upstash.token` taken from
+/// `env` (or `process.env`).
+pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResult<JsOptions> {
+    let env = if env.is_undefined() || env.is_null() {
+        let process = Reflect::get(&js_sys::global(), &JsValue::from_str("process"))?;
+        if process.is_object() {
+            Reflect::get(&process, &JsValue::from_str("env"))?
+        } else {
+            JsValue::UNDEFINED
+        }
+    } else {
+        env.clone()
+    };
+    let read = |name: &str| -> Option<String> {
+        if !env.is_object() {
+            return None;
+        }
+        Reflect::get(&env, &JsValue::from_str(name))
+            .ok()?
+            .as_string()
+            .filter(|s| !s.trim().is_empty())
+    };
+    let (Some(url), Some(token)) = (
+        read("UPSTASH_REDIS_REST_URL"),
+        read("UPSTASH_REDIS_REST_TOKEN"),
+    ) else {
+        return Err(bad_options(
+            "Cache.fromEnv needs UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN in env"
+                .to_owned(),
+        ));
+    };
+    let mut opts = cache_options(options, "Cache options", true)?;
+    let mut u = opts
+        .core
+        .upstash
+        .take()
+        .unwrap_or_else(|| UpstashOptions::new("", ""));
+    u.url = url;
+    u.token = token;
+    opts.core.upstash = Some(u);
+    js(opts.core.validate())?;
+    Ok(opts)
 }
 
 /// Per-call options `{ ttl }` (seconds); `undefined` means the default TTL.
@@ -298,6 +372,7 @@ pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
         set(&up, "keyspaceMisses", u.keyspace_misses as f64);
         set(&up, "evictedKeys", u.evicted_keys as f64);
         set(&up, "usedMemoryBytes", u.used_memory_bytes as f64);
+        set(&up, "roundTrips", u.round_trips as f64);
         set(&o, "upstash", up);
     }
     o
