@@ -1,0 +1,336 @@
+// The www/ demo in headless Chromium, served by the real demo server (scripts/serve.mjs).
+// Each test opens a fresh page (a fresh cache) with the stand-in generator at ?delay=150;
+// any page error, console error or warning, failed request or HTTP error fails it.
+// Screenshots of the main states go to tests/artifacts/www-*.png.
+import { request } from "node:http";
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { launchChromium, openDemo, screenshot, startDemoServer } from "./helpers.mjs";
+
+const DELAY_MS = 150;
+
+let server;
+let browser;
+
+before(async () => {
+  [server, browser] = await Promise.all([startDemoServer(), launchChromium()]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Runs `fn({ page })` on a fresh demo page, then asserts that nothing went wrong in it. */
+async function withDemo(fn, options) {
+  const demo = await openDemo(browser, server.origin, options);
+  try {
+    await fn(demo);
+    assert.deepEqual(demo.problems, []);
+  } finally {
+    await demo.close();
+  }
+}
+
+/** Asks for `topic` (typed, or by its chip) and waits for the answer: `{ outcome, latencyMs }`. */
+async function generate(page, topic, { chip = false } = {}) {
+  const form = page.getByTestId("generate-form");
+  const before = Number((await form.getAttribute("data-done")) ?? 0);
+  if (chip) {
+    await page.getByTestId("popular-topics").getByRole("button", { name: topic, exact: true }).click();
+  } else {
+    await page.getByTestId("topic-input").fill(topic);
+    await page.getByTestId("generate").click();
+  }
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid="generate-form"]').dataset.done ?? 0) > n,
+    before,
+    { timeout: 10_000 },
+  );
+  const answer = page.getByTestId("answer");
+  return {
+    outcome: await answer.getAttribute("data-outcome"),
+    latencyMs: Number(await answer.getAttribute("data-latency-ms")),
+    topic: await page.getByTestId("answer-topic").textContent(),
+  };
+}
+
+/** Waits until the element's text satisfies `ok` (a RegExp or a string it must equal). */
+async function waitText(page, testid, ok, timeout = 5_000) {
+  const source = ok instanceof RegExp ? { re: ok.source, flags: ok.flags } : { eq: ok };
+  try {
+    await page.waitForFunction(
+      ([id, s]) => {
+        const text = document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "";
+        return s.eq !== undefined ? text === s.eq : new RegExp(s.re, s.flags).test(text);
+      },
+      [testid, source],
+      { timeout },
+    );
+  } catch {
+    const text = await page.getByTestId(testid).textContent();
+    assert.fail(`${testid}: ${JSON.stringify(text)} does not match ${ok}`);
+  }
+}
+
+const text = (page, testid) => page.getByTestId(testid).textContent();
+
+/** The CacheError code shown in a result line, once it shows one. */
+async function errorCode(page, testid) {
+  await page.waitForSelector(`[data-testid="${testid}"][data-code]`, { timeout: 5_000 });
+  const out = page.getByTestId(testid);
+  const code = await out.getAttribute("data-code");
+  assert.match(await out.textContent(), new RegExp(`^${code} \\S`), "the code is shown with the message");
+  return code;
+}
+
+function get(path) {
+  return new Promise((resolve, reject) => {
+    request(`${server.origin}${path}`, (res) => {
+      let body = "";
+      res.setEncoding("latin1");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, type: res.headers["content-type"], body }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+test("the demo server prints its URL and serves www/ and pkg/ with the right types", async () => {
+  assert.match(server.line, /^Cachette demo: http:\/\/127\.0\.0\.1:\d+\/$/);
+  const expected = {
+    "/": "text/html; charset=utf-8",
+    "/app.js": "text/javascript; charset=utf-8",
+    "/style.css": "text/css; charset=utf-8",
+    "/favicon.svg": "image/svg+xml",
+    "/pkg/web.js": "text/javascript; charset=utf-8",
+    "/pkg/web/cachette.js": "text/javascript; charset=utf-8",
+    "/pkg/web/cachette_bg.wasm": "application/wasm",
+  };
+  for (const [path, type] of Object.entries(expected)) {
+    const r = await get(path);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.type, type, path);
+  }
+  assert.equal((await get("/pkg/web/cachette_bg.wasm")).body.slice(0, 4), "\0asm");
+  assert.equal((await get("/missing.js")).status, 404);
+  for (const path of ["/%2e%2e/package.json", "/pkg/%2e%2e/%2e%2e/etc/passwd", "/..%2fpackage.json"]) {
+    const r = await get(path);
+    assert.ok(r.status === 403 || r.status === 404, `${path}: ${r.status}`);
+  }
+});
+
+test("without ?delay the stand-in generator waits about 1 s, and says it is a stand-in", async () => {
+  await withDemo(
+    async ({ page }) => {
+      assert.equal(await text(page, "delay"), "1000");
+      assert.match(await text(page, "stand-in-notice"), /Stand-in generator, not an LLM/);
+      assert.ok(await page.getByTestId("stand-in-notice").isVisible());
+      const miss = await generate(page, "Topology");
+      assert.equal(miss.outcome, "miss");
+      assert.ok(miss.latencyMs >= 990 && miss.latencyMs < 3000, `${miss.latencyMs} ms`);
+    },
+    { query: "" },
+  );
+});
+
+test("first Generate is a miss, the second a faster hit; the statistics follow", async () => {
+  await withDemo(async ({ page }) => {
+    await waitText(page, "stats-state", "live");
+    assert.equal(await text(page, "stat-hits"), "0");
+    assert.equal(await text(page, "stat-misses"), "0");
+    assert.equal(await text(page, "stat-keys"), "0 / 100");
+    assert.equal(await text(page, "stat-version"), "v1");
+    await screenshot(page, "1-initial");
+
+    const miss = await generate(page, "Quantum Computing");
+    assert.equal(miss.outcome, "miss");
+    assert.ok(miss.latencyMs >= DELAY_MS - 5, `a miss waits for the generator: ${miss.latencyMs} ms`);
+    assert.equal(await text(page, "answer-outcome"), "MISS");
+    const items = await page.getByTestId("answer-subtopics").locator("li").allTextContents();
+    assert.equal(items.length, 5);
+    assert.ok(items.every((s) => s.includes("Quantum Computing")), items.join(" | "));
+    assert.match(await text(page, "answer-key"), /^v1:subtopics:[0-9a-f]{32}$/);
+    await waitText(page, "stat-misses", "1");
+    await waitText(page, "stat-keys", "1 / 100");
+    assert.equal(await text(page, "stat-hits"), "0");
+
+    const hit = await generate(page, "Quantum Computing");
+    assert.equal(hit.outcome, "hit");
+    assert.ok(hit.latencyMs < miss.latencyMs, `hit ${hit.latencyMs} ms, miss ${miss.latencyMs} ms`);
+    assert.equal(await text(page, "answer-outcome"), "HIT");
+    assert.deepEqual(await page.getByTestId("answer-subtopics").locator("li").allTextContents(), items);
+    await waitText(page, "stat-hits", "1");
+    await waitText(page, "stat-hit-rate", "50.0%");
+    assert.equal(await text(page, "stat-misses"), "1");
+    assert.equal(await text(page, "stat-keys"), "1 / 100");
+    assert.match(await text(page, "stat-p99"), /^\d+(\.\d+)? ms$/);
+    assert.equal(await page.locator('[data-testid="history"] tbody tr').count(), 2);
+
+    // The chart gains a point every second.
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="hit-rate-chart"]').dataset.points) >= 2);
+    await screenshot(page, "2-after-hit");
+  });
+});
+
+test("concurrent requests for one topic share one generator call", async () => {
+  await withDemo(async ({ page }) => {
+    await page.getByTestId("topic-input").fill("Compilers");
+    await page.evaluate(() => {
+      const button = document.querySelector('[data-testid="generate"]');
+      button.click();
+      button.click();
+    });
+    await page.waitForFunction(() => document.querySelector('[data-testid="generate-form"]').dataset.done === "2");
+    const outcomes = await page.locator('[data-testid="history"] tbody tr').evaluateAll((rows) =>
+      rows.map((r) => r.dataset.outcome).sort(),
+    );
+    assert.deepEqual(outcomes, ["joined", "miss"]);
+    await waitText(page, "stat-keys", "1 / 100");
+  });
+});
+
+test("invalidating the namespace makes the next Generate a miss", async () => {
+  await withDemo(async ({ page }) => {
+    assert.equal((await generate(page, "Databases")).outcome, "miss");
+    assert.equal((await generate(page, "Databases")).outcome, "hit");
+    assert.equal(await page.getByTestId("namespace-input").inputValue(), "subtopics");
+    await page.getByTestId("invalidate").click();
+    await waitText(page, "invalidate-result", "Invalidated namespace “subtopics”: 1 key deleted.");
+    await waitText(page, "stat-keys", "0 / 100");
+    assert.equal((await generate(page, "Databases")).outcome, "miss");
+    await waitText(page, "stat-misses", "2");
+  });
+});
+
+test("warming fills the progress bar and accounts for every popular topic", async () => {
+  await withDemo(async ({ page }) => {
+    const topics = await page.getByTestId("popular-topics").getByRole("button").allTextContents();
+    assert.ok(topics.length >= 3, topics.join(", "));
+    assert.equal((await generate(page, topics[0], { chip: true })).outcome, "miss");
+
+    // Record every value the progress bar takes.
+    await page.evaluate(() => {
+      const bar = document.querySelector('[data-testid="warm-progress"]');
+      window.progressSeen = [];
+      new MutationObserver(() => window.progressSeen.push([bar.value, bar.max])).observe(bar, {
+        attributes: true,
+        attributeFilter: ["value"],
+      });
+    });
+    await page.getByTestId("warm").click();
+    await waitText(page, "warm-result", /^Warmed \d+/, 10_000);
+
+    const [value, max] = await page.getByTestId("warm-progress").evaluate((bar) => [bar.value, bar.max]);
+    assert.equal(max, topics.length);
+    assert.equal(value, max, "the bar is full");
+    const seen = await page.evaluate(() => window.progressSeen);
+    const values = seen.map(([v]) => v).filter((v) => v > 0);
+    assert.deepEqual(values.slice(0, topics.length), topics.map((_, i) => i + 1), `progress: ${JSON.stringify(seen)}`);
+
+    const m = /^Warmed (\d+), skipped (\d+) \(already cached\), failed (\d+)\.$/.exec(await text(page, "warm-result"));
+    assert.ok(m, await text(page, "warm-result"));
+    const [warmed, skipped, failed] = m.slice(1).map(Number);
+    assert.equal(warmed + skipped + failed, topics.length);
+    assert.deepEqual({ warmed, skipped, failed }, { warmed: topics.length - 1, skipped: 1, failed: 0 });
+    await waitText(page, "stat-keys", `${topics.length} / 100`);
+
+    assert.equal((await generate(page, topics[1], { chip: true })).outcome, "hit");
+    await screenshot(page, "3-after-warming");
+  });
+});
+
+test("delete by pattern: a malformed glob matches as Redis reads it", async () => {
+  await withDemo(async ({ page }) => {
+    await generate(page, "Graph Theory");
+    // Redis reads an unclosed class as a class: "[abc" matches the one-letter keys a, b, c.
+    await page.getByTestId("pattern-input").fill("[abc");
+    await page.getByTestId("delete-pattern").click();
+    await waitText(page, "pattern-result", "Pattern [abc: 0 keys deleted.");
+    assert.equal(await page.getByTestId("pattern-result").getAttribute("data-code"), null);
+    await waitText(page, "stat-keys", "1 / 100");
+  });
+});
+
+test("delete by pattern: the empty pattern shows INVALID_PATTERN, a good one the count deleted", async () => {
+  await withDemo(async ({ page }) => {
+    await generate(page, "Graph Theory");
+    await generate(page, "Linear Algebra");
+    await waitText(page, "stat-keys", "2 / 100");
+
+    const pattern = page.getByTestId("pattern-input");
+    await pattern.fill("");
+    await page.getByTestId("delete-pattern").click();
+    assert.equal(await errorCode(page, "pattern-result"), "INVALID_PATTERN");
+    assert.match(await text(page, "pattern-result"), /empty/);
+    await screenshot(page, "4-error");
+
+    await pattern.fill("v1:subtopics:*");
+    await page.getByTestId("delete-pattern").click();
+    await waitText(page, "pattern-result", "Pattern v1:subtopics:*: 2 keys deleted.");
+    assert.equal(await page.getByTestId("pattern-result").getAttribute("data-code"), null);
+    await waitText(page, "stat-keys", "0 / 100");
+  });
+});
+
+test("bumping the version makes the next Generate a miss and shows the new version", async () => {
+  await withDemo(async ({ page }) => {
+    await generate(page, "Cryptography");
+    assert.equal((await generate(page, "Cryptography")).outcome, "hit");
+    assert.equal(await text(page, "version"), "v1");
+
+    await page.getByTestId("bump-version").click();
+    await waitText(page, "version-result", "Version v1 → v2: 1 old key invalidated.");
+    await waitText(page, "stat-version", "v2");
+    await waitText(page, "version", "v2");
+    assert.equal(await page.getByTestId("pattern-input").inputValue(), "v2:subtopics:*");
+
+    assert.equal((await generate(page, "Cryptography")).outcome, "miss");
+    assert.match(await text(page, "answer-key"), /^v2:subtopics:[0-9a-f]{32}$/);
+    assert.equal((await generate(page, "Cryptography")).outcome, "hit");
+  });
+});
+
+test("after shut down every action shows SHUT_DOWN", async () => {
+  await withDemo(async ({ page }) => {
+    await generate(page, "Operating Systems");
+    await page.getByTestId("shutdown").click();
+    await waitText(page, "shutdown-result", /shut down/);
+    await waitText(page, "stats-state", "unhealthy");
+
+    await page.getByTestId("topic-input").fill("Operating Systems");
+    await page.getByTestId("generate").click();
+    assert.equal(await errorCode(page, "generate-result"), "SHUT_DOWN");
+    await page.getByTestId("invalidate").click();
+    assert.equal(await errorCode(page, "invalidate-result"), "SHUT_DOWN");
+    await page.getByTestId("delete-pattern").click();
+    assert.equal(await errorCode(page, "pattern-result"), "SHUT_DOWN");
+    await page.getByTestId("bump-version").click();
+    assert.equal(await errorCode(page, "version-result"), "SHUT_DOWN");
+    await page.getByTestId("warm").click();
+    assert.equal(await errorCode(page, "warm-result"), "SHUT_DOWN");
+    // Shutting down twice is allowed and changes nothing.
+    await page.getByTestId("shutdown").click();
+    await waitText(page, "shutdown-result", /shut down/);
+    await screenshot(page, "5-shut-down");
+  });
+});
+
+test("on a phone-sized screen the page is one column without horizontal scrolling", async () => {
+  await withDemo(
+    async ({ page }) => {
+      await generate(page, "Rust");
+      const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+      }));
+      assert.ok(scrollWidth <= innerWidth, `scrollWidth ${scrollWidth} > ${innerWidth}`);
+      const ask = await page.locator("section.ask").boundingBox();
+      const stats = await page.getByTestId("stats").boundingBox();
+      assert.ok(stats.y >= ask.y + ask.height, "statistics below the form");
+      await screenshot(page, "6-phone");
+    },
+    { viewport: { width: 390, height: 844 } },
+  );
+});

@@ -1,0 +1,312 @@
+// The demo page: one Cache (memory tier) from the package's `cachette/web` entry, a stand-in
+// generator behind `getOrSet`, live statistics and the cache's management calls.
+// URL parameters (for tests and experiments): ?delay=<ms of the stand-in generator, default 1000>.
+import { init, Cache, CacheError } from "cachette/web";
+import { createChart } from "./chart.js";
+import { generateSubtopics } from "./generator.js";
+
+const POPULAR_TOPICS = [
+  "Python Programming",
+  "Machine Learning",
+  "Web Development",
+  "Data Science",
+  "Cloud Computing",
+  "Cybersecurity",
+];
+const NAMESPACE = "subtopics";
+const STATS_EVERY_MS = 1000;
+const HISTORY_ROWS = 8;
+
+/** @type {(testid: string) => any} The element with this data-testid. */
+const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
+const delayMs = readDelay();
+const chart = createChart($("hit-rate-chart"));
+let cache;
+let statsTimer;
+let generations = 0;
+const inFlight = new Set(); // keys being fetched or generated now: a request for one joins it
+
+// --- start ---------------------------------------------------------------------------------
+
+$("delay").textContent = String(delayMs);
+for (const topic of POPULAR_TOPICS) {
+  const chip = button(topic, () => {
+    $("topic-input").value = topic;
+    generate(topic);
+  });
+  chip.className = "chip";
+  $("popular-topics").append(chip);
+  document.getElementById("popular-list").append(new Option(topic));
+}
+
+start();
+
+async function start() {
+  const status = $("generate-result");
+  status.textContent = "Loading the WebAssembly module…";
+  try {
+    await init();
+    cache = new Cache({
+      version: "v1",
+      ttl: 600,
+      maxEntries: 100,
+      cleanupInterval: 30,
+      popularTopics: POPULAR_TOPICS,
+    });
+  } catch (e) {
+    showError(status, e, "Cachette could not start");
+    return;
+  }
+  status.textContent = "";
+  wire();
+  for (const b of document.querySelectorAll("button")) b.disabled = false;
+  await refreshStats({ sample: true });
+  statsTimer = setInterval(() => refreshStats({ sample: true }), STATS_EVERY_MS);
+  document.body.dataset.ready = "true";
+}
+
+function wire() {
+  $("generate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const topic = $("topic-input").value.trim();
+    if (topic) generate(topic);
+  });
+
+  $("invalidate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const ns = $("namespace-input").value.trim();
+    act($("invalidate-result"), async () => {
+      const n = await cache.invalidateNamespace(ns);
+      return `Invalidated namespace “${ns}”: ${plural(n, "key")} deleted.`;
+    });
+  });
+
+  $("pattern-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const pattern = $("pattern-input").value;
+    act($("pattern-result"), async () => {
+      const n = await cache.deletePattern(pattern);
+      return `Pattern ${pattern}: ${plural(n, "key")} deleted.`;
+    });
+  });
+
+  $("bump-version").addEventListener("click", () =>
+    act($("version-result"), async () => {
+      const from = cache.version;
+      const to = nextVersion(from);
+      const n = await cache.updateVersion(to);
+      const pattern = $("pattern-input");
+      if (pattern.value === `${from}:${NAMESPACE}:*`) pattern.value = `${to}:${NAMESPACE}:*`;
+      return `Version ${from} → ${to}: ${plural(n, "old key")} invalidated.`;
+    }),
+  );
+
+  $("warm").addEventListener("click", warm);
+
+  $("shutdown").addEventListener("click", () =>
+    act($("shutdown-result"), async () => {
+      cache.shutdown();
+      clearInterval(statsTimer);
+      return "The cache is shut down: every later call fails with SHUT_DOWN. Reload the page for a new one.";
+    }),
+  );
+}
+
+// --- generate ------------------------------------------------------------------------------
+
+async function generate(topic) {
+  const status = $("generate-result");
+  showResult(status, `Asking for “${topic}”…`);
+  let generated = false;
+  const started = performance.now();
+  try {
+    const key = cache.key(NAMESPACE, { topic });
+    const joined = inFlight.has(key);
+    if (!joined) inFlight.add(key);
+    const subtopics = await cache
+      .getOrSet(NAMESPACE, { topic }, () => {
+        generated = true;
+        return generateSubtopics(topic, delayMs);
+      })
+      .finally(() => {
+        if (!joined) inFlight.delete(key);
+      });
+    const ms = performance.now() - started;
+    const outcome = generated ? "miss" : joined ? "joined" : "hit";
+    showResult(status, "");
+    showAnswer({ topic, subtopics, outcome, ms, key });
+  } catch (e) {
+    showError(status, e, `Generating “${topic}” failed`);
+  }
+  $("generate-form").dataset.done = String(++generations); // requests answered, for tests
+  await refreshStats();
+}
+
+/** The stand-in generator for `warm`, with its key marked in flight while it runs. */
+async function warmOne(topic) {
+  const key = cache.key(NAMESPACE, { topic });
+  inFlight.add(key);
+  try {
+    return await generateSubtopics(topic, delayMs);
+  } finally {
+    inFlight.delete(key);
+  }
+}
+
+const OUTCOME_LABEL = { hit: "HIT", miss: "MISS", joined: "HIT · joined in-flight" };
+
+function showAnswer({ topic, subtopics, outcome, ms, key }) {
+  const answer = $("answer");
+  answer.hidden = false;
+  answer.dataset.outcome = outcome;
+  answer.dataset.latencyMs = ms.toFixed(3);
+  $("answer-topic").textContent = topic;
+  $("answer-outcome").textContent = OUTCOME_LABEL[outcome];
+  $("answer-outcome").className = `badge ${outcome === "miss" ? "miss" : "hit"}`;
+  $("answer-latency").textContent = formatMs(ms);
+  $("answer-key").textContent = key;
+  $("answer-subtopics").replaceChildren(...subtopics.map((s) => Object.assign(document.createElement("li"), { textContent: s })));
+
+  const body = $("history").tBodies[0];
+  body.querySelector(".empty")?.remove();
+  const row = body.insertRow(0);
+  row.dataset.outcome = outcome;
+  row.insertCell().textContent = topic;
+  const badge = Object.assign(document.createElement("span"), {
+    className: `badge small ${outcome === "miss" ? "miss" : "hit"}`,
+    textContent: OUTCOME_LABEL[outcome],
+  });
+  row.insertCell().append(badge);
+  const cell = row.insertCell();
+  cell.className = "num";
+  cell.textContent = formatMs(ms);
+  while (body.rows.length > HISTORY_ROWS) body.deleteRow(-1);
+}
+
+// --- warm ----------------------------------------------------------------------------------
+
+async function warm() {
+  const progress = $("warm-progress");
+  const out = $("warm-result");
+  const trigger = $("warm");
+  trigger.disabled = true; // one warm at a time
+  progress.max = POPULAR_TOPICS.length;
+  progress.value = 0;
+  await act(out, async () => {
+    out.textContent = "Warming…";
+    const r = await cache.warm(
+      { [NAMESPACE]: warmOne },
+      {
+        concurrency: 3,
+        onProgress: ({ done, total, topic, outcome }) => {
+          progress.max = total;
+          progress.value = done;
+          out.textContent = `${done}/${total} · ${topic}: ${outcome}`;
+          refreshStats();
+        },
+      },
+    );
+    progress.value = progress.max; // also when there was nothing to report
+    const summary = `Warmed ${r.warmed}, skipped ${r.skipped} (already cached), failed ${r.failed}.`;
+    if (r.failed === 0) return summary;
+    // Failed topics are reported, not thrown: show the first one, with its code.
+    const { topic = "?", error } = r.errors[0] ?? {};
+    const message = `${summary} First failure, “${topic}”: ${error?.message ?? error}`;
+    throw error instanceof CacheError ? new CacheError(error.code, message, { cause: error }) : new Error(message);
+  });
+  trigger.disabled = false;
+}
+
+// --- statistics ----------------------------------------------------------------------------
+
+/** Shows the current statistics; `sample` also adds a point to the chart (once a second). */
+async function refreshStats({ sample = false } = {}) {
+  let s, health;
+  try {
+    [s, health] = await Promise.all([cache.stats(), cache.health()]);
+  } catch (e) {
+    if (e instanceof CacheError && e.code === "SHUT_DOWN") {
+      clearInterval(statsTimer);
+      showStatsState("unhealthy", "unhealthy", e.message);
+    } else {
+      showStatsState("error", "error", describe(e));
+    }
+    return;
+  }
+  showStatsState(health.status, health.status === "healthy" ? "live" : health.status, health.error);
+  $("stat-hit-rate").textContent = `${s.hitRatePercent.toFixed(1)}%`;
+  $("stat-hits").textContent = String(s.hits);
+  $("stat-misses").textContent = String(s.misses);
+  $("stat-keys").textContent = `${s.keys} / ${s.maxEntries}`;
+  $("stat-evictions").textContent = String(s.evictions);
+  $("stat-p99").textContent = formatMs(s.p99LatencyMs);
+  $("stat-version").textContent = s.version;
+  $("version").textContent = s.version;
+  if (sample) chart.push(s.hitRatePercent);
+}
+
+function showStatsState(state, label, detail = "") {
+  $("stats").dataset.state = state;
+  $("stats-state").textContent = label;
+  $("stats-state").title = detail;
+}
+
+// --- helpers -------------------------------------------------------------------------------
+
+/** Runs `fn` and shows what it resolves to, or its error, in `out`; then refreshes the stats. */
+async function act(out, fn) {
+  showResult(out, "");
+  try {
+    showResult(out, await fn());
+  } catch (e) {
+    showError(out, e);
+  }
+  await refreshStats();
+}
+
+function showResult(out, text) {
+  out.className = "result";
+  delete out.dataset.code;
+  out.textContent = text;
+}
+
+/** A readable error with its CacheError code; anything else is labelled unexpected. */
+function showError(out, error, context) {
+  out.className = "result error";
+  const code = error instanceof CacheError ? error.code : "UNEXPECTED";
+  out.dataset.code = code;
+  const tag = Object.assign(document.createElement("code"), { textContent: code });
+  const text = `${context ? `${context}: ` : ""}${error?.message ?? String(error)}`;
+  out.replaceChildren(tag, " ", text);
+}
+
+function describe(error) {
+  return error instanceof CacheError ? `${error.code}: ${error.message}` : String(error?.message ?? error);
+}
+
+function button(text, onClick) {
+  const b = Object.assign(document.createElement("button"), { type: "button", textContent: text, disabled: true });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function nextVersion(version) {
+  const m = /^(.*?)(\d+)$/.exec(version);
+  return m ? `${m[1]}${Number(m[2]) + 1}` : `${version}-2`;
+}
+
+function readDelay() {
+  const raw = new URLSearchParams(location.search).get("delay");
+  const ms = raw === null ? NaN : Number(raw);
+  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 60_000) : 1000;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function formatMs(ms) {
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 100) return `${ms.toFixed(1)} ms`;
+  return `${Math.round(ms)} ms`;
+}
