@@ -1,5 +1,6 @@
 //! The Upstash client and the two-tier cache, natively, against the `upstash-bridge` in front of
 //! a real redis-server, with faults injected by the bridge.
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
