@@ -1,6 +1,9 @@
-// The demo page: one Cache (memory tier) from the package's `cachette/web` entry, a stand-in
-// generator behind `getOrSet`, live statistics and the cache's management calls.
+// The demo page: one Cache from the package's `cachette/web` entry (the memory tier, or memory +
+// the shared Upstash tier once connected), a stand-in generator behind `getOrSet`, live
+// statistics and the cache's management calls.
 // URL parameters (for tests and experiments): ?delay=<ms of the stand-in generator, default 1000>.
+// The Upstash URL and token are typed into the page only: the token lives in its password field
+// and in the cache, and is never written to the page, the address bar, storage or the console.
 import { init, Cache, CacheError } from "cachette/web";
 import { createChart } from "./chart.js";
 import { generateSubtopics } from "./generator.js";
@@ -16,6 +19,11 @@ const POPULAR_TOPICS = [
 const NAMESPACE = "subtopics";
 const STATS_EVERY_MS = 1000;
 const HISTORY_ROWS = 8;
+/** Every cache this page makes; `version` comes from the cache it replaces. */
+const CACHE_OPTIONS = { ttl: 600, maxEntries: 100, cleanupInterval: 30, popularTopics: POPULAR_TOPICS };
+/** The shared tier: a short timeout and one retry, so an unreachable Upstash shows quickly. */
+const UPSTASH_TIMEOUT_MS = 3000;
+const UPSTASH_RETRIES = 1;
 
 /** @type {(testid: string) => any} The element with this data-testid. */
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -25,6 +33,11 @@ let cache;
 let statsTimer;
 let generations = 0;
 const inFlight = new Set(); // keys being fetched or generated now: a request for one joins it
+let upstashHost = null; // host of the connected shared tier, null while memory only
+const secrets = new Set(); // every token given to a cache, to blank out of any text shown
+let statsSeq = 0; // refreshes started, so that a slow one never overwrites a newer one
+let statsShown = 0;
+let ticking = false;
 
 // --- start ---------------------------------------------------------------------------------
 
@@ -46,13 +59,7 @@ async function start() {
   status.textContent = "Loading the WebAssembly module…";
   try {
     await init();
-    cache = new Cache({
-      version: "v1",
-      ttl: 600,
-      maxEntries: 100,
-      cleanupInterval: 30,
-      popularTopics: POPULAR_TOPICS,
-    });
+    cache = new Cache({ version: "v1", ...CACHE_OPTIONS });
   } catch (e) {
     showError(status, e, "Cachette could not start");
     return;
@@ -60,9 +67,26 @@ async function start() {
   status.textContent = "";
   wire();
   for (const b of document.querySelectorAll("button")) b.disabled = false;
+  showConnection();
   await refreshStats({ sample: true });
-  statsTimer = setInterval(() => refreshStats({ sample: true }), STATS_EVERY_MS);
+  startStatsTimer();
   document.body.dataset.ready = "true";
+}
+
+function startStatsTimer() {
+  clearInterval(statsTimer);
+  statsTimer = setInterval(tick, STATS_EVERY_MS);
+}
+
+/** A timer tick: one chart sample; skipped while the previous one still waits (a slow Upstash). */
+async function tick() {
+  if (ticking) return;
+  ticking = true;
+  try {
+    await refreshStats({ sample: true });
+  } finally {
+    ticking = false;
+  }
 }
 
 function wire() {
@@ -107,9 +131,94 @@ function wire() {
     act($("shutdown-result"), async () => {
       cache.shutdown();
       clearInterval(statsTimer);
-      return "The cache is shut down: every later call fails with SHUT_DOWN. Reload the page for a new one.";
+      return "The cache is shut down: every later call fails with SHUT_DOWN. Reload the page, or connect or disconnect the shared tier, for a new one.";
     }),
   );
+
+  $("upstash-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    connect();
+  });
+  $("upstash-disconnect").addEventListener("click", disconnect);
+}
+
+// --- shared tier ---------------------------------------------------------------------------
+
+/** Replaces the cache with one on Upstash (URL and token from the form), memory as fallback. */
+async function connect() {
+  const url = $("upstash-url").value.trim();
+  const token = $("upstash-token").value.trim();
+  if (token) secrets.add(token); // before anything can echo it
+  const out = $("upstash-result");
+  setSharedBusy(true);
+  await act(out, async () => {
+    out.textContent = "Connecting…";
+    // Made before the old cache goes: refused options (CacheError INVALID_OPTIONS) keep it.
+    const next = new Cache({
+      version: cache.version,
+      ...CACHE_OPTIONS,
+      upstash: { url, token, timeoutMs: UPSTASH_TIMEOUT_MS, retries: UPSTASH_RETRIES },
+      fallback: true,
+    });
+    const host = hostOf(url);
+    replaceCache(next, host);
+    const health = await next.health();
+    if (next !== cache) return ""; // replaced again meanwhile
+    if (health.status === "healthy") return `Connected to ${host}: it answered in ${formatMs(health.latencyMs)}.`;
+    return `Connected to ${host}, but the shared tier is ${health.status}${health.error ? `: ${health.error}` : ""}. The memory tier serves meanwhile.`;
+  });
+  setSharedBusy(false);
+}
+
+/** Replaces the cache with a memory-only one. */
+async function disconnect() {
+  const out = $("upstash-result");
+  const from = upstashHost;
+  setSharedBusy(true);
+  await act(out, async () => {
+    replaceCache(new Cache({ version: cache.version, ...CACHE_OPTIONS }), null);
+    return `Disconnected from ${from}: a new cache, memory tier only. What was stored stays in Redis.`;
+  });
+  setSharedBusy(false);
+}
+
+/** Makes `next` the page's cache and shuts the old one down; the chart starts over. */
+function replaceCache(next, host) {
+  const old = cache;
+  cache = next;
+  upstashHost = host;
+  old.shutdown();
+  inFlight.clear(); // those belonged to the old cache
+  chart.reset();
+  showResult($("shutdown-result"), "");
+  showConnection();
+  startStatsTimer();
+}
+
+/** The connection line: the host, and how the shared tier is doing (from the last health). */
+function showConnection(status) {
+  const connected = upstashHost !== null;
+  const card = $("shared-tier");
+  card.dataset.connected = String(connected);
+  if (connected && status) card.dataset.health = status;
+  else delete card.dataset.health;
+  const state = { degraded: ": degraded, memory serves", unhealthy: ": unhealthy" }[status] ?? "";
+  $("upstash-connection").textContent = connected ? `Connected to ${upstashHost}${state}.` : "Not connected: memory tier only.";
+  $("upstash-disconnect").disabled = !connected;
+}
+
+function setSharedBusy(busy) {
+  $("upstash-connect").disabled = busy;
+  $("upstash-disconnect").disabled = busy || upstashHost === null;
+}
+
+/** The host of a URL the cache accepted (never its user info, path or query). */
+function hostOf(url) {
+  try {
+    return new URL(url).host || "the server";
+  } catch {
+    return "the server";
+  }
 }
 
 // --- generate ------------------------------------------------------------------------------
@@ -221,10 +330,14 @@ async function warm() {
 
 /** Shows the current statistics; `sample` also adds a point to the chart (once a second). */
 async function refreshStats({ sample = false } = {}) {
+  const c = cache;
+  const seq = ++statsSeq;
   let s, health;
   try {
-    [s, health] = await Promise.all([cache.stats(), cache.health()]);
+    [s, health] = await Promise.all([c.stats(), c.health()]);
   } catch (e) {
+    if (c !== cache || seq < statsShown) return;
+    statsShown = seq;
     if (e instanceof CacheError && e.code === "SHUT_DOWN") {
       clearInterval(statsTimer);
       showStatsState("unhealthy", "unhealthy", e.message);
@@ -233,22 +346,57 @@ async function refreshStats({ sample = false } = {}) {
     }
     return;
   }
+  if (c !== cache || seq < statsShown) return; // a newer cache, or a newer answer, is shown
+  statsShown = seq;
   showStatsState(health.status, health.status === "healthy" ? "live" : health.status, health.error);
   $("stat-hit-rate").textContent = `${s.hitRatePercent.toFixed(1)}%`;
   $("stat-hits").textContent = String(s.hits);
   $("stat-misses").textContent = String(s.misses);
-  $("stat-keys").textContent = `${s.keys} / ${s.maxEntries}`;
+  // On Upstash, `keys` counts Redis (DBSIZE); in memory (and during a fallback) the memory tier.
+  const inRedis = s.backend === "upstash" && s.upstash !== undefined;
+  $("stat-keys-label").textContent = inRedis ? "Keys in Redis" : "Keys";
+  $("stat-keys").textContent = inRedis ? String(s.keys) : `${s.keys} / ${s.maxEntries}`;
   $("stat-evictions").textContent = String(s.evictions);
   $("stat-p99").textContent = formatMs(s.p99LatencyMs);
   $("stat-version").textContent = s.version;
   $("version").textContent = s.version;
+  showBackend(s, health);
+  if (upstashHost !== null) showConnection(health.status);
   if (sample) chart.push(s.hitRatePercent);
+}
+
+/** Backend, health, fallback and, on Upstash, the figures Redis reports. */
+function showBackend(s, health) {
+  const shared = s.backend === "upstash";
+  $("stat-backend").textContent = s.backend;
+  $("stat-health").textContent = health.status;
+  $("stat-health").dataset.status = health.status;
+  const fallback = shared ? (s.fallbackActive ? "active" : "standby") : "–";
+  $("stat-fallback").textContent = fallback;
+  $("stat-fallback").dataset.fallback = fallback;
+  const error = $("stat-health-error");
+  error.hidden = !health.error;
+  error.textContent = health.error ? `${health.status === "degraded" ? "Memory is serving: " : ""}${redact(health.error)}` : "";
+  $("backend-note").textContent = shared
+    ? `Backend: Upstash at ${upstashHost}, with the memory tier in WebAssembly as its fallback.`
+    : "Backend: memory tier in WebAssembly.";
+
+  $("upstash-stats").hidden = !shared;
+  if (!shared) return;
+  const u = s.upstash; // absent while Upstash does not answer
+  const figure = (testid, value) => ($(testid).textContent = value === undefined ? "–" : value);
+  figure("stat-keyspace-hits", u?.keyspaceHits);
+  figure("stat-keyspace-misses", u?.keyspaceMisses);
+  figure("stat-evicted-keys", u?.evictedKeys);
+  figure("stat-used-memory", u && formatBytes(u.usedMemoryBytes));
+  figure("stat-round-trips", u?.roundTrips);
+  figure("stat-errors", s.errors);
 }
 
 function showStatsState(state, label, detail = "") {
   $("stats").dataset.state = state;
   $("stats-state").textContent = label;
-  $("stats-state").title = detail;
+  $("stats-state").title = redact(detail ?? "");
 }
 
 // --- helpers -------------------------------------------------------------------------------
@@ -267,7 +415,7 @@ async function act(out, fn) {
 function showResult(out, text) {
   out.className = "result";
   delete out.dataset.code;
-  out.textContent = text;
+  out.textContent = redact(text);
 }
 
 /** A readable error with its CacheError code; anything else is labelled unexpected. */
@@ -277,11 +425,21 @@ function showError(out, error, context) {
   out.dataset.code = code;
   const tag = Object.assign(document.createElement("code"), { textContent: code });
   const text = `${context ? `${context}: ` : ""}${error?.message ?? String(error)}`;
-  out.replaceChildren(tag, " ", text);
+  out.replaceChildren(tag, " ", redact(text));
 }
 
 function describe(error) {
-  return error instanceof CacheError ? `${error.code}: ${error.message}` : String(error?.message ?? error);
+  return redact(error instanceof CacheError ? `${error.code}: ${error.message}` : String(error?.message ?? error));
+}
+
+/**
+ * `text` with every token given to a cache blanked out. The package never puts a token in its
+ * messages; this keeps the page from showing one should any other text ever carry it.
+ */
+function redact(text) {
+  let out = String(text);
+  for (const secret of secrets) if (secret.length >= 4) out = out.replaceAll(secret, "[token]");
+  return out;
 }
 
 function button(text, onClick) {
@@ -303,6 +461,12 @@ function readDelay() {
 
 function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 function formatMs(ms) {

@@ -28,6 +28,13 @@ export function createChart(svg, capacity = 60) {
       area.setAttribute("points", `${offset.toFixed(1)},${HEIGHT} ${points.join(" ")} ${WIDTH},${HEIGHT}`);
       svg.dataset.points = String(values.length);
     },
+    /** Forgets every value (a new cache starts a new line). */
+    reset() {
+      values.length = 0;
+      line.removeAttribute("points");
+      area.removeAttribute("points");
+      svg.dataset.points = "0";
+    },
   };
 }
 

@@ -5,7 +5,7 @@
 import { request } from "node:http";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { launchChromium, openDemo, screenshot, startDemoServer } from "./helpers.mjs";
+import { errorCode, generate, launchChromium, openDemo, screenshot, startDemoServer, text, waitText } from "./helpers.mjs";
 
 const DELAY_MS = 150;
 
@@ -30,58 +30,6 @@ async function withDemo(fn, options) {
   } finally {
     await demo.close();
   }
-}
-
-/** Asks for `topic` (typed, or by its chip) and waits for the answer: `{ outcome, latencyMs }`. */
-async function generate(page, topic, { chip = false } = {}) {
-  const form = page.getByTestId("generate-form");
-  const before = Number((await form.getAttribute("data-done")) ?? 0);
-  if (chip) {
-    await page.getByTestId("popular-topics").getByRole("button", { name: topic, exact: true }).click();
-  } else {
-    await page.getByTestId("topic-input").fill(topic);
-    await page.getByTestId("generate").click();
-  }
-  await page.waitForFunction(
-    (n) => Number(document.querySelector('[data-testid="generate-form"]').dataset.done ?? 0) > n,
-    before,
-    { timeout: 10_000 },
-  );
-  const answer = page.getByTestId("answer");
-  return {
-    outcome: await answer.getAttribute("data-outcome"),
-    latencyMs: Number(await answer.getAttribute("data-latency-ms")),
-    topic: await page.getByTestId("answer-topic").textContent(),
-  };
-}
-
-/** Waits until the element's text satisfies `ok` (a RegExp or a string it must equal). */
-async function waitText(page, testid, ok, timeout = 5_000) {
-  const source = ok instanceof RegExp ? { re: ok.source, flags: ok.flags } : { eq: ok };
-  try {
-    await page.waitForFunction(
-      ([id, s]) => {
-        const text = document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "";
-        return s.eq !== undefined ? text === s.eq : new RegExp(s.re, s.flags).test(text);
-      },
-      [testid, source],
-      { timeout },
-    );
-  } catch {
-    const text = await page.getByTestId(testid).textContent();
-    assert.fail(`${testid}: ${JSON.stringify(text)} does not match ${ok}`);
-  }
-}
-
-const text = (page, testid) => page.getByTestId(testid).textContent();
-
-/** The CacheError code shown in a result line, once it shows one. */
-async function errorCode(page, testid) {
-  await page.waitForSelector(`[data-testid="${testid}"][data-code]`, { timeout: 5_000 });
-  const out = page.getByTestId(testid);
-  const code = await out.getAttribute("data-code");
-  assert.match(await out.textContent(), new RegExp(`^${code} \\S`), "the code is shown with the message");
-  return code;
 }
 
 function get(path) {
@@ -329,8 +277,51 @@ test("on a phone-sized screen the page is one column without horizontal scrollin
       const ask = await page.locator("section.ask").boundingBox();
       const stats = await page.getByTestId("stats").boundingBox();
       assert.ok(stats.y >= ask.y + ask.height, "statistics below the form");
+      const manage = await page.locator("section.manage").boundingBox();
+      const shared = await page.getByTestId("shared-tier").boundingBox();
+      assert.ok(shared.y >= manage.y + manage.height, "the shared-tier settings come last");
+      // One-word values stay on one line, inside their cells, whatever the health.
+      await waitText(page, "stat-backend", "memory");
+      const cramped = await page.evaluate(() => {
+        const words = { "stat-backend": ["upstash", "memory"], "stat-health": ["healthy", "degraded", "unhealthy"], "stat-fallback": ["standby", "active"] };
+        const bad = [];
+        for (const [id, list] of Object.entries(words)) {
+          const dd = document.querySelector(`[data-testid="${id}"]`);
+          const shown = dd.textContent;
+          for (const word of list) {
+            dd.textContent = word;
+            const range = document.createRange();
+            range.selectNodeContents(dd);
+            if (range.getClientRects().length !== 1 || dd.scrollWidth > dd.clientWidth) bad.push(`${id}: ${word}`);
+          }
+          dd.textContent = shown;
+        }
+        return bad;
+      });
+      assert.deepEqual(cramped, []);
       await screenshot(page, "6-phone");
     },
     { viewport: { width: 390, height: 844 } },
+  );
+});
+
+test("on the narrowest phones the statistics' one-word values still fit", async () => {
+  await withDemo(
+    async ({ page }) => {
+      await waitText(page, "stat-backend", "memory");
+      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(scroll <= 320, `scrollWidth ${scroll} > 320`);
+      const cramped = await page.evaluate(() =>
+        ["stat-backend", "stat-health", "stat-fallback"].flatMap((id) => {
+          const dd = document.querySelector(`[data-testid="${id}"]`);
+          dd.textContent = "unhealthy"; // the longest value any of them can show
+          const range = document.createRange();
+          range.selectNodeContents(dd);
+          return range.getClientRects().length !== 1 || dd.scrollWidth > dd.clientWidth ? [id] : [];
+        }),
+      );
+      assert.deepEqual(cramped, []);
+    },
+    { viewport: { width: 320, height: 640 } },
   );
 });

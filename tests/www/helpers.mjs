@@ -1,6 +1,8 @@
 // Shared by the www/ demo tests: the real demo server (scripts/serve.mjs) as a child process
-// on a free port, Debian's Chromium through playwright-core, and pages that record every
-// page error, console error or warning, failed request and HTTP error.
+// on a free port, Debian's Chromium through playwright-core, pages that record every page
+// error, console error or warning, failed request and HTTP error, and the steps tests take on
+// the page (generate, wait for a text, read an error code).
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -63,22 +65,33 @@ export function launchChromium() {
 /**
  * Opens the demo in a fresh context (a fresh cache) and waits until it is ready.
  * `problems` collects whatever must fail a test; `close()` ends the context.
+ * `messages` holds every console message (any level) and `requests` every URL the page asked
+ * for, so that tests can check what a page logged or sent.
+ * `expected({ kind, text, url })` may claim a network problem a test causes on purpose (say, a
+ * connection the Upstash bridge resets): claimed ones go to `expectedProblems` instead. Page
+ * errors are never claimable.
  */
-export async function openDemo(browser, origin, { query = "?delay=150", viewport } = {}) {
+export async function openDemo(browser, origin, { query = "?delay=150", viewport, expected } = {}) {
   const context = await browser.newContext({ viewport: viewport ?? { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems = [];
+  const expectedProblems = [];
+  const messages = [];
+  const requests = [];
+  const report = (kind, text, url) => (expected?.({ kind, text, url }) ? expectedProblems : problems).push(text);
   page.on("pageerror", (e) => problems.push(`page error: ${e.stack ?? e}`));
   page.on("console", (m) => {
-    if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
+    messages.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === "error" || m.type() === "warning") report("console", `console ${m.type()}: ${m.text()}`, m.location().url ?? "");
   });
-  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("requestfailed", (r) => report("requestfailed", `request failed: ${r.url()} ${r.failure()?.errorText}`, r.url()));
   page.on("response", (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+    if (r.status() >= 400) report("response", `HTTP ${r.status()}: ${r.url()}`, r.url());
   });
   await page.goto(`${origin}/${query}`);
   await page.waitForSelector("body[data-ready=true]", { timeout: 15_000 });
-  return { page, problems, close: () => context.close() };
+  return { page, problems, expectedProblems, messages, requests, close: () => context.close() };
 }
 
 /** Saves a full-page screenshot as tests/artifacts/www-<name>.png. */
@@ -88,3 +101,55 @@ export async function screenshot(page, name) {
 }
 
 export const byTestId = (id) => `[data-testid="${id}"]`;
+
+export const text = (page, testid) => page.getByTestId(testid).textContent();
+
+/** Asks for `topic` (typed, or by its chip) and waits for the answer: `{ outcome, latencyMs }`. */
+export async function generate(page, topic, { chip = false } = {}) {
+  const form = page.getByTestId("generate-form");
+  const before = Number((await form.getAttribute("data-done")) ?? 0);
+  if (chip) {
+    await page.getByTestId("popular-topics").getByRole("button", { name: topic, exact: true }).click();
+  } else {
+    await page.getByTestId("topic-input").fill(topic);
+    await page.getByTestId("generate").click();
+  }
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid="generate-form"]').dataset.done ?? 0) > n,
+    before,
+    { timeout: 10_000 },
+  );
+  const answer = page.getByTestId("answer");
+  return {
+    outcome: await answer.getAttribute("data-outcome"),
+    latencyMs: Number(await answer.getAttribute("data-latency-ms")),
+    topic: await page.getByTestId("answer-topic").textContent(),
+  };
+}
+
+/** Waits until the element's text satisfies `ok` (a RegExp or a string it must equal). */
+export async function waitText(page, testid, ok, timeout = 5_000) {
+  const source = ok instanceof RegExp ? { re: ok.source, flags: ok.flags } : { eq: ok };
+  try {
+    await page.waitForFunction(
+      ([id, s]) => {
+        const text = document.querySelector(`[data-testid="${id}"]`)?.textContent ?? "";
+        return s.eq !== undefined ? text === s.eq : new RegExp(s.re, s.flags).test(text);
+      },
+      [testid, source],
+      { timeout },
+    );
+  } catch {
+    const text = await page.getByTestId(testid).textContent();
+    assert.fail(`${testid}: ${JSON.stringify(text)} does not match ${ok}`);
+  }
+}
+
+/** The CacheError code shown in a result line, once it shows one. */
+export async function errorCode(page, testid) {
+  await page.waitForSelector(`[data-testid="${testid}"][data-code]`, { timeout: 5_000 });
+  const out = page.getByTestId(testid);
+  const code = await out.getAttribute("data-code");
+  assert.match(await out.textContent(), new RegExp(`^${code} \\S`), "the code is shown with the message");
+  return code;
+}
