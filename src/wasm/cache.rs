@@ -262,14 +262,27 @@ impl Cache {
         }
         let (state, in_flight, k) = (self.state.clone(), self.in_flight.clone(), key.clone());
         let promise = spawn(Box::pin(async move {
+            // Latency counts the cache's own work (memory operations time themselves), not the
+            // generator's.
+            let timed = |t0: f64| {
+                if state.shared.is_some() {
+                    state.record_latency(precise_ms() - t0);
+                }
+            };
             let r = async {
                 if let Some(shared) = &state.shared {
-                    if let Some(hit) = js(shared.get(&k).await)? {
+                    let t0 = precise_ms();
+                    let hit = shared.get(&k).await;
+                    timed(t0);
+                    if let Some(hit) = js(hit)? {
                         return Ok(hit);
                     }
                 }
                 let value = generate(&generator, None).await?;
-                Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await?;
+                let t0 = precise_ms();
+                let stored = Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await;
+                timed(t0);
+                stored?;
                 Ok(value)
             }
             .await;
