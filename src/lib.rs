@@ -12,8 +12,11 @@ pub mod options;
 pub mod platform;
 pub mod stats;
 pub mod upstash;
-#[cfg(target_arch = "wasm32")]
+// A Rust Worker has its own JS surface (workers-rs): the npm package's is left out of its module.
+#[cfg(all(target_arch = "wasm32", not(feature = "worker")))]
 mod wasm;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub mod worker;
 
 pub use error::{Error, Result};
 pub use key::{request_key, KeyFormat};

@@ -11,6 +11,8 @@ use crate::clock::Clock;
 
 mod fetch;
 pub use fetch::FetchTransport;
+#[cfg(feature = "worker")]
+pub mod worker;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {

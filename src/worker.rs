@@ -1,0 +1,635 @@
+//! Cloudflare Workers in Rust (feature `worker`, wasm32 only): [`Cache`], the JavaScript
+//! `Cache` for workers-rs, with serde values.
+//!
+//! ```ignore
+//! use cachette::options::Options;
+//! use cachette::worker::Cache;
+//! use worker::*;
+//!
+//! thread_local! {
+//!     // One cache per isolate, made on the first request (no I/O or timers at global scope).
+//!     static CACHE: std::cell::OnceCell<Cache> = const { std::cell::OnceCell::new() };
+//! }
+//!
+//! #[event(fetch)]
+//! async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+//!     let cache = match CACHE.with(|c| c.get().cloned()) {
+//!         Some(c) => c,
+//!         None => {
+//!             let c = Cache::from_env(&env, &Options::default()).map_err(|e| e.to_string())?;
+//!             CACHE.with(|slot| slot.get_or_init(|| c).clone())
+//!         }
+//!     };
+//!     let topic = "Rust";
+//!     let subtopics: Vec<String> = cache
+//!         .get_or_set("subtopics", &serde_json::json!({ "topic": topic }), || async {
+//!             Ok::<_, Error>(vec![format!("{topic} basics")])
+//!         })
+//!         .await
+//!         .map_err(|e| e.to_string())?;
+//!     Response::from_json(&subtopics)
+//! }
+//! ```
+//!
+//! - Values are anything serde can turn into JSON and back: `set(key, &value, ttl)` stores the
+//!   JSON text, `get::<T>(key)` reads it back into `T`. The JSON text in Upstash is the same as
+//!   the npm package writes, and request keys are the same, so a Rust Worker and a JS Worker
+//!   share one cache.
+//! - With Upstash (`options.upstash`, or [`Cache::from_env`]), Upstash holds the data and the
+//!   memory tier is the fallback while it is unreachable (see [`SharedCache`]);
+//!   without it, the cache is the memory tier behind an async API.
+//! - [`Cache::get_or_set`] is single-flight within the isolate: concurrent calls for one key
+//!   (from concurrent requests too) run the generator once; a failure reaches every waiter as
+//!   [`Error::GeneratorFailed`] and nothing is cached. If the request running the generator is
+//!   cancelled, its waiters get `GENERATOR_FAILED` rather than waiting forever.
+//! - No timer is ever started (Workers refuse timers at global scope, and a timer started by a
+//!   request belongs to that request): `cleanup_interval` is not used, and expiry is lazy plus
+//!   amortized, at a cost proportional to what expired.
+//! - Durations are seconds (`ttl: Some(0.5)`); `None` means the cache's default TTL.
+
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::future::Future;
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+use crate::cache::{ttl_ms, Codec, HealthReport, HealthStatus, InFlight, MemoryCore, SharedCache};
+use crate::clock::{secs_to_ms, Clock};
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::platform::worker::{upstash_from_env, Signal, WorkerTransport};
+use crate::platform::JsClock;
+use crate::stats::StatsSnapshot;
+use crate::upstash::Client;
+
+/// The JSON text of a value: what both tiers hold.
+type Text = Rc<str>;
+
+/// The shared tier's codec: values are already JSON text; what comes back from Upstash is
+/// checked to be JSON (with serde_json, without building a value).
+struct JsonText;
+
+impl Codec<Text> for JsonText {
+    fn encode(&self, value: &Text) -> Result<String> {
+        Ok(value.to_string())
+    }
+
+    fn decode(&self, text: &str) -> Result<Text> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| {
+            Error::Unserializable("the value stored in Upstash is not JSON".to_owned())
+        })?;
+        Ok(Rc::from(text))
+    }
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Text> {
+    serde_json::to_string(value)
+        .map(Rc::from)
+        .map_err(|e| Error::Unserializable(format!("the value cannot be serialized: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::Unserializable(format!(
+            "the cached JSON does not deserialize into the requested type: {e}"
+        ))
+    })
+}
+
+/// One `get_or_set` generation under way: its outcome, once settled, and the signal its waiters
+/// (calls from this request or others) wait for.
+#[derive(Default)]
+struct Flight {
+    outcome: RefCell<Option<Result<Text>>>,
+    done: Signal,
+}
+
+impl Flight {
+    fn settle(&self, outcome: Result<Text>) {
+        *self.outcome.borrow_mut() = Some(outcome);
+        self.done.notify();
+    }
+
+    async fn wait(&self) -> Result<Text> {
+        if self.outcome.borrow().is_none() {
+            self.done.wait().await;
+        }
+        self.outcome.borrow().clone().unwrap_or_else(|| {
+            Err(Error::GeneratorFailed(
+                "the call generating this value never settled".to_owned(),
+            ))
+        })
+    }
+}
+
+/// Settles a flight and forgets it, when the generating call ends, or is dropped half-way.
+struct Leader<'a> {
+    flights: &'a RefCell<InFlight<Rc<Flight>>>,
+    key: &'a str,
+    flight: Rc<Flight>,
+    settled: bool,
+}
+
+impl Leader<'_> {
+    fn settle(mut self, outcome: Result<Text>) {
+        self.finish(outcome);
+    }
+
+    fn finish(&mut self, outcome: Result<Text>) {
+        self.settled = true;
+        self.flights.borrow_mut().finish(self.key);
+        self.flight.settle(outcome);
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.finish(Err(Error::GeneratorFailed(
+                "the call generating this value was cancelled".to_owned(),
+            )));
+        }
+    }
+}
+
+type Shared = SharedCache<Text, WorkerTransport, JsonText>;
+
+struct Inner {
+    core: Rc<RefCell<MemoryCore<Text>>>,
+    shared: Option<Shared>,
+    clock: JsClock,
+    flights: RefCell<InFlight<Rc<Flight>>>,
+}
+
+/// The two-tier cache for Rust Workers. Cloning is cheap and clones share one cache; keep one
+/// per isolate (a `thread_local`), made on the first request.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("shared", &self.inner.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A cache with `options` (validated: [`Error::InvalidOptions`] for what `Options::validate`
+    /// refuses). With `options.upstash`, Upstash is reached through `worker::Fetch`.
+    pub fn new(options: &Options) -> Result<Cache> {
+        let core = Rc::new(RefCell::new(MemoryCore::new(options)?));
+        let shared = match &options.upstash {
+            Some(u) => Some(SharedCache::new(
+                core.clone(),
+                Client::new(u, WorkerTransport)?,
+                JsonText,
+                Rc::new(JsClock),
+                options.fallback,
+                secs_to_ms(options.local_ttl),
+            )),
+            None => None,
+        };
+        Ok(Cache {
+            inner: Rc::new(Inner {
+                core,
+                shared,
+                clock: JsClock,
+                flights: RefCell::default(),
+            }),
+        })
+    }
+
+    /// A cache whose shared tier is read from `UPSTASH_REDIS_REST_URL` and
+    /// `UPSTASH_REDIS_REST_TOKEN` in the Worker's `env` (secrets or vars); the timeout and
+    /// retries of `options.upstash`, when given, are kept. [`Error::InvalidOptions`] when either
+    /// is missing.
+    pub fn from_env(env: &::worker::Env, options: &Options) -> Result<Cache> {
+        let mut options = options.clone();
+        let mut upstash = upstash_from_env(env)?;
+        if let Some(given) = &options.upstash {
+            upstash.timeout_ms = given.timeout_ms;
+            upstash.retries = given.retries;
+        }
+        options.upstash = Some(upstash);
+        Cache::new(&options)
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn core(&self) -> std::cell::RefMut<'_, MemoryCore<Text>> {
+        self.inner.core.borrow_mut()
+    }
+
+    /// Runs `op`, recording its duration in the latency statistics.
+    async fn timed<R>(&self, op: impl Future<Output = R>) -> R {
+        let t0 = self.inner.clock.precise_ms();
+        let r = op.await;
+        let ms = self.inner.clock.precise_ms() - t0;
+        self.core().record_latency(ms);
+        r
+    }
+
+    /// The current version prefix.
+    pub fn version(&self) -> String {
+        self.inner.core.borrow().version().to_owned()
+    }
+
+    /// The request key `"{version}:{namespace}:{md5}"` of `data` (its canonical JSON, as
+    /// `requestKey` makes it in JavaScript).
+    pub fn key<D: Serialize + ?Sized>(&self, namespace: &str, data: &D) -> Result<String> {
+        let json = serde_json::to_string(data)
+            .map_err(|e| Error::Unserializable(format!("request data: {e}")))?;
+        let mut core = self.core();
+        core.check_open()?;
+        core.request_key(namespace, &json)
+    }
+
+    async fn get_text(&self, key: &str) -> Result<Option<Text>> {
+        match &self.inner.shared {
+            Some(shared) => shared.get(key).await,
+            None => {
+                let now = self.now();
+                Ok(self.core().get(key, now)?.cloned())
+            }
+        }
+    }
+
+    async fn set_text(&self, key: &str, text: Text, ttl: Option<f64>) -> Result<()> {
+        let size = if self.inner.core.borrow().needs_sizes() {
+            text.len() as u64
+        } else {
+            0
+        };
+        match &self.inner.shared {
+            Some(shared) => shared.set(key, text, size, ttl).await,
+            None => {
+                let now = self.now();
+                self.core().set(key, text, size, ttl, now)
+            }
+        }
+    }
+
+    /// The value under `key` as a `T`, or `None`. [`Error::Unserializable`] when the cached JSON
+    /// is not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.timed(self.get_text(key)).await? {
+            Some(text) => decode(&text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `value` (as JSON) under `key` for `ttl` seconds, or the default TTL.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<f64>,
+    ) -> Result<()> {
+        let text = encode(value)?;
+        self.timed(self.set_text(key, text, ttl)).await
+    }
+
+    /// Whether `key` holds a value (not counted as a hit or miss).
+    pub async fn has(&self, key: &str) -> Result<bool> {
+        self.timed(async {
+            match &self.inner.shared {
+                Some(shared) => shared.contains(key).await,
+                None => {
+                    let now = self.now();
+                    self.core().contains(key, now)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Deletes `key`; true when a value was removed.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        self.timed(async {
+            match &self.inner.shared {
+                Some(shared) => shared.delete(key).await,
+                None => {
+                    let now = self.now();
+                    self.core().delete(key, now)
+                }
+            }
+        })
+        .await
+    }
+
+    /// `get(key(namespace, data))`.
+    pub async fn lookup<D, T>(&self, namespace: &str, data: &D) -> Result<Option<T>>
+    where
+        D: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        self.get(&self.key(namespace, data)?).await
+    }
+
+    /// `set(key(namespace, data), value, ttl)`; returns the key.
+    pub async fn store<D, T>(
+        &self,
+        namespace: &str,
+        data: &D,
+        value: &T,
+        ttl: Option<f64>,
+    ) -> Result<String>
+    where
+        D: Serialize + ?Sized,
+        T: Serialize + ?Sized,
+    {
+        let key = self.key(namespace, data)?;
+        self.set(&key, value, ttl).await?;
+        Ok(key)
+    }
+
+    /// The cached value for `(namespace, data)`, or the result of `generate()` stored under it
+    /// with the default TTL. See [`Cache::get_or_set_with_ttl`].
+    pub async fn get_or_set<D, T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        data: &D,
+        generate: F,
+    ) -> Result<T>
+    where
+        D: Serialize + ?Sized,
+        T: Serialize + DeserializeOwned,
+        E: Display,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        self.get_or_set_with_ttl(namespace, data, None, generate)
+            .await
+    }
+
+    /// The cached value for `(namespace, data)`, or the result of `generate()` stored under it
+    /// for `ttl` seconds (`None`: the default TTL). Concurrent calls for one key within the
+    /// isolate run `generate` once and all get its value; an `Err` from it reaches every caller
+    /// as [`Error::GeneratorFailed`] and nothing is cached.
+    pub async fn get_or_set_with_ttl<D, T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        data: &D,
+        ttl: Option<f64>,
+        generate: F,
+    ) -> Result<T>
+    where
+        D: Serialize + ?Sized,
+        T: Serialize + DeserializeOwned,
+        E: Display,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        ttl_ms(ttl, 0)?;
+        let key = self.key(namespace, data)?;
+        if self.inner.shared.is_none() {
+            if let Some(text) = self.timed(self.get_text(&key)).await? {
+                return decode(&text);
+            }
+        }
+        let running = self.inner.flights.borrow().get(&key);
+        if let Some(flight) = running {
+            return decode(&flight.wait().await?);
+        }
+        let flight = Rc::new(Flight::default());
+        self.inner.flights.borrow_mut().start(&key, flight.clone());
+        let leader = Leader {
+            flights: &self.inner.flights,
+            key: &key,
+            flight,
+            settled: false,
+        };
+        // The cache operations are timed; the generator is not.
+        let outcome: Result<(Option<T>, Text)> = async {
+            if let Some(shared) = &self.inner.shared {
+                if let Some(text) = self.timed(shared.get(&key)).await? {
+                    return Ok((None, text));
+                }
+            }
+            let value = generate()
+                .await
+                .map_err(|e| Error::GeneratorFailed(format!("generator failed: {e}")))?;
+            let text = encode(&value)?;
+            self.timed(self.set_text(&key, text.clone(), ttl)).await?;
+            Ok((Some(value), text))
+        }
+        .await;
+        leader.settle(match &outcome {
+            Ok((_, text)) => Ok(text.clone()),
+            Err(e) => Err(e.clone()),
+        });
+        match outcome? {
+            (Some(value), _) => Ok(value),
+            (None, text) => decode(&text),
+        }
+    }
+
+    /// Deletes every key matching the Redis glob `pattern`; returns how many.
+    pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        self.timed(async {
+            match &self.inner.shared {
+                Some(shared) => shared.delete_pattern(pattern).await,
+                None => {
+                    let now = self.now();
+                    Ok(self.core().delete_pattern(pattern, now)? as u64)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Deletes every request key of `namespace` under the current version; returns how many.
+    /// [`Error::InvalidKey`] for an empty namespace or one containing `:`.
+    pub async fn invalidate_namespace(&self, namespace: &str) -> Result<u64> {
+        self.timed(async {
+            match &self.inner.shared {
+                Some(shared) => shared.invalidate_namespace(namespace).await,
+                None => {
+                    let now = self.now();
+                    Ok(self.core().invalidate_namespace(namespace, now)? as u64)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Deletes every key under `version`; returns how many.
+    pub async fn invalidate_version(&self, version: &str) -> Result<u64> {
+        self.timed(async {
+            match &self.inner.shared {
+                Some(shared) => shared.invalidate_version(version).await,
+                None => {
+                    let now = self.now();
+                    Ok(self.core().invalidate_version(version, now)? as u64)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Switches to `version` and removes the old version's keys; returns how many went.
+    pub async fn update_version(&self, version: &str) -> Result<u64> {
+        self.timed(async {
+            match &self.inner.shared {
+                Some(shared) => shared.update_version(version).await,
+                None => {
+                    let now = self.now();
+                    Ok(self.core().update_version(version, now)? as u64)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Removes every entry of the memory tier (Upstash is left alone: use
+    /// [`Cache::invalidate_version`] or [`Cache::delete_pattern`] there).
+    pub fn clear(&self) -> Result<()> {
+        self.core().clear().map(drop)
+    }
+
+    /// Statistics (serialize it for the JSON the JavaScript `stats()` returns).
+    pub async fn stats(&self) -> Stats {
+        let snapshot = match &self.inner.shared {
+            Some(shared) => shared.snapshot(false).await,
+            None => {
+                let now = self.now();
+                self.core().snapshot(now, "memory", false, false, None)
+            }
+        };
+        Stats(snapshot)
+    }
+
+    /// Pings Upstash: `healthy` when it answers, `degraded` while memory serves in its place,
+    /// `unhealthy` when nothing serves (or after [`Cache::shutdown`]).
+    pub async fn health(&self) -> Health {
+        match &self.inner.shared {
+            Some(shared) => Health {
+                report: shared.health().await,
+                backend: "upstash",
+            },
+            None => {
+                let open = self.inner.core.borrow().check_open();
+                Health {
+                    report: HealthReport {
+                        status: if open.is_ok() {
+                            HealthStatus::Healthy
+                        } else {
+                            HealthStatus::Unhealthy
+                        },
+                        latency_ms: 0.0,
+                        error: open.err().map(|e| e.to_string()),
+                    },
+                    backend: "memory",
+                }
+            }
+        }
+    }
+
+    /// Shuts the cache down: later operations fail with [`Error::ShutDown`].
+    pub fn shutdown(&self) {
+        self.core().shutdown();
+    }
+}
+
+/// What [`Cache::stats`] returns: the snapshot, serialized with the JavaScript `stats()` field
+/// names (`hitRatePercent`, `avgLatencyMs`, `upstash: { keyspaceHits, ... }`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats(pub StatsSnapshot);
+
+impl std::ops::Deref for Stats {
+    type Target = StatsSnapshot;
+
+    fn deref(&self) -> &StatsSnapshot {
+        &self.0
+    }
+}
+
+impl Serialize for Stats {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let s = &self.0;
+        let c = &s.counters;
+        let mut o = serializer.serialize_struct("Stats", 20)?;
+        o.serialize_field("backend", s.backend)?;
+        o.serialize_field("version", &s.version)?;
+        o.serialize_field("hits", &c.hits)?;
+        o.serialize_field("misses", &c.misses)?;
+        o.serialize_field("hitRatePercent", &s.hit_rate_percent)?;
+        o.serialize_field("totalRequests", &s.total_requests)?;
+        o.serialize_field("sets", &c.sets)?;
+        o.serialize_field("deletes", &c.deletes)?;
+        o.serialize_field("invalidations", &c.invalidations)?;
+        o.serialize_field("evictions", &c.evictions)?;
+        o.serialize_field("expirations", &c.expirations)?;
+        o.serialize_field("errors", &c.errors)?;
+        o.serialize_field("avgLatencyMs", &s.avg_latency_ms)?;
+        o.serialize_field("p99LatencyMs", &s.p99_latency_ms)?;
+        o.serialize_field("keys", &s.keys)?;
+        o.serialize_field("maxEntries", &s.max_entries)?;
+        o.serialize_field("memoryUsedBytes", &s.memory_used_bytes)?;
+        o.serialize_field("cleanupTimerActive", &s.cleanup_timer_active)?;
+        o.serialize_field("fallbackActive", &s.fallback_active)?;
+        match &s.upstash {
+            Some(u) => o.serialize_field(
+                "upstash",
+                &UpstashFigures {
+                    keyspace_hits: u.keyspace_hits,
+                    keyspace_misses: u.keyspace_misses,
+                    evicted_keys: u.evicted_keys,
+                    used_memory_bytes: u.used_memory_bytes,
+                    round_trips: u.round_trips,
+                },
+            )?,
+            None => o.skip_field("upstash")?,
+        }
+        o.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpstashFigures {
+    keyspace_hits: u64,
+    keyspace_misses: u64,
+    evicted_keys: u64,
+    used_memory_bytes: u64,
+    round_trips: u64,
+}
+
+/// What [`Cache::health`] returns; serializes as `{ status, backend, latencyMs, error? }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// Status, latency of the probe, and why it is not healthy.
+    pub report: HealthReport,
+    /// `"upstash"` or `"memory"`.
+    pub backend: &'static str,
+}
+
+impl Health {
+    /// The status.
+    pub fn status(&self) -> HealthStatus {
+        self.report.status
+    }
+}
+
+impl Serialize for Health {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let r = &self.report;
+        let mut o = serializer.serialize_struct("Health", 4)?;
+        o.serialize_field("status", r.status.as_str())?;
+        o.serialize_field("backend", self.backend)?;
+        o.serialize_field("latencyMs", &r.latency_ms)?;
+        match &r.error {
+            Some(e) => o.serialize_field("error", e)?,
+            None => o.skip_field("error")?,
+        }
+        o.end()
+    }
+}

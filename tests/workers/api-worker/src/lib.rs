@@ -1,0 +1,748 @@
+//! Checks of `cachette::worker::Cache` run inside workerd: `GET /` runs them all and answers
+//! `[{ "name", "ok", "error"? }]` (tests/workers/rust-api.test.mjs turns each into a subtest).
+//! Memory-only checks need nothing; Upstash checks use `UPSTASH_REDIS_REST_URL` and
+//! `UPSTASH_REDIS_REST_TOKEN`, pointing at an upstash-bridge whose faults they switch.
+
+use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use cachette::key::{request_key, KeyFormat};
+use cachette::options::{Options, UpstashOptions};
+use cachette::worker::Cache;
+use cachette::Error as CacheError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{event, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+
+type Check = std::result::Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+macro_rules! ensure_eq {
+    ($a:expr, $b:expr) => {{
+        let (a, b) = (&$a, &$b);
+        if a != b {
+            return Err(format!("{} = {:?}, expected {:?}", stringify!($a), a, b));
+        }
+    }};
+}
+
+fn code<T: std::fmt::Debug>(r: &std::result::Result<T, CacheError>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v:?})"),
+        Err(e) => e.code().to_owned(),
+    }
+}
+
+fn must<T>(r: std::result::Result<T, CacheError>, what: &str) -> std::result::Result<T, String> {
+    r.map_err(|e| format!("{what}: {} {e}", e.code()))
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+fn boxed<'a, T>(f: impl Future<Output = T> + 'a) -> Boxed<'a, T> {
+    Box::pin(f)
+}
+
+/// Polls every future until all are done; their outputs in order.
+async fn join_all<T>(futures: Vec<Boxed<'_, T>>) -> Vec<T> {
+    let mut futures = futures;
+    let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut done = true;
+        for (f, o) in futures.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+async fn sleep(ms: u64) {
+    Delay::from(Duration::from_millis(ms)).await;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Topic {
+    name: String,
+    level: u32,
+    tags: Vec<String>,
+}
+
+fn topic(name: &str) -> Topic {
+    Topic {
+        name: name.to_owned(),
+        level: 3,
+        tags: vec!["a".to_owned(), "é".to_owned()],
+    }
+}
+
+fn memory_cache() -> std::result::Result<Cache, String> {
+    must(
+        Cache::new(&Options {
+            cleanup_interval: 0.0,
+            ..Options::default()
+        }),
+        "Cache::new",
+    )
+}
+
+struct Upstash {
+    url: String,
+    token: String,
+}
+
+impl Upstash {
+    fn from(env: &Env) -> std::result::Result<Upstash, String> {
+        let get = |n: &str| {
+            env.secret(n)
+                .map(|s| s.to_string())
+                .map_err(|e| e.to_string())
+        };
+        Ok(Upstash {
+            url: get("UPSTASH_REDIS_REST_URL")?,
+            token: get("UPSTASH_REDIS_REST_TOKEN")?,
+        })
+    }
+
+    /// A cache on the bridge with its own version prefix.
+    fn cache(
+        &self,
+        version: &str,
+        timeout_ms: u32,
+        retries: u32,
+    ) -> std::result::Result<Cache, String> {
+        let mut u = UpstashOptions::new(self.url.clone(), self.token.clone());
+        u.timeout_ms = timeout_ms;
+        u.retries = retries;
+        must(
+            Cache::new(&Options {
+                version: version.to_owned(),
+                cleanup_interval: 0.0,
+                upstash: Some(u),
+                ..Options::default()
+            }),
+            "Cache::new",
+        )
+    }
+
+    /// Sets the bridge's fault injection.
+    async fn faults(&self, body: Value) -> Check {
+        let headers = Headers::new();
+        let auth = format!("Bearer {}", self.token);
+        headers
+            .set("Authorization", &auth)
+            .map_err(|e| e.to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.to_string().into()));
+        let req = Request::new_with_init(&format!("{}/__bridge/faults", self.url), &init)
+            .map_err(|e| e.to_string())?;
+        let resp = Fetch::Request(req)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            resp.status_code() == 200,
+            "fault control answered {}",
+            resp.status_code()
+        );
+        Ok(())
+    }
+
+    /// Runs `check` with `fault` set, clearing it afterwards whatever happened.
+    async fn with_fault(&self, fault: Value, check: impl Future<Output = Check>) -> Check {
+        self.faults(fault).await?;
+        let r = check.await;
+        self.faults(json!({ "mode": "none" })).await?;
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that hold for both tiers
+// ---------------------------------------------------------------------------------------------
+
+async fn round_trip(c: &Cache) -> Check {
+    let v = topic("Rust");
+    must(c.set("k", &v, None).await, "set")?;
+    ensure_eq!(must(c.get::<Topic>("k").await, "get")?, Some(v.clone()));
+    ensure_eq!(
+        must(c.get::<Value>("k").await, "get as Value")?,
+        Some(json!(v))
+    );
+    ensure_eq!(must(c.has("k").await, "has")?, true);
+    ensure_eq!(must(c.get::<Topic>("missing").await, "get missing")?, None);
+    ensure_eq!(must(c.delete("k").await, "delete")?, true);
+    ensure_eq!(must(c.has("k").await, "has after delete")?, false);
+    ensure_eq!(must(c.delete("k").await, "delete again")?, false);
+    must(c.set("", &"", None).await, "empty key and value")?;
+    ensure_eq!(
+        must(c.get::<String>("").await, "get empty")?,
+        Some(String::new())
+    );
+    must(c.set("n", &"text", None).await, "set text")?;
+    ensure_eq!(code(&c.get::<u32>("n").await), "UNSERIALIZABLE");
+    ensure_eq!(code(&c.set("k", &1, Some(-1.0)).await), "INVALID_OPTIONS");
+    ensure_eq!(
+        code(&c.get::<u32>(&"k".repeat(40_000)).await),
+        "INVALID_KEY"
+    );
+    Ok(())
+}
+
+async fn keys_lookup_store(c: &Cache) -> Check {
+    let version = c.version();
+    let key = must(
+        c.key("subtopics", &json!({ "topic": "Python Programming" })),
+        "key",
+    )?;
+    let want = must(
+        request_key(
+            &version,
+            "subtopics",
+            r#"{"topic":"Python Programming"}"#,
+            KeyFormat::Jcs,
+        ),
+        "request_key",
+    )?;
+    ensure_eq!(key, want);
+    #[derive(Serialize)]
+    struct Data<'a> {
+        topic: &'a str,
+    }
+    ensure_eq!(
+        must(
+            c.key(
+                "subtopics",
+                &Data {
+                    topic: "Python Programming"
+                }
+            ),
+            "key of a struct"
+        )?,
+        want
+    );
+    ensure_eq!(code(&c.key("a:b", &1)), "INVALID_KEY");
+    let stored = must(
+        c.store(
+            "subtopics",
+            &json!({ "topic": "Go" }),
+            &vec!["x", "y"],
+            None,
+        )
+        .await,
+        "store",
+    )?;
+    ensure_eq!(
+        stored,
+        must(c.key("subtopics", &json!({ "topic": "Go" })), "key")?
+    );
+    let found: Option<Vec<String>> = must(
+        c.lookup("subtopics", &json!({ "topic": "Go" })).await,
+        "lookup",
+    )?;
+    ensure_eq!(found, Some(vec!["x".to_owned(), "y".to_owned()]));
+    Ok(())
+}
+
+async fn single_flight(c: &Cache) -> Check {
+    let calls = &Cell::new(0);
+    let gen = move || async move {
+        calls.set(calls.get() + 1);
+        sleep(20).await;
+        Ok::<_, String>(topic("generated"))
+    };
+    let data = json!({ "topic": "sf" });
+    let all = join_all(
+        (0..10)
+            .map(|_| boxed(c.get_or_set("quiz", &data, gen)))
+            .collect(),
+    )
+    .await;
+    ensure_eq!(calls.get(), 1);
+    for r in all {
+        ensure_eq!(must(r, "get_or_set")?, topic("generated"));
+    }
+    let again: Topic = must(
+        c.get_or_set("quiz", &json!({ "topic": "sf" }), gen).await,
+        "again",
+    )?;
+    ensure_eq!(again, topic("generated"));
+    ensure_eq!(calls.get(), 1);
+    ensure_eq!(
+        code(
+            &c.get_or_set_with_ttl("quiz", &json!({}), Some(0.0), gen)
+                .await
+        ),
+        "INVALID_OPTIONS"
+    );
+    Ok(())
+}
+
+async fn failing_generator(c: &Cache) -> Check {
+    let calls = &Cell::new(0);
+    let failing = move || async move {
+        calls.set(calls.get() + 1);
+        sleep(10).await;
+        Err::<Topic, _>("model overloaded")
+    };
+    let data = json!({ "topic": "fail" });
+    let all = join_all(
+        (0..4)
+            .map(|_| boxed(c.get_or_set("quiz", &data, failing)))
+            .collect(),
+    )
+    .await;
+    ensure_eq!(calls.get(), 1);
+    for r in &all {
+        ensure_eq!(code(r), "GENERATOR_FAILED");
+        let msg = r
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        ensure!(msg.contains("model overloaded"), "message {msg:?}");
+    }
+    let key = must(c.key("quiz", &json!({ "topic": "fail" })), "key")?;
+    ensure_eq!(must(c.has(&key).await, "has")?, false);
+    let ok: Topic = must(
+        c.get_or_set("quiz", &json!({ "topic": "fail" }), || async {
+            Ok::<_, String>(topic("second try"))
+        })
+        .await,
+        "retry",
+    )?;
+    ensure_eq!(ok, topic("second try"));
+    Ok(())
+}
+
+async fn cancelled_leader(c: &Cache) -> Check {
+    let data = json!({ "topic": "cancelled" });
+    let slow = || async {
+        sleep(5_000).await;
+        Ok::<_, String>(topic("never"))
+    };
+    let mut leader = Box::pin(c.get_or_set("quiz", &data, slow));
+    let mut waiter = Box::pin(c.get_or_set("quiz", &data, slow));
+    // One poll each: the leader starts generating, the waiter joins its flight.
+    poll_fn(|cx| {
+        let _ = leader.as_mut().poll(cx);
+        let _ = waiter.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+    drop(leader);
+    let r: std::result::Result<Topic, _> = waiter.await;
+    ensure_eq!(code(&r), "GENERATOR_FAILED");
+    let fresh: Topic = must(
+        c.get_or_set("quiz", &data, || async { Ok::<_, String>(topic("after")) })
+            .await,
+        "a new call generates again",
+    )?;
+    ensure_eq!(fresh, topic("after"));
+    Ok(())
+}
+
+async fn invalidations(c: &Cache) -> Check {
+    let v = c.version();
+    must(
+        c.store("a*", &json!({ "i": 1 }), &1, None).await,
+        "store a*",
+    )?;
+    must(
+        c.store("ab", &json!({ "i": 1 }), &1, None).await,
+        "store ab",
+    )?;
+    ensure_eq!(
+        must(c.invalidate_namespace("a*").await, "invalidate a*")?,
+        1
+    );
+    ensure_eq!(
+        must(
+            c.lookup::<_, u32>("ab", &json!({ "i": 1 })).await,
+            "ab kept"
+        )?,
+        Some(1)
+    );
+    ensure_eq!(code(&c.invalidate_namespace("a:b").await), "INVALID_KEY");
+    ensure_eq!(code(&c.invalidate_namespace("").await), "INVALID_KEY");
+    must(c.set("p:1", &1, None).await, "set p:1")?;
+    must(c.set("p:2", &2, None).await, "set p:2")?;
+    must(c.set("q:1", &3, None).await, "set q:1")?;
+    ensure_eq!(must(c.delete_pattern("p:*").await, "delete_pattern")?, 2);
+    ensure_eq!(must(c.has("q:1").await, "q:1 kept")?, true);
+    ensure_eq!(code(&c.delete_pattern("").await), "INVALID_PATTERN");
+    // `ab` and the keys of the other checks live under the current version.
+    let next = format!("{v}next");
+    let removed = must(c.update_version(&next).await, "update_version")?;
+    ensure!(removed >= 1, "update_version removed {removed}");
+    ensure_eq!(c.version(), next);
+    ensure_eq!(
+        must(
+            c.lookup::<_, u32>("ab", &json!({ "i": 1 })).await,
+            "ab gone"
+        )?,
+        None
+    );
+    must(
+        c.store("ns", &json!({}), &1, None).await,
+        "store under the new version",
+    )?;
+    ensure_eq!(
+        must(c.invalidate_version(&next).await, "invalidate_version")?,
+        1
+    );
+    ensure_eq!(code(&c.update_version("bad:version").await), "INVALID_KEY");
+    ensure_eq!(c.version(), next);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks
+// ---------------------------------------------------------------------------------------------
+
+async fn memory_expiry() -> Check {
+    let c = memory_cache()?;
+    must(c.set("short", &1, Some(0.05)).await, "set")?;
+    ensure_eq!(must(c.get::<u32>("short").await, "get at once")?, Some(1));
+    sleep(120).await;
+    ensure_eq!(
+        must(c.get::<u32>("short").await, "get after the TTL")?,
+        None
+    );
+    Ok(())
+}
+
+async fn memory_stats_health_shutdown() -> Check {
+    let c = memory_cache()?;
+    must(c.set("k", &1, None).await, "set")?;
+    let _ = must(c.get::<u32>("k").await, "hit")?;
+    let _ = must(c.get::<u32>("nope").await, "miss")?;
+    let s = c.stats().await;
+    ensure_eq!(
+        (s.backend, s.counters.hits, s.counters.misses, s.keys),
+        ("memory", 1, 1, 1)
+    );
+    let j = serde_json::to_value(&s).map_err(|e| e.to_string())?;
+    ensure_eq!(j["hitRatePercent"], json!(50.0));
+    ensure_eq!(j["cleanupTimerActive"], json!(false));
+    ensure!(j.get("upstash").is_none(), "no upstash field: {j}");
+    let h = serde_json::to_value(c.health().await).map_err(|e| e.to_string())?;
+    ensure_eq!(
+        (h["status"].clone(), h["backend"].clone()),
+        (json!("healthy"), json!("memory"))
+    );
+    ensure!(h.get("error").is_none(), "no error field: {h}");
+    must(c.clear(), "clear")?;
+    ensure_eq!(must(c.has("k").await, "has after clear")?, false);
+    c.shutdown();
+    ensure_eq!(code(&c.get::<u32>("k").await), "SHUT_DOWN");
+    ensure_eq!(c.health().await.report.status.as_str(), "unhealthy");
+    Ok(())
+}
+
+async fn from_env_errors() -> Check {
+    let env = |pairs: &[(&str, &str)]| -> Env {
+        let o = worker::js_sys::Object::new();
+        for (k, v) in pairs {
+            let _ = worker::js_sys::Reflect::set(&o, &(*k).into(), &(*v).into());
+        }
+        worker::wasm_bindgen::JsCast::unchecked_into(o)
+    };
+    let none = Cache::from_env(&env(&[]), &Options::default());
+    ensure_eq!(code(&none), "INVALID_OPTIONS");
+    let msg = none.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(
+        msg.contains("UPSTASH_REDIS_REST_URL") && msg.contains("UPSTASH_REDIS_REST_TOKEN"),
+        "message {msg:?}"
+    );
+    let url_only = Cache::from_env(
+        &env(&[("UPSTASH_REDIS_REST_URL", "https://x.upstash.io")]),
+        &Options::default(),
+    );
+    let msg = url_only.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(
+        msg.contains("UPSTASH_REDIS_REST_TOKEN") && !msg.contains("UPSTASH_REDIS_REST_URL"),
+        "message {msg:?}"
+    );
+    let secret = "s3cr3t-token-value";
+    let bad = Cache::from_env(
+        &env(&[
+            ("UPSTASH_REDIS_REST_URL", "ftp://x"),
+            ("UPSTASH_REDIS_REST_TOKEN", secret),
+        ]),
+        &Options::default(),
+    );
+    ensure_eq!(code(&bad), "INVALID_OPTIONS");
+    ensure!(
+        !bad.err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains(secret),
+        "token leaked"
+    );
+    let ok = Cache::from_env(
+        &env(&[
+            ("UPSTASH_REDIS_REST_URL", "https://x.upstash.io"),
+            ("UPSTASH_REDIS_REST_TOKEN", secret),
+        ]),
+        &Options::default(),
+    );
+    ensure!(ok.is_ok(), "from_env with both: {}", code(&ok));
+    Ok(())
+}
+
+async fn upstash_stats_health(up: &Upstash) -> Check {
+    let c = up.cache("st", 5_000, 1)?;
+    must(c.set("st:k", &1, None).await, "set")?;
+    let _ = must(c.get::<u32>("st:k").await, "hit")?;
+    let s = c.stats().await;
+    ensure_eq!(s.backend, "upstash");
+    ensure_eq!(s.fallback_active, false);
+    let u = s.upstash.ok_or("no upstash figures")?;
+    ensure!(
+        u.used_memory_bytes > 0 && u.keyspace_hits >= 1 && u.round_trips >= 3,
+        "{u:?}"
+    );
+    ensure!(s.avg_latency_ms >= 0.0 && s.counters.hits == 1, "{s:?}");
+    let j = serde_json::to_value(&s).map_err(|e| e.to_string())?;
+    ensure!(j["upstash"]["keyspaceHits"].as_u64().is_some(), "{j}");
+    let h = c.health().await;
+    ensure_eq!(h.report.status.as_str(), "healthy");
+    ensure_eq!(h.backend, "upstash");
+    Ok(())
+}
+
+async fn upstash_retries(up: &Upstash) -> Check {
+    let c = up.cache("rt", 2_000, 2)?;
+    must(c.set("rt:k", &7, None).await, "set")?;
+    let before = c.stats().await.upstash.map_or(0, |u| u.round_trips);
+    up.with_fault(json!({ "mode": "reset", "count": 2 }), async {
+        ensure_eq!(
+            must(c.get::<u32>("rt:k").await, "get through two resets")?,
+            Some(7)
+        );
+        Ok(())
+    })
+    .await?;
+    let after = c.stats().await.upstash.map_or(0, |u| u.round_trips);
+    // stats() itself sends one request (INFO + DBSIZE in a pipeline) before reading the count.
+    ensure_eq!(after - before, 4);
+    Ok(())
+}
+
+async fn upstash_timeout(up: &Upstash) -> Check {
+    let c = up.cache("to", 300, 3)?;
+    up.with_fault(json!({ "mode": "delay", "ms": 3000, "count": 1 }), async {
+        let t0 = worker::js_sys::Date::now();
+        let r = c.get::<u32>("to:k").await;
+        let elapsed = worker::js_sys::Date::now() - t0;
+        // Memory answers in its place (fallback), so the get succeeds; the timeout is counted.
+        ensure_eq!(code(&r), "Ok(None)");
+        ensure!(
+            (250.0..2_000.0).contains(&elapsed),
+            "answered after {elapsed} ms"
+        );
+        let s = c.stats().await;
+        ensure!(s.counters.errors == 1 && s.fallback_active, "{s:?}");
+        Ok(())
+    })
+    .await?;
+    let mut strict = Options {
+        version: "to".to_owned(),
+        cleanup_interval: 0.0,
+        fallback: false,
+        ..Options::default()
+    };
+    let mut u = UpstashOptions::new(up.url.clone(), up.token.clone());
+    u.timeout_ms = 300;
+    strict.upstash = Some(u);
+    let c = must(Cache::new(&strict), "Cache::new without fallback")?;
+    up.with_fault(json!({ "mode": "delay", "ms": 3000, "count": 1 }), async {
+        let r = c.get::<u32>("to:k").await;
+        ensure_eq!(code(&r), "TIMEOUT");
+        let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+        ensure!(
+            msg.contains("300 ms") && !msg.contains(&up.token),
+            "message {msg:?}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+async fn upstash_fallback(up: &Upstash) -> Check {
+    let c = up.cache("fb", 1_000, 0)?;
+    up.with_fault(json!({ "mode": "reset" }), async {
+        must(
+            c.set("fb:k", &topic("offline"), None).await,
+            "set while down",
+        )?;
+        ensure_eq!(
+            must(c.get::<Topic>("fb:k").await, "get while down")?,
+            Some(topic("offline"))
+        );
+        let v: Topic = must(
+            c.get_or_set("subtopics", &json!({ "topic": "down" }), || async {
+                Ok::<_, String>(topic("down"))
+            })
+            .await,
+            "get_or_set while down",
+        )?;
+        ensure_eq!(v, topic("down"));
+        let s = c.stats().await;
+        ensure!(
+            s.fallback_active && s.counters.errors >= 3 && s.upstash.is_none(),
+            "{s:?}"
+        );
+        ensure_eq!(
+            code(&c.invalidate_namespace("subtopics").await),
+            "UPSTASH_TRANSPORT"
+        );
+        let h = c.health().await;
+        ensure_eq!(h.report.status.as_str(), "degraded");
+        ensure!(h.report.error.is_some(), "degraded health says why");
+        Ok(())
+    })
+    .await?;
+    ensure_eq!(c.health().await.report.status.as_str(), "healthy");
+    ensure_eq!(c.stats().await.fallback_active, false);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    name: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+async fn run(out: &mut Vec<Outcome>, name: &str, check: impl Future<Output = Check>) {
+    let r = check.await;
+    out.push(Outcome {
+        name: name.to_owned(),
+        ok: r.is_ok(),
+        error: r.err(),
+    });
+}
+
+async fn on_tier(out: &mut Vec<Outcome>, tier: &str, c: std::result::Result<Cache, String>) {
+    let c = match c {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(Outcome {
+                name: format!("{tier}: make the cache"),
+                ok: false,
+                error: Some(e),
+            });
+            return;
+        }
+    };
+    run(
+        out,
+        &format!("{tier}: set/get/has/delete of typed values"),
+        round_trip(&c),
+    )
+    .await;
+    run(
+        out,
+        &format!("{tier}: key (as requestKey makes it), lookup, store"),
+        keys_lookup_store(&c),
+    )
+    .await;
+    run(
+        out,
+        &format!("{tier}: get_or_set is single-flight (10 concurrent calls, 1 generation)"),
+        single_flight(&c),
+    )
+    .await;
+    run(
+        out,
+        &format!("{tier}: a failing generator reaches every waiter, nothing is cached"),
+        failing_generator(&c),
+    )
+    .await;
+    run(
+        out,
+        &format!("{tier}: a cancelled generating call releases its waiters"),
+        cancelled_leader(&c),
+    )
+    .await;
+    run(out, &format!("{tier}: delete_pattern, invalidate_namespace (escaped), update_version, invalidate_version"), invalidations(&c)).await;
+}
+
+#[event(fetch)]
+async fn fetch(_req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let mut out = Vec::new();
+    on_tier(&mut out, "memory", memory_cache()).await;
+    run(&mut out, "memory: a TTL expires", memory_expiry()).await;
+    run(
+        &mut out,
+        "memory: stats, health, clear, shutdown",
+        memory_stats_health_shutdown(),
+    )
+    .await;
+    run(
+        &mut out,
+        "from_env: missing or bad secrets are INVALID_OPTIONS, naming them, never the token",
+        from_env_errors(),
+    )
+    .await;
+    match Upstash::from(&env) {
+        Ok(up) => {
+            on_tier(&mut out, "upstash", up.cache("v1", 5_000, 1)).await;
+            run(
+                &mut out,
+                "upstash: stats and health",
+                upstash_stats_health(&up),
+            )
+            .await;
+            run(
+                &mut out,
+                "upstash: a reset connection is retried with backoff",
+                upstash_retries(&up),
+            )
+            .await;
+            run(
+                &mut out,
+                "upstash: a slow Upstash times out (fallback, then TIMEOUT without it)",
+                upstash_timeout(&up),
+            )
+            .await;
+            run(
+                &mut out,
+                "upstash: while unreachable, memory serves and invalidations fail loudly",
+                upstash_fallback(&up),
+            )
+            .await;
+        }
+        Err(e) => out.push(Outcome {
+            name: "upstash: bindings".to_owned(),
+            ok: false,
+            error: Some(e),
+        }),
+    }
+    Response::from_json(&out)
+}
