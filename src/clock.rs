@@ -1,6 +1,6 @@
 //! Time, behind a trait, so that expiry is deterministic in tests.
 //!
-//! The cache reads time only through [`Clock`]. Natively, [`SystemClock`] reads the system time;
+//! The cache reads time only through [`Clock`]. Natively, `SystemClock` reads the system time;
 //! in JavaScript the platform layer supplies a clock backed by `Date.now()`, because
 //! `std::time::Instant` panics on `wasm32-unknown-unknown`. Tests use [`ManualClock`] and move it
 //! forward by hand, so TTL tests are exact and instant.

@@ -1,6 +1,6 @@
 //! Redis-compatible glob matching over bytes.
 //!
-//! [`matches`] is a faithful port of Redis's `stringmatchlen` (as used by `KEYS` and
+//! [`matches()`] is a faithful port of Redis's `stringmatchlen` (as used by `KEYS` and
 //! `SCAN ... MATCH`): `*`, `?`, `[...]`, `[^...]`, ranges (either order), `\` escapes, and the
 //! lenient handling Redis gives to malformed patterns (an unterminated `[` class, a trailing `\`).
 //! Redis compares bytes as C `char`, which is signed on the platforms it ships for, so range
