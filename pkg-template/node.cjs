@@ -7,7 +7,7 @@ const { CacheError } = require("./error.cjs");
 wasm.__registerErrorClass(CacheError);
 
 exports.Cache = wasm.Cache;
-exports.MemoryCache = wasm.MemoryCache;
+exports.MemoryCache = require("./memory-cache.cjs").MemoryCache;
 exports.requestKey = wasm.requestKey;
 exports.CacheError = CacheError;
 /** Already initialised: resolves at once (the same call works in every runtime). */

@@ -36,5 +36,6 @@ function isOptionsObject(value) {
   );
 }
 
-export { Cache, MemoryCache, requestKey } from "./web/cachette.js";
+export { Cache, requestKey } from "./web/cachette.js";
+export { MemoryCache } from "./memory-cache.js";
 export { CacheError };

@@ -99,6 +99,21 @@ NEW=$STAGE/pkg.new
 rm -rf "$NEW"
 mkdir -p "$NEW/web" "$NEW/node"
 cp -R "$TEMPLATE/." "$NEW/"
+# memory-cache.cjs, the CommonJS twin of memory-cache.js on the nodejs glue (so that Node's ESM
+# and CJS entries share one wasm instance): the same source, its import line and export rewritten.
+node -e '
+  const fs = require("fs");
+  const [from, to] = process.argv.slice(1);
+  let src = fs.readFileSync(from, "utf8");
+  const swap = (a, b) => {
+    const parts = src.split(a);
+    if (parts.length !== 2) throw new Error(`memory-cache.js: expected exactly one ${JSON.stringify(a)}`);
+    src = parts.join(b);
+  };
+  swap(`import { MemorySlots } from "./web/cachette.js";`, `const { MemorySlots } = require("./node/cachette.js");`);
+  swap("\nexport class MemoryCache ", "\nclass MemoryCache ");
+  fs.writeFileSync(to, `"use strict";\n// Generated from memory-cache.js by scripts/build-pkg.sh: edit that file.\n` +
+    src + "\nexports.MemoryCache = MemoryCache;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"
 cp "$STAGE/web/cachette.js" "$STAGE/web/cachette.d.ts" "$STAGE/web/cachette_bg.wasm" "$NEW/web/"
 cp "$STAGE/node/cachette.js" "$STAGE/node/cachette_bg.wasm" "$NEW/node/"
 # The nodejs glue is CommonJS inside a `"type": "module"` package.
@@ -145,7 +160,7 @@ for f in web/cachette_bg.wasm web/cachette.js node/cachette_bg.wasm node/cachett
   row "$f" "$(wc -c <"$OUT/$f")" "$(gz "$OUT/$f")"
 done
 # What a browser downloads for `cachette`: the wasm, the web glue and the small entry files.
-web_files=(web/cachette_bg.wasm web/cachette.js browser.js error.js)
+web_files=(web/cachette_bg.wasm web/cachette.js browser.js memory-cache.js error.js)
 raw=0 zipped=0
 for f in "${web_files[@]}"; do
   raw=$((raw + $(wc -c <"$OUT/$f"))) zipped=$((zipped + $(gz "$OUT/$f")))

@@ -1,14 +1,18 @@
 //! The cache logic above the tiers: versions, namespaces, invalidation, statistics,
 //! single-flight bookkeeping and warm planning.
 //!
-//! [`MemoryCore`] is the memory-tier cache that both JavaScript classes (`MemoryCache` and
-//! `Cache`) are thin faces on. It is generic over the stored value, takes time as an argument and
-//! never touches a JS runtime, so everything here is tested natively. [`SharedCache`] adds the
-//! shared tier (Upstash) in front of it, with the memory tier as fallback and near cache.
+//! [`MemoryCore`] is the memory-tier cache that the JavaScript class `Cache` is a thin face on.
+//! It is generic over the stored value, takes time as an argument and never touches a JS
+//! runtime, so everything here is tested natively. [`SharedCache`] adds the shared tier
+//! (Upstash) in front of it, with the memory tier as fallback and near cache. [`SlotCore`] is
+//! the same memory-tier cache addressed by slot number, for a host that keeps keys and values
+//! itself (the JavaScript `MemoryCache`, which thereby never copies a key into WebAssembly).
 
 mod shared;
+mod slots;
 
 pub use shared::{Codec, HealthReport, HealthStatus, SharedCache};
+pub use slots::SlotCore;
 
 use hashbrown::HashMap;
 

@@ -5,7 +5,7 @@
 
 mod cache;
 mod error;
-mod memory_cache;
+mod memory_slots;
 mod request_key;
 mod state;
 mod value;

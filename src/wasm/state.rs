@@ -1,6 +1,7 @@
-//! State shared by `MemoryCache` and `Cache`: the memory core holding JS values, the optional
-//! `sizeOf`, the cleanup timer, latency sampling and (for `Cache`) the shared tier. Each
-//! operation is written here once; the two classes are thin faces on it.
+//! The state behind `Cache`: the memory core holding JS values, the optional `sizeOf`, the
+//! cleanup timer, latency sampling and the shared tier. (`MemoryCache` keeps its keys and values
+//! in JavaScript and has its own wasm half, `memory_slots.rs`; the argument checks below serve
+//! both.)
 //!
 //! Re-entrancy: user code (generators, `sizeOf`, `toJSON`) may call back into the same cache, so
 //! the memory core is borrowed only for short stretches that run no user code.

@@ -26,37 +26,50 @@ fn bad_options(msg: String) -> JsValue {
 /// `JSON.stringify(data)`, refusing what JSON cannot carry with `UNSERIALIZABLE`.
 pub(crate) fn data_json(data: &JsValue) -> JsResult<String> {
     match js_sys::JSON::stringify(data) {
-        Ok(text) => text.as_string().ok_or_else(|| {
-            to_js(&Error::Unserializable(format!(
-                "a value of type {} cannot be represented as JSON",
-                data.js_typeof().as_string().unwrap_or_default()
-            )))
-        }),
-        Err(thrown) => Err(to_js(&Error::Unserializable(format!(
-            "value cannot be represented as JSON: {}",
-            super::error::describe(&thrown)
-        )))),
+        Ok(text) => text.as_string().ok_or_else(|| json_failure(data, None)),
+        Err(thrown) => Err(json_failure(data, Some(&thrown))),
     }
+}
+
+/// The `UNSERIALIZABLE` error for `data`, which `JSON.stringify` threw on (`thrown`) or turned
+/// into `undefined` (`None`).
+pub(crate) fn json_failure(data: &JsValue, thrown: Option<&JsValue>) -> JsValue {
+    to_js(&Error::Unserializable(match thrown {
+        None => format!(
+            "a value of type {} cannot be represented as JSON",
+            data.js_typeof().as_string().unwrap_or_default()
+        ),
+        Some(thrown) => format!(
+            "value cannot be represented as JSON: {}",
+            super::error::describe(thrown)
+        ),
+    }))
 }
 
 /// The size a value is charged: `sizeOf(value)` when given, else the UTF-8 length of its JSON.
 pub(crate) fn value_size(value: &JsValue, size_of: Option<&Function>) -> JsResult<u64> {
     match size_of {
         Some(f) => {
-            let n = f.call1(&JsValue::UNDEFINED, value).map_err(|e| {
-                to_js(&Error::InvalidOptions(format!(
-                    "sizeOf threw: {}",
-                    super::error::describe(&e)
-                )))
-            })?;
+            let n = f
+                .call1(&JsValue::UNDEFINED, value)
+                .map_err(|e| size_of_failure(Some(&e)))?;
             match n.as_f64() {
                 Some(n) if n.is_finite() && n >= 0.0 => Ok(n.ceil() as u64),
-                _ => Err(bad_options(
-                    "sizeOf must return a finite number >= 0".to_owned(),
-                )),
+                _ => Err(size_of_failure(None)),
             }
         }
         None => Ok(data_json(value)?.len() as u64),
+    }
+}
+
+/// The `INVALID_OPTIONS` error for a `sizeOf` that threw (`thrown`) or returned no size.
+pub(crate) fn size_of_failure(thrown: Option<&JsValue>) -> JsValue {
+    match thrown {
+        Some(e) => to_js(&Error::InvalidOptions(format!(
+            "sizeOf threw: {}",
+            super::error::describe(e)
+        ))),
+        None => bad_options("sizeOf must return a finite number >= 0".to_owned()),
     }
 }
 
@@ -250,6 +263,14 @@ fn upstash_options(v: &JsValue) -> JsResult<UpstashOptions> {
 /// Parses and validates the options of `new MemoryCache(...)` (`shared: false`) or
 /// `new Cache(...)` (`shared: true`).
 pub(crate) fn cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResult<JsOptions> {
+    let opts = parse_cache_options(v, class, shared)?;
+    js(opts.core.validate())?;
+    Ok(opts)
+}
+
+/// Reads the option bag without the cross-field validation (`fromEnv` fills in the Upstash URL
+/// and token first).
+fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResult<JsOptions> {
     let known = if shared {
         CACHE_OPTIONS
     } else {
@@ -286,7 +307,6 @@ pub(crate) fn cache_options(v: &JsValue, class: &'static str, shared: bool) -> J
         o.upstash = Some(upstash_options(&u)?);
     }
     let size_of = bag.function("sizeOf")?;
-    js(o.validate())?;
     Ok(JsOptions { core: o, size_of })
 }
 
@@ -321,7 +341,7 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
                 .to_owned(),
         ));
     };
-    let mut opts = cache_options(options, "Cache options", true)?;
+    let mut opts = parse_cache_options(options, "Cache options", true)?;
     let mut u = opts
         .core
         .upstash

@@ -1,0 +1,510 @@
+// The package's MemoryCache: a synchronous in-memory cache holding any JS value, with TTL, true
+// LRU, entry and byte bounds. The brain is the wasm class MemorySlots (src/wasm/memory_slots.rs,
+// on the crate's SlotCore): LRU order, expiry and its index, bounds and eviction, sweeping,
+// Redis-exact patterns, request keys, statistics. This class keeps only what would otherwise
+// cross the wasm boundary on every call: the keys (a Map from key to slot number) and the
+// values (an array by slot). A read is answered here without calling into wasm at all:
+//
+//   - the slot's expiry time is read from wasm memory (an f64 array kept by MemorySlots) and
+//     compared with Date.now(); a live entry's slot is appended to a read log in wasm memory,
+//     which wasm replays into its LRU list, in order, at the start of its next call;
+//   - every slot a wasm call frees (evicted, expired, deleted, matched by a pattern, swept by
+//     the cleanup timer) is listed in wasm memory; #drain() drops those keys and values right
+//     after each call, before anything is installed in a slot the call returned, and wasm marks
+//     the freed slots expired. So a value is never returned after wasm freed its slot.
+//
+// Errors are made by MemorySlots' static helpers, so every code and message is the crate's.
+// This file is the ES module; scripts/build-pkg.sh derives memory-cache.cjs (CommonJS, on the
+// nodejs glue) from it by rewriting the import line and the export below.
+import { MemorySlots } from "./web/cachette.js";
+
+/** One operation in this many is timed for the latency statistics. */
+const SAMPLE_EVERY = 64;
+/** The longest key accepted, in bytes of UTF-8. */
+const MAX_KEY_BYTES = 32 * 1024;
+/** A key of at most this many UTF-16 units is at most MAX_KEY_BYTES of UTF-8. */
+const SHORT_KEY = Math.floor(MAX_KEY_BYTES / 3);
+
+// Word offsets in the shared block (see src/wasm/memory_slots.rs).
+const TOUCH_LEN = 0;
+const REMOVED_LEN = 1;
+const REMOVED_PTR = 2;
+const EXPIRY_PTR = 3;
+const HEX = 4;
+const TOUCHES = 12;
+/** What MemorySlots' hot methods return on error (MemorySlots.takeError() has it). */
+const FAILED = 0xffffffff;
+/** MemorySlots drops a request-key input buffer longer than this after each use. */
+const RETAINED_INPUT = 64 * 1024;
+const NO_INPUT = new Uint8Array(0);
+
+// Views over wasm memory, shared by every cache (one module instance). Growing the memory
+// detaches them (their length drops to 0): views() re-creates them after each call, and a read
+// through a detached view gives undefined, which the fast paths treat as "ask wasm".
+let memory = null;
+let U8 = new Uint8Array(0);
+let U32 = new Uint32Array(0);
+let F64 = new Float64Array(0);
+let touchCapacity = 0;
+
+function views() {
+  if (U32.length === 0) {
+    if (memory === null) {
+      memory = MemorySlots.memory();
+      touchCapacity = MemorySlots.touchCapacity();
+    }
+    U8 = new Uint8Array(memory.buffer);
+    U32 = new Uint32Array(memory.buffer);
+    F64 = new Float64Array(memory.buffer);
+  }
+}
+
+const encoder = new TextEncoder();
+
+const wellFormed =
+  typeof String.prototype.isWellFormed === "function"
+    ? (s) => s.isWellFormed()
+    : (s) => !/\p{Surrogate}/u.test(s);
+
+/** UTF-8 length of a well-formed string. */
+function utf8Length(s) {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 1 : 2;
+  }
+  return n;
+}
+
+const clock =
+  typeof performance === "object" && performance !== null && typeof performance.now === "function"
+    ? () => performance.now()
+    : Date.now;
+
+/** `options.ttl` of a per-call option bag (undefined: the default); the wasm parser decides
+ * everything but the plain cases, and throws its INVALID_OPTIONS. */
+function ttlOption(options) {
+  if (options === null) return undefined;
+  if (typeof options === "object" && options instanceof Object && !Array.isArray(options)) {
+    const names = Object.keys(options);
+    if (names.length === 0 || (names.length === 1 && names[0] === "ttl")) {
+      const ttl = options.ttl;
+      if (ttl === undefined || typeof ttl === "number") return ttl;
+    }
+  }
+  return MemorySlots.ttlOption(options);
+}
+
+function isThenable(v) {
+  if (v === null || typeof v !== "object") return false;
+  try {
+    return typeof v.then === "function";
+  } catch {
+    return false;
+  }
+}
+
+function ignore() {}
+
+/** A synchronous in-memory cache holding any JS value: TTL, true LRU, entry and byte bounds. */
+export class MemoryCache {
+  #slots;
+  #map = new Map();
+  #keys = [];
+  #values = [];
+  #h = 0; // the shared block, in u32 words
+  #exp = 0; // the expiry times, in f64 words
+  #hits = 0;
+  #misses = 0;
+  #tick = SAMPLE_EVERY;
+  #closed = false;
+  #sized;
+  #sizeOf;
+  #version;
+  #namespace = null; // the namespace MemorySlots has for request keys
+  #prefix = ""; // "{version}:{namespace}:"
+  #input = NO_INPUT; // the request-key input buffer in wasm memory
+
+  /** `new MemoryCache(options?)`. */
+  constructor(options) {
+    const ref = typeof WeakRef === "function" ? new WeakRef(this) : { deref: () => this };
+    const slots = new MemorySlots(options, MemoryCache.#drainer(ref));
+    this.#slots = slots;
+    this.#sized = slots.needsSizes();
+    this.#sizeOf = slots.sizeOf();
+    this.#h = slots.header() >>> 2;
+    this.#version = slots.version();
+    this.#drain();
+  }
+
+  // The timer's callback holds the cache weakly, so that a dropped cache is collected (its
+  // MemorySlots is then freed by wasm-bindgen's finalizer, which stops the timer).
+  static #drainer(ref) {
+    return () => ref.deref()?.#drain();
+  }
+
+  /** Drops the keys and values of the slots the last wasm call freed. */
+  #drain() {
+    views();
+    const h = this.#h;
+    const n = U32[h + REMOVED_LEN];
+    if (n !== 0) {
+      const at = U32[h + REMOVED_PTR] >>> 2;
+      const map = this.#map;
+      const keys = this.#keys;
+      const values = this.#values;
+      for (let i = 0; i < n; i++) {
+        const s = U32[at + i];
+        map.delete(keys[s]);
+        keys[s] = undefined;
+        values[s] = undefined;
+      }
+      U32[h + REMOVED_LEN] = 0;
+    }
+    this.#exp = U32[h + EXPIRY_PTR] >>> 3;
+  }
+
+  #timed(op, a, b, c, d) {
+    this.#tick = SAMPLE_EVERY;
+    const t0 = clock();
+    try {
+      return op.call(this, a, b, c, d);
+    } finally {
+      this.#slots.recordLatency(clock() - t0);
+    }
+  }
+
+  /** The checks a key that is not in the map must still pass (type, open, length). */
+  #checkKey(key) {
+    if (typeof key !== "string" || !wellFormed(key)) {
+      const e = MemorySlots.argError(key, "key");
+      if (e !== undefined) throw e;
+    }
+    if (this.#closed) throw MemorySlots.shutDownError();
+    if (key.length > SHORT_KEY) {
+      const e = MemorySlots.keyLengthError(utf8Length(key));
+      if (e !== undefined) throw e;
+    }
+  }
+
+  #read(key) {
+    const slot = this.#map.get(key);
+    if (slot !== undefined) {
+      const now = Date.now();
+      if (F64[this.#exp + slot] > now) {
+        const h = this.#h;
+        const n = U32[h + TOUCH_LEN];
+        if (n < touchCapacity) {
+          U32[h + TOUCHES + n] = slot;
+          U32[h + TOUCH_LEN] = n + 1;
+          this.#hits++;
+          return this.#values[slot];
+        }
+      }
+      // The read log is full, the entry looks expired, or memory grew: wasm decides.
+      const live = this.#slots.read(slot, now);
+      this.#drain();
+      if (live === FAILED) throw this.#slots.takeError();
+      if (live === 1) {
+        this.#hits++;
+        return this.#values[slot];
+      }
+    } else {
+      this.#checkKey(key);
+    }
+    this.#misses++;
+    return undefined;
+  }
+
+  /** The request key of `namespace` and `data`. */
+  #key(namespace, data) {
+    if (typeof namespace !== "string" || !wellFormed(namespace)) {
+      const e = MemorySlots.argError(namespace, "namespace");
+      if (e !== undefined) throw e;
+    }
+    let json;
+    try {
+      json = JSON.stringify(data);
+    } catch (e) {
+      throw MemorySlots.jsonError(data, e, true);
+    }
+    if (json === undefined) throw MemorySlots.jsonError(data, undefined, false);
+    const slots = this.#slots;
+    if (namespace !== this.#namespace) {
+      slots.keyNamespace(namespace);
+      this.#namespace = namespace;
+      this.#prefix = this.#version + ":" + namespace + ":";
+    }
+    // The UTF-8 of the JSON goes straight into wasm memory (3 bytes per UTF-16 unit at most).
+    let input = this.#input;
+    if (input.length < 3 * json.length) {
+      const at = slots.keyInput(3 * json.length);
+      views();
+      input = this.#input = U8.subarray(at, at + Math.max(3 * json.length, 256));
+    }
+    const done = slots.keyDigest(encoder.encodeInto(json, input).written);
+    if (input.length > RETAINED_INPUT) this.#input = NO_INPUT;
+    if (done === FAILED) throw slots.takeError();
+    views();
+    const u = U8;
+    const p = (this.#h + HEX) << 2;
+    // prettier-ignore
+    return this.#prefix + String.fromCharCode(
+      u[p], u[p + 1], u[p + 2], u[p + 3], u[p + 4], u[p + 5], u[p + 6], u[p + 7],
+      u[p + 8], u[p + 9], u[p + 10], u[p + 11], u[p + 12], u[p + 13], u[p + 14], u[p + 15],
+      u[p + 16], u[p + 17], u[p + 18], u[p + 19], u[p + 20], u[p + 21], u[p + 22], u[p + 23],
+      u[p + 24], u[p + 25], u[p + 26], u[p + 27], u[p + 28], u[p + 29], u[p + 30], u[p + 31],
+    );
+  }
+
+  /** The size `value` is charged (0 without maxBytes); may run sizeOf or toJSON. */
+  #size(value) {
+    if (value === undefined) throw MemorySlots.undefinedValueError();
+    if (this.#closed) throw MemorySlots.shutDownError();
+    if (!this.#sized) return 0;
+    const sizeOf = this.#sizeOf;
+    if (sizeOf !== undefined) {
+      let n;
+      try {
+        n = sizeOf(value);
+      } catch (e) {
+        throw MemorySlots.sizeOfError(e, true);
+      }
+      if (typeof n !== "number" || !(n >= 0) || n === Infinity) {
+        throw MemorySlots.sizeOfError(undefined, false);
+      }
+      return Math.ceil(n);
+    }
+    let json;
+    try {
+      json = JSON.stringify(value);
+    } catch (e) {
+      throw MemorySlots.jsonError(value, e, true);
+    }
+    if (json === undefined) throw MemorySlots.jsonError(value, undefined, false);
+    return utf8Length(json);
+  }
+
+  /** Stores under a valid key; the slot is looked up after any user code (sizeOf) has run. */
+  #put(key, value, size, ttl) {
+    const prev = this.#map.get(key);
+    const slot = this.#slots.insert(prev === undefined ? -1 : prev, utf8Length(key), size, ttl, Date.now());
+    this.#drain();
+    if (slot === FAILED) throw this.#slots.takeError();
+    if (this.#keys[slot] !== key) {
+      this.#map.set(key, slot);
+      this.#keys[slot] = key;
+    }
+    this.#values[slot] = value;
+  }
+
+  #set(key, value, options) {
+    if (typeof key !== "string" || !wellFormed(key)) {
+      const e = MemorySlots.argError(key, "key");
+      if (e !== undefined) throw e;
+    }
+    const ttl = options === undefined ? undefined : ttlOption(options);
+    this.#put(key, value, this.#size(value), ttl);
+  }
+
+  #has(key) {
+    const slot = this.#map.get(key);
+    if (slot === undefined) {
+      this.#checkKey(key);
+      return false;
+    }
+    const now = Date.now();
+    if (F64[this.#exp + slot] > now) return true;
+    const live = this.#slots.contains(slot, now);
+    this.#drain();
+    if (live === FAILED) throw this.#slots.takeError();
+    return live === 1;
+  }
+
+  #delete(key) {
+    const slot = this.#map.get(key);
+    if (slot === undefined) {
+      this.#checkKey(key);
+      return false;
+    }
+    const live = this.#slots.delete(slot, Date.now());
+    this.#drain();
+    if (live === FAILED) throw this.#slots.takeError();
+    return live === 1;
+  }
+
+  #lookup(namespace, data) {
+    return this.#read(this.#key(namespace, data));
+  }
+
+  #store(namespace, data, value, options) {
+    const ttl = options === undefined ? undefined : ttlOption(options);
+    const key = this.#key(namespace, data);
+    this.#put(key, value, this.#size(value), ttl);
+    return key;
+  }
+
+  #getOrSet(namespace, data, generator, options) {
+    if (typeof generator !== "function") throw MemorySlots.generatorError(0, generator);
+    const ttl = options === undefined ? undefined : ttlOption(options);
+    const key = this.#key(namespace, data);
+    const hit = this.#read(key);
+    if (hit !== undefined) return hit;
+    let value;
+    try {
+      value = generator();
+    } catch (e) {
+      throw MemorySlots.generatorError(1, e);
+    }
+    if (isThenable(value)) {
+      // The promise is not ours to await; keep its rejection from going unhandled.
+      Promise.resolve(value).catch(ignore);
+      throw MemorySlots.generatorError(2, undefined);
+    }
+    this.#put(key, value, this.#size(value), ttl);
+    return value;
+  }
+
+  /** Hands wasm every key held (joined, with UTF-16 lengths and slots) to match against. */
+  #removeMatching(kind, arg) {
+    const n = this.#map.size;
+    const keys = new Array(n);
+    const lens = new Uint32Array(n);
+    const slots = new Uint32Array(n);
+    let i = 0;
+    for (const [key, slot] of this.#map) {
+      keys[i] = key;
+      lens[i] = key.length;
+      slots[i] = slot;
+      i++;
+    }
+    const removed = this.#slots.deleteMatching(kind, arg, keys.join(""), lens, slots, Date.now());
+    this.#drain();
+    if (kind === 3) {
+      this.#version = this.#slots.version();
+      this.#namespace = null;
+    }
+    return removed;
+  }
+
+  #reset() {
+    this.#map.clear();
+    this.#keys = [];
+    this.#values = [];
+  }
+
+  /** The value under `key`, or `undefined`. Refreshes recency. */
+  get(key) {
+    return --this.#tick === 0 ? this.#timed(this.#read, key) : this.#read(key);
+  }
+
+  /** Stores `value` under `key` (`options.ttl` in seconds, else the default TTL). */
+  set(key, value, options) {
+    if (--this.#tick === 0) this.#timed(this.#set, key, value, options);
+    else this.#set(key, value, options);
+  }
+
+  /** Whether `key` holds a live entry (not counted as a hit or miss; recency untouched). */
+  has(key) {
+    return --this.#tick === 0 ? this.#timed(this.#has, key) : this.#has(key);
+  }
+
+  /** Deletes `key`; true when a live entry was removed. */
+  delete(key) {
+    return --this.#tick === 0 ? this.#timed(this.#delete, key) : this.#delete(key);
+  }
+
+  /** The request key `"{version}:{namespace}:{md5}"` of `data`. */
+  key(namespace, data) {
+    return this.#key(namespace, data);
+  }
+
+  /** `get(key(namespace, data))` in one call. */
+  lookup(namespace, data) {
+    return --this.#tick === 0 ? this.#timed(this.#lookup, namespace, data) : this.#lookup(namespace, data);
+  }
+
+  /** `set(key(namespace, data), value, options)` in one call; returns the key. */
+  store(namespace, data, value, options) {
+    return --this.#tick === 0
+      ? this.#timed(this.#store, namespace, data, value, options)
+      : this.#store(namespace, data, value, options);
+  }
+
+  /**
+   * The cached value for `(namespace, data)`, or the result of `generator()` stored under it.
+   * The generator must be synchronous (use `Cache` for async generators); if it throws, the
+   * error comes back as `GENERATOR_FAILED` with the original as `cause`, and nothing is cached.
+   */
+  getOrSet(namespace, data, generator, options) {
+    return --this.#tick === 0
+      ? this.#timed(this.#getOrSet, namespace, data, generator, options)
+      : this.#getOrSet(namespace, data, generator, options);
+  }
+
+  /** Deletes every key matching the Redis glob `pattern`; returns how many. */
+  deletePattern(pattern) {
+    return this.#removeMatching(0, pattern);
+  }
+
+  /** Deletes every request key of `namespace` under the current version; returns how many. */
+  invalidateNamespace(namespace) {
+    return this.#removeMatching(1, namespace);
+  }
+
+  /** Deletes every key under `version`; returns how many. */
+  invalidateVersion(version) {
+    return this.#removeMatching(2, version);
+  }
+
+  /** Invalidates the current version and switches to `version`; returns how many keys went. */
+  updateVersion(version) {
+    return this.#removeMatching(3, version);
+  }
+
+  /** Removes every entry. */
+  clear() {
+    this.#slots.clear();
+    this.#reset();
+  }
+
+  /** Live entries (0 after `shutdown()`). */
+  get size() {
+    const n = this.#slots.len(Date.now());
+    this.#drain();
+    return n;
+  }
+
+  /** The current version prefix. */
+  get version() {
+    return this.#version;
+  }
+
+  /** Statistics as a plain object (still readable after `shutdown()`). */
+  stats() {
+    const s = this.#slots.stats(Date.now(), this.#hits, this.#misses);
+    this.#hits = 0;
+    this.#misses = 0;
+    this.#drain();
+    return s;
+  }
+
+  /**
+   * Stops the cleanup timer and drops every entry; later operations fail with `SHUT_DOWN`
+   * (`stats()`, `size` and `version` stay readable). Calling it again does nothing.
+   */
+  shutdown() {
+    this.#slots.shutdown();
+    this.#closed = true;
+    this.#reset();
+  }
+
+  /** Same as `shutdown()`: the entries and the timer go now (the rest when collected). */
+  free() {
+    this.shutdown();
+  }
+}
+
+if (typeof Symbol.dispose === "symbol") {
+  MemoryCache.prototype[Symbol.dispose] = MemoryCache.prototype.free;
+}

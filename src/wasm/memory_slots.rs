@@ -1,0 +1,525 @@
+//! `MemorySlots`: the WebAssembly half of the package's `MemoryCache`.
+//!
+//! The JavaScript class (`pkg-template/memory-cache.js`) keeps the keys (a `Map` from key to
+//! slot) and the values (an array by slot), so that a read never copies a key into linear memory
+//! nor a value through the externref table. Everything else is decided here, by a
+//! [`SlotCore`]: LRU order, TTL and the expiry index, bounds and eviction, sweeping (amortized,
+//! and by the cleanup timer), Redis-exact pattern matching, request keys, statistics.
+//!
+//! # The shared block
+//!
+//! JavaScript reads and writes one block of linear memory as 32-bit words, at the address
+//! `MemorySlots.header()` returns, through views it re-creates whenever memory grows:
+//!
+//! | word | meaning |
+//! |---|---|
+//! | 0 | reads logged by JavaScript since the last call (`TOUCHES` at most) |
+//! | 1 | slots removed by the last call and not yet dropped by JavaScript |
+//! | 2 | address of those removed slots (`u32` each) |
+//! | 3 | address of the expiry times: one `f64` per slot, milliseconds (`+Infinity`: never; `0`: removed) |
+//! | 4-11 | the 32 hex digits of the last request key's MD5 (bytes) |
+//! | 12.. | the logged reads: slot numbers, oldest first |
+//!
+//! - **Reads.** JavaScript finds the slot in its map, reads `Date.now()` and the slot's expiry
+//!   time; when the entry is live it appends the slot to the read log and returns the value,
+//!   with no call at all. Every call here first replays the log into the LRU list (in order,
+//!   so recency is exactly as if each read had called in), before anything that depends on
+//!   recency or frees a slot. When the log is full, or the entry looks expired, JavaScript calls
+//!   [`MemorySlots::read`] instead.
+//! - **Removals.** Every slot that a call frees (evicted, expired, deleted, matched, swept by
+//!   the timer) is listed at words 1-2, and its expiry time is set to 0. JavaScript drops the
+//!   key and value of each listed slot right after the call returns (the timer calls
+//!   `onRemoved` after its sweep), then writes 0 to word 1, before it installs anything in a
+//!   slot the call returned. So a value is never returned after its slot was freed here.
+//! - **Time** comes from JavaScript (`Date.now()`, passed as `now`); the timer reads its own.
+//! - **Request keys.** JavaScript writes the UTF-8 of `JSON.stringify(data)` into the input
+//!   buffer (`keyInput`), names the namespace when it changes (`keyNamespace`), and calls
+//!   `keyDigest`, which canonicalises, hashes and leaves the digest's hex at words 4-11;
+//!   JavaScript prefixes `"{version}:{namespace}:"`. No string is allocated on either side.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Object};
+use wasm_bindgen::prelude::*;
+
+use super::error::{js, make, to_js, JsResult};
+use super::state::{function_arg, generator_failed, text};
+use super::value::{
+    cache_options, check_value, json_failure, set_options, size_of_failure, stats_object,
+};
+use crate::cache::SlotCore;
+use crate::error::{Error, Result};
+use crate::memory::validate_key_len;
+use crate::platform::{now_ms, Interval};
+
+/// Reads JavaScript may log between two calls.
+const TOUCHES: usize = 1024;
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Request-key input buffers larger than this are not kept between calls (bytes).
+const RETAINED_INPUT: usize = 64 * 1024;
+
+/// What a hot method returns when it failed (see `takeError`).
+const FAILED: u32 = u32::MAX;
+
+/// The block JavaScript reads and writes directly (see the module docs for the word layout).
+#[repr(C)]
+struct Shared {
+    touch_len: Cell<u32>,
+    removed_len: Cell<u32>,
+    removed_ptr: Cell<u32>,
+    expiry_ptr: Cell<u32>,
+    hex: [Cell<u8>; 32],
+    touches: [Cell<u32>; TOUCHES],
+}
+
+struct Inner {
+    core: SlotCore,
+    shared: Box<Shared>,
+    /// Expiry time by slot, for JavaScript's liveness check.
+    expiry: Vec<f64>,
+    /// Request-key input: JavaScript writes the JSON text here, between calls.
+    input: Box<[u8]>,
+    /// The namespace of the next request keys.
+    namespace: String,
+}
+
+fn address<T>(p: *const T) -> u32 {
+    p as usize as u32
+}
+
+impl Inner {
+    /// Starts a call: forgets the removals JavaScript has dropped and replays its read log.
+    fn begin(&mut self) {
+        if self.shared.removed_len.get() == 0 {
+            self.core.clear_removed();
+        }
+        let n = (self.shared.touch_len.replace(0) as usize).min(TOUCHES);
+        for i in 0..n {
+            self.core.touch(self.shared.touches[i].get());
+        }
+    }
+
+    /// Ends a call: publishes the removal log and marks the removed slots expired.
+    fn end(&mut self) {
+        for &slot in self.core.removed() {
+            // A freed slot may already hold a new entry (this very call stored it there).
+            if self.core.tier().value(slot).is_none() {
+                if let Some(t) = self.expiry.get_mut(slot as usize) {
+                    *t = 0.0;
+                }
+            }
+        }
+        let removed = self.core.removed();
+        self.shared.removed_len.set(removed.len() as u32);
+        self.shared.removed_ptr.set(address(removed.as_ptr()));
+    }
+
+    /// Publishes the expiry time of a slot just stored.
+    fn publish_expiry(&mut self, slot: u32) {
+        let at = match self.core.tier().expires_at(slot) {
+            Some(u64::MAX) => f64::INFINITY,
+            Some(at) => at as f64,
+            None => 0.0,
+        };
+        let i = slot as usize;
+        if i >= self.expiry.len() {
+            let want = (i + 1).max(self.core.tier().capacity());
+            self.expiry.resize(want.max(2 * self.expiry.len()), 0.0);
+            self.shared.expiry_ptr.set(address(self.expiry.as_ptr()));
+        }
+        self.expiry[i] = at;
+    }
+}
+
+/// `Date.now()` as the core's clock (0 for nonsense).
+fn ms(now: f64) -> u64 {
+    if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
+fn busy() -> JsValue {
+    make("INVALID_OPTIONS", "the cache was re-entered while busy")
+}
+
+/// The slot-addressed memory tier behind the package's `MemoryCache`. Not part of the public
+/// API: the package exports the JavaScript class, which owns one of these.
+#[wasm_bindgen(skip_typescript)]
+pub struct MemorySlots {
+    inner: Rc<RefCell<Inner>>,
+    timer: RefCell<Option<Interval>>,
+    size_of: Option<Function>,
+    error: RefCell<Option<JsValue>>,
+}
+
+impl MemorySlots {
+    /// Runs one call: replays the read log, runs `f`, publishes the removals (also on error).
+    fn run<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T>) -> JsResult<T> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        inner.begin();
+        let r = f(&mut inner);
+        inner.end();
+        js(r)
+    }
+
+    /// [`MemorySlots::run`] for the hot paths: a plain `u32` comes back (a `Result` would make
+    /// the engine allocate an array for every call), `FAILED` on error, kept for `takeError()`.
+    fn hot(&self, f: impl FnOnce(&mut Inner) -> Result<u32>) -> u32 {
+        match self.run(f) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Ok(mut slot) = self.error.try_borrow_mut() {
+                    *slot = Some(e);
+                }
+                FAILED
+            }
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl MemorySlots {
+    /// `new MemorySlots(options, onRemoved)`: validates `options` (as `MemoryCache` options)
+    /// and starts the cleanup timer, which calls `onRemoved()` after a sweep that removed
+    /// anything.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue, on_removed: Function) -> JsResult<MemorySlots> {
+        let opts = cache_options(&options, "MemoryCache options", false)?;
+        let core = js(SlotCore::new(&opts.core))?;
+        let shared = Box::new(Shared {
+            touch_len: Cell::new(0),
+            removed_len: Cell::new(0),
+            removed_ptr: Cell::new(0),
+            expiry_ptr: Cell::new(0),
+            hex: std::array::from_fn(|_| Cell::new(0)),
+            touches: std::array::from_fn(|_| Cell::new(0)),
+        });
+        let inner = Inner {
+            core,
+            shared,
+            expiry: Vec::with_capacity(64),
+            input: Box::default(),
+            namespace: String::new(),
+        };
+        inner.shared.expiry_ptr.set(address(inner.expiry.as_ptr()));
+        let inner = Rc::new(RefCell::new(inner));
+        let mut timer = None;
+        if opts.core.cleanup_interval > 0.0 {
+            let weak: Weak<RefCell<Inner>> = Rc::downgrade(&inner);
+            let period = crate::clock::secs_to_ms(opts.core.cleanup_interval) as f64;
+            timer = Interval::start(period, move || {
+                let Some(inner) = weak.upgrade() else { return };
+                let removed = match inner.try_borrow_mut() {
+                    Ok(mut i) => {
+                        i.begin();
+                        i.core.sweep(now_ms(), usize::MAX);
+                        i.end();
+                        !i.core.removed().is_empty()
+                    }
+                    Err(_) => false,
+                };
+                if removed {
+                    let _ = on_removed.call0(&JsValue::UNDEFINED);
+                }
+            });
+        }
+        Ok(MemorySlots {
+            inner,
+            timer: RefCell::new(timer),
+            size_of: opts.size_of,
+            error: RefCell::new(None),
+        })
+    }
+
+    /// The address of the shared block.
+    pub fn header(&self) -> JsResult<u32> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(address(&*inner.shared))
+    }
+
+    /// How many reads the log holds.
+    #[wasm_bindgen(js_name = touchCapacity)]
+    pub fn touch_capacity() -> u32 {
+        TOUCHES as u32
+    }
+
+    /// The module's memory, for the views over the shared block.
+    pub fn memory() -> JsValue {
+        wasm_bindgen::memory()
+    }
+
+    /// The `sizeOf` option, or `undefined`.
+    #[wasm_bindgen(js_name = sizeOf)]
+    pub fn size_of(&self) -> Option<Function> {
+        self.size_of.clone()
+    }
+
+    /// Whether values must be sized (`maxBytes` is set).
+    #[wasm_bindgen(js_name = needsSizes)]
+    pub fn needs_sizes(&self) -> JsResult<bool> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(inner.core.needs_sizes())
+    }
+
+    /// Stores an entry for a key of `key_len` UTF-8 bytes (in `slot` if that is the key's
+    /// current slot, else -1) whose value weighs `size`, for `ttl` seconds (`undefined`: the
+    /// default); returns its slot, or `FAILED` (nothing changed: a bad TTL, a key over 32 KiB,
+    /// a value too large, or shut down).
+    pub fn insert(&self, slot: i32, key_len: u32, size: f64, ttl: Option<f64>, now: f64) -> u32 {
+        self.hot(|i| {
+            let slot = u32::try_from(slot).ok();
+            let slot = i
+                .core
+                .insert(slot, key_len as usize, size as u64, ttl, ms(now))?;
+            i.publish_expiry(slot);
+            Ok(slot)
+        })
+    }
+
+    /// A read JavaScript could not answer alone (the log is full, or the entry looks expired):
+    /// 1, with recency refreshed, when `slot` is live, else 0 (an expired entry is removed).
+    pub fn read(&self, slot: u32, now: f64) -> u32 {
+        self.hot(|i| Ok(u32::from(i.core.read(slot, ms(now)))))
+    }
+
+    /// 1 when `slot` is live (recency untouched), else 0 (an expired entry is removed).
+    pub fn contains(&self, slot: u32, now: f64) -> u32 {
+        self.hot(|i| Ok(u32::from(i.core.contains(slot, ms(now)))))
+    }
+
+    /// Deletes `slot`: 1 when it was live, else 0; `FAILED` once shut down.
+    pub fn delete(&self, slot: u32, now: f64) -> u32 {
+        self.hot(|i| Ok(u32::from(i.core.delete(slot, ms(now))?)))
+    }
+
+    /// The error of the last call that returned `FAILED`.
+    #[wasm_bindgen(js_name = takeError)]
+    pub fn take_error(&self) -> JsValue {
+        self.error
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut e| e.take())
+            .unwrap_or_else(busy)
+    }
+
+    /// Removes every key that `kind` selects among the candidates (the keys JavaScript holds,
+    /// concatenated in `joined`, with their lengths in UTF-16 units and their slots):
+    /// 0 `deletePattern(arg)`, 1 `invalidateNamespace(arg)`, 2 `invalidateVersion(arg)`,
+    /// 3 `updateVersion(arg)`. Returns how many live keys went.
+    #[wasm_bindgen(js_name = deleteMatching)]
+    pub fn delete_matching(
+        &self,
+        kind: u32,
+        arg: JsValue,
+        joined: &str,
+        lens: &[u32],
+        slots: &[u32],
+        now: f64,
+    ) -> JsResult<u32> {
+        let arg = match kind {
+            0 => text(&arg, "pattern", Error::InvalidPattern)?,
+            1 => text(&arg, "namespace", Error::InvalidKey)?,
+            _ => text(&arg, "version", Error::InvalidKey)?,
+        };
+        let mut candidates = Vec::with_capacity(slots.len());
+        let mut rest = joined;
+        for (&units, &slot) in lens.iter().zip(slots) {
+            let mut counted = 0;
+            let mut bytes = 0;
+            for ch in rest.chars() {
+                if counted >= units as usize {
+                    break;
+                }
+                counted += ch.len_utf16();
+                bytes += ch.len_utf8();
+            }
+            let (key, tail) = rest.split_at(bytes);
+            candidates.push((slot, key.as_bytes()));
+            rest = tail;
+        }
+        let now = ms(now);
+        self.run(|i| {
+            let c = &mut i.core;
+            let n = match kind {
+                0 => c.delete_pattern(&arg, candidates, now),
+                1 => c.invalidate_namespace(&arg, candidates, now),
+                2 => c.invalidate_version(&arg, candidates, now),
+                _ => c.update_version(&arg, candidates, now),
+            }?;
+            Ok(n as u32)
+        })
+    }
+
+    /// Removes every entry; slot numbers start again from 0.
+    pub fn clear(&self) -> JsResult<()> {
+        self.run(|i| i.core.clear().map(drop))
+    }
+
+    /// Live entries (expired ones are swept first).
+    pub fn len(&self, now: f64) -> JsResult<u32> {
+        self.run(|i| Ok(i.core.len(ms(now)) as u32))
+    }
+
+    /// The current version prefix.
+    pub fn version(&self) -> JsResult<String> {
+        let inner = self.inner.try_borrow().map_err(|_| busy())?;
+        Ok(inner.core.version().to_owned())
+    }
+
+    /// The address of the request-key input buffer, at least `len` bytes long (exactly `len`
+    /// when it had to grow, or 256 at least). A buffer over `RETAINED_INPUT` bytes is dropped
+    /// again by the next `keyDigest`, and JavaScript then asks for a new one.
+    #[wasm_bindgen(js_name = keyInput)]
+    pub fn key_input(&self, len: u32) -> JsResult<u32> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let len = len as usize;
+        if inner.input.len() < len {
+            inner.input = vec![0; len.max(256)].into_boxed_slice();
+        }
+        Ok(address(inner.input.as_ptr()))
+    }
+
+    /// Sets the namespace of the next `keyDigest` calls.
+    #[wasm_bindgen(js_name = keyNamespace)]
+    pub fn key_namespace(&self, namespace: &str) -> JsResult<()> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        inner.namespace.clear();
+        inner.namespace.push_str(namespace);
+        Ok(())
+    }
+
+    /// Makes the request key of the namespace and of the JSON text in the first `len` bytes of
+    /// the input buffer (which JavaScript wrote between calls), and leaves the hex of its
+    /// digest in the shared block: the key is `"{version}:{namespace}:{hex}"`. 0, or `FAILED`.
+    #[wasm_bindgen(js_name = keyDigest)]
+    pub fn key_digest(&self, len: u32) -> u32 {
+        self.hot(|i| {
+            let Inner {
+                core,
+                shared,
+                input,
+                namespace,
+                ..
+            } = i;
+            let bytes = input.get(..len as usize).unwrap_or_default();
+            let digest = match std::str::from_utf8(bytes) {
+                Ok(text) => core.request_digest(namespace, text),
+                Err(_) => Err(Error::Unserializable(
+                    "request data is not valid UTF-8".to_owned(),
+                )),
+            };
+            if input.len() > RETAINED_INPUT {
+                *input = Box::default();
+            }
+            for (pair, byte) in shared.hex.chunks_exact(2).zip(digest?) {
+                pair[0].set(HEX_DIGITS[usize::from(byte >> 4)]);
+                pair[1].set(HEX_DIGITS[usize::from(byte & 0x0f)]);
+            }
+            Ok(0)
+        })
+    }
+
+    /// The statistics object, after counting the reads JavaScript answered since the last call.
+    pub fn stats(&self, now: f64, hits: f64, misses: f64) -> JsResult<Object> {
+        let timer = self.timer.try_borrow().is_ok_and(|t| t.is_some());
+        self.run(|i| {
+            i.core.add_reads(hits as u64, misses as u64);
+            Ok(stats_object(&i.core.snapshot(ms(now), timer)))
+        })
+    }
+
+    /// Records the duration of one operation, in milliseconds.
+    #[wasm_bindgen(js_name = recordLatency)]
+    pub fn record_latency(&self, ms: f64) {
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.core.record_latency(ms);
+        }
+    }
+
+    /// Stops the timer and drops every entry; later operations fail with `SHUT_DOWN`.
+    pub fn shutdown(&self) -> JsResult<()> {
+        if let Ok(mut t) = self.timer.try_borrow_mut() {
+            t.take();
+        }
+        self.run(|i| {
+            i.core.shutdown();
+            Ok(())
+        })
+    }
+
+    // ---- errors, made here so that their codes and messages are the crate's --------------
+    // Static, so that no instance is borrowed while they run (describing a thrown value may
+    // run user code).
+
+    /// The error for a key, namespace, version or pattern argument (`what`) that is not a
+    /// string or holds a lone surrogate; `undefined` when it is fine.
+    #[wasm_bindgen(js_name = argError)]
+    pub fn arg_error(value: JsValue, what: &str) -> JsValue {
+        let err = if what == "pattern" {
+            Error::InvalidPattern
+        } else {
+            Error::InvalidKey
+        };
+        text(&value, what, err).err().unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// `SHUT_DOWN`.
+    #[wasm_bindgen(js_name = shutDownError)]
+    pub fn shut_down_error() -> JsValue {
+        to_js(&Error::ShutDown)
+    }
+
+    /// The error for a key of `len` UTF-8 bytes (over 32 KiB); `undefined` when it is fine.
+    #[wasm_bindgen(js_name = keyLengthError)]
+    pub fn key_length_error(len: f64) -> JsValue {
+        js(validate_key_len(len as usize))
+            .err()
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// The `ttl` of per-call options (`undefined`: the default); throws `INVALID_OPTIONS`.
+    #[wasm_bindgen(js_name = ttlOption)]
+    pub fn ttl_option(options: JsValue) -> JsResult<Option<f64>> {
+        set_options(&options)
+    }
+
+    /// The error for storing `undefined`.
+    #[wasm_bindgen(js_name = undefinedValueError)]
+    pub fn undefined_value_error() -> JsValue {
+        check_value(&JsValue::UNDEFINED)
+            .err()
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// The error for data or a value that `JSON.stringify` refused (`threw`: it threw `thrown`)
+    /// or turned into `undefined`.
+    #[wasm_bindgen(js_name = jsonError)]
+    pub fn json_error(data: JsValue, thrown: JsValue, threw: bool) -> JsValue {
+        json_failure(&data, threw.then_some(&thrown))
+    }
+
+    /// The error for a `sizeOf` that threw `thrown` (`threw`) or returned no size.
+    #[wasm_bindgen(js_name = sizeOfError)]
+    pub fn size_of_error(thrown: JsValue, threw: bool) -> JsValue {
+        size_of_failure(threw.then_some(&thrown))
+    }
+
+    /// The error of `getOrSet` for a generator that is not a function (`kind` 0), that threw
+    /// `thrown` (1), or that returned a promise (2).
+    #[wasm_bindgen(js_name = generatorError)]
+    pub fn generator_error(kind: u32, thrown: JsValue) -> JsValue {
+        match kind {
+            0 => function_arg(&thrown, "generator").err().unwrap_or(JsValue::UNDEFINED),
+            1 => generator_failed(&thrown),
+            _ => to_js(&Error::GeneratorFailed(
+                "MemoryCache.getOrSet needs a synchronous generator; it returned a promise (use Cache for async generators)"
+                    .to_owned(),
+            )),
+        }
+    }
+}
