@@ -299,17 +299,7 @@ impl Cache {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] pattern: JsValue,
     ) -> Promise {
-        let pattern = match pattern_arg(&pattern) {
-            Ok(p) => p,
-            Err(e) => return Promise::reject(&e),
-        };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| {
-                js(c.delete_pattern(&pattern, now_ms())).map(|n| n as f64)
-            })),
-            Some(shared) => self
-                .run(async move { Ok((js(shared.delete_pattern(&pattern).await)? as f64).into()) }),
-        }
+        self.remove(Removal::Pattern, &pattern)
     }
 
     /// Deletes every request key of `namespace` under the current version.
@@ -318,18 +308,7 @@ impl Cache {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
     ) -> Promise {
-        let namespace = match segment_arg(&namespace, "namespace") {
-            Ok(n) => n,
-            Err(e) => return Promise::reject(&e),
-        };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| {
-                js(c.invalidate_namespace(&namespace, now_ms())).map(|n| n as f64)
-            })),
-            Some(shared) => self.run(async move {
-                Ok((js(shared.invalidate_namespace(&namespace).await)? as f64).into())
-            }),
-        }
+        self.remove(Removal::Namespace, &namespace)
     }
 
     /// Deletes every key under `version`.
@@ -338,18 +317,7 @@ impl Cache {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] version: JsValue,
     ) -> Promise {
-        let version = match segment_arg(&version, "version") {
-            Ok(v) => v,
-            Err(e) => return Promise::reject(&e),
-        };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| {
-                js(c.invalidate_version(&version, now_ms())).map(|n| n as f64)
-            })),
-            Some(shared) => self.run(async move {
-                Ok((js(shared.invalidate_version(&version).await)? as f64).into())
-            }),
-        }
+        self.remove(Removal::Version, &version)
     }
 
     /// Switches to `version` and removes the old version's keys; resolves to how many went.
@@ -358,17 +326,7 @@ impl Cache {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] version: JsValue,
     ) -> Promise {
-        let version = match segment_arg(&version, "version") {
-            Ok(v) => v,
-            Err(e) => return Promise::reject(&e),
-        };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| {
-                js(c.update_version(&version, now_ms())).map(|n| n as f64)
-            })),
-            Some(shared) => self
-                .run(async move { Ok((js(shared.update_version(&version).await)? as f64).into()) }),
-        }
+        self.remove(Removal::SwitchVersion, &version)
     }
 
     /// Removes every entry of the memory tier (the shared tier is left alone: use
@@ -442,6 +400,55 @@ impl Cache {
     /// nothing.
     pub fn shutdown(&self) -> JsResult<()> {
         self.state.shutdown()
+    }
+}
+
+/// The four ways of removing keys by pattern.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    /// `deletePattern(pattern)`.
+    Pattern,
+    /// `invalidateNamespace(namespace)`.
+    Namespace,
+    /// `invalidateVersion(version)`.
+    Version,
+    /// `updateVersion(version)`.
+    SwitchVersion,
+}
+
+impl Cache {
+    /// Runs one [`Removal`] on whichever tier serves; resolves to how many keys went.
+    fn remove(&self, kind: Removal, arg: &JsValue) -> Promise {
+        let arg = match kind {
+            Removal::Pattern => pattern_arg(arg),
+            Removal::Namespace => segment_arg(arg, "namespace"),
+            Removal::Version | Removal::SwitchVersion => segment_arg(arg, "version"),
+        };
+        let arg = match arg {
+            Ok(a) => a,
+            Err(e) => return Promise::reject(&e),
+        };
+        match self.state.shared.clone() {
+            None => settle(with(&self.state, |c| {
+                let now = now_ms();
+                let n = match kind {
+                    Removal::Pattern => c.delete_pattern(&arg, now),
+                    Removal::Namespace => c.invalidate_namespace(&arg, now),
+                    Removal::Version => c.invalidate_version(&arg, now),
+                    Removal::SwitchVersion => c.update_version(&arg, now),
+                };
+                js(n).map(|n| n as f64)
+            })),
+            Some(shared) => self.run(async move {
+                let n = match kind {
+                    Removal::Pattern => shared.delete_pattern(&arg).await,
+                    Removal::Namespace => shared.invalidate_namespace(&arg).await,
+                    Removal::Version => shared.invalidate_version(&arg).await,
+                    Removal::SwitchVersion => shared.update_version(&arg).await,
+                };
+                Ok((js(n)? as f64).into())
+            }),
+        }
     }
 }
 
