@@ -56,7 +56,9 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use crate::cache::{ttl_ms, Codec, HealthReport, HealthStatus, InFlight, MemoryCore, SharedCache};
+use crate::cache::{
+    ttl_ms, Codec, HealthReport, HealthStatus, InFlight, MemoryCore, Removal, SharedCache,
+};
 use crate::clock::{secs_to_ms, Clock};
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -432,61 +434,39 @@ impl Cache {
         }
     }
 
-    /// Deletes every key matching the Redis glob `pattern`; returns how many.
-    pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+    /// Runs one [`Removal`] on whichever tier serves; returns how many keys went.
+    async fn remove(&self, kind: Removal, arg: &str) -> Result<u64> {
         self.timed(async {
             match &self.inner.shared {
-                Some(shared) => shared.delete_pattern(pattern).await,
+                Some(shared) => shared.remove_by(kind, arg).await,
                 None => {
                     let now = self.now();
-                    Ok(self.core().delete_pattern(pattern, now)? as u64)
+                    Ok(self.core().remove_by(kind, arg, now)? as u64)
                 }
             }
         })
         .await
+    }
+
+    /// Deletes every key matching the Redis glob `pattern`; returns how many.
+    pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        self.remove(Removal::Pattern, pattern).await
     }
 
     /// Deletes every request key of `namespace` under the current version; returns how many.
     /// [`Error::InvalidKey`] for an empty namespace or one containing `:`.
     pub async fn invalidate_namespace(&self, namespace: &str) -> Result<u64> {
-        self.timed(async {
-            match &self.inner.shared {
-                Some(shared) => shared.invalidate_namespace(namespace).await,
-                None => {
-                    let now = self.now();
-                    Ok(self.core().invalidate_namespace(namespace, now)? as u64)
-                }
-            }
-        })
-        .await
+        self.remove(Removal::Namespace, namespace).await
     }
 
     /// Deletes every key under `version`; returns how many.
     pub async fn invalidate_version(&self, version: &str) -> Result<u64> {
-        self.timed(async {
-            match &self.inner.shared {
-                Some(shared) => shared.invalidate_version(version).await,
-                None => {
-                    let now = self.now();
-                    Ok(self.core().invalidate_version(version, now)? as u64)
-                }
-            }
-        })
-        .await
+        self.remove(Removal::Version, version).await
     }
 
     /// Switches to `version` and removes the old version's keys; returns how many went.
     pub async fn update_version(&self, version: &str) -> Result<u64> {
-        self.timed(async {
-            match &self.inner.shared {
-                Some(shared) => shared.update_version(version).await,
-                None => {
-                    let now = self.now();
-                    Ok(self.core().update_version(version, now)? as u64)
-                }
-            }
-        })
-        .await
+        self.remove(Removal::SwitchVersion, version).await
     }
 
     /// Removes every entry of the memory tier (Upstash is left alone: use

@@ -45,6 +45,19 @@ pub fn version_pattern(version: &str) -> Result<String> {
     Ok(p)
 }
 
+/// The four ways of removing keys by pattern, each taking one string argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// `deletePattern(pattern)`: a Redis glob.
+    Pattern,
+    /// `invalidateNamespace(namespace)`: every request key of a namespace, current version.
+    Namespace,
+    /// `invalidateVersion(version)`: every key under a version.
+    Version,
+    /// `updateVersion(version)`: switch to a new version, removing the old one's keys.
+    SwitchVersion,
+}
+
 /// Converts an optional per-call TTL in seconds (or the default) to milliseconds.
 pub fn ttl_ms(ttl_secs: Option<f64>, default_ms: u64) -> Result<u64> {
     match ttl_secs {
@@ -274,6 +287,16 @@ impl<V> MemoryCore<V> {
     /// Removes every key matching `pattern` without counting invalidations.
     pub fn remove_matching_quiet(&mut self, pattern: &str, now: u64) -> usize {
         self.tier.remove_matching(pattern, now)
+    }
+
+    /// Runs one [`Removal`] with its argument; returns how many keys went.
+    pub fn remove_by(&mut self, kind: Removal, arg: &str, now: u64) -> Result<usize> {
+        match kind {
+            Removal::Pattern => self.delete_pattern(arg, now),
+            Removal::Namespace => self.invalidate_namespace(arg, now),
+            Removal::Version => self.invalidate_version(arg, now),
+            Removal::SwitchVersion => self.update_version(arg, now),
+        }
     }
 
     /// Removes everything; returns how many entries there were.

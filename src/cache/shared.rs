@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::{namespace_pattern, ttl_ms, version_pattern, MemoryCore};
+use super::{namespace_pattern, ttl_ms, version_pattern, MemoryCore, Removal};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::glob;
@@ -317,6 +317,16 @@ impl<V: Clone, T: Transport, C: Codec<V>> SharedCache<V, T, C> {
         let pattern = version_pattern(&old)?;
         self.mem().set_version(new_version)?;
         self.invalidate(&pattern).await
+    }
+
+    /// Runs one [`Removal`] with its argument; returns how many keys Upstash removed.
+    pub async fn remove_by(&self, kind: Removal, arg: &str) -> Result<u64> {
+        match kind {
+            Removal::Pattern => self.delete_pattern(arg).await,
+            Removal::Namespace => self.invalidate_namespace(arg).await,
+            Removal::Version => self.invalidate_version(arg).await,
+            Removal::SwitchVersion => self.update_version(arg).await,
+        }
     }
 
     /// Which of `keys` hold values (one pipelined request per 1,000 keys); not counted.

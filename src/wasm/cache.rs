@@ -17,7 +17,7 @@ use super::state::{
 use super::value::{
     cache_options, cache_options_from_env, is_thenable, put, set_options, stats_object, Bag,
 };
-use crate::cache::{warm_plan, InFlight, WarmItem, WarmOutcome, WarmReport};
+use crate::cache::{warm_plan, InFlight, Removal, WarmItem, WarmOutcome, WarmReport};
 use crate::error::Error;
 use crate::platform::{now_ms, precise_ms};
 
@@ -403,19 +403,6 @@ impl Cache {
     }
 }
 
-/// The four ways of removing keys by pattern.
-#[derive(Debug, Clone, Copy)]
-enum Removal {
-    /// `deletePattern(pattern)`.
-    Pattern,
-    /// `invalidateNamespace(namespace)`.
-    Namespace,
-    /// `invalidateVersion(version)`.
-    Version,
-    /// `updateVersion(version)`.
-    SwitchVersion,
-}
-
 impl Cache {
     /// Runs one [`Removal`] on whichever tier serves; resolves to how many keys went.
     fn remove(&self, kind: Removal, arg: &JsValue) -> Promise {
@@ -430,24 +417,11 @@ impl Cache {
         };
         match self.state.shared.clone() {
             None => settle(with(&self.state, |c| {
-                let now = now_ms();
-                let n = match kind {
-                    Removal::Pattern => c.delete_pattern(&arg, now),
-                    Removal::Namespace => c.invalidate_namespace(&arg, now),
-                    Removal::Version => c.invalidate_version(&arg, now),
-                    Removal::SwitchVersion => c.update_version(&arg, now),
-                };
-                js(n).map(|n| n as f64)
+                js(c.remove_by(kind, &arg, now_ms())).map(|n| n as f64)
             })),
-            Some(shared) => self.run(async move {
-                let n = match kind {
-                    Removal::Pattern => shared.delete_pattern(&arg).await,
-                    Removal::Namespace => shared.invalidate_namespace(&arg).await,
-                    Removal::Version => shared.invalidate_version(&arg).await,
-                    Removal::SwitchVersion => shared.update_version(&arg).await,
-                };
-                Ok((js(n)? as f64).into())
-            }),
+            Some(shared) => {
+                self.run(async move { Ok((js(shared.remove_by(kind, &arg).await)? as f64).into()) })
+            }
         }
     }
 }

@@ -137,14 +137,24 @@ impl<'a> Bag<'a> {
         Ok((!v.is_undefined()).then_some(v))
     }
 
-    pub(crate) fn number(&self, name: &str) -> JsResult<Option<f64>> {
+    /// The option `name` converted by `read`; `INVALID_OPTIONS` saying it "must be {kind}" when
+    /// `read` refuses it.
+    fn typed<T>(
+        &self,
+        name: &str,
+        kind: &str,
+        read: impl FnOnce(JsValue) -> Option<T>,
+    ) -> JsResult<Option<T>> {
         match self.get(name)? {
             None => Ok(None),
-            Some(v) => v
-                .as_f64()
+            Some(v) => read(v)
                 .map(Some)
-                .ok_or_else(|| bad_options(format!("{}.{name} must be a number", self.what))),
+                .ok_or_else(|| bad_options(format!("{}.{name} must be {kind}", self.what))),
         }
+    }
+
+    pub(crate) fn number(&self, name: &str) -> JsResult<Option<f64>> {
+        self.typed(name, "a number", |v| v.as_f64())
     }
 
     pub(crate) fn integer(&self, name: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
@@ -161,33 +171,15 @@ impl<'a> Bag<'a> {
     }
 
     pub(crate) fn string(&self, name: &str) -> JsResult<Option<String>> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) => v
-                .as_string()
-                .map(Some)
-                .ok_or_else(|| bad_options(format!("{}.{name} must be a string", self.what))),
-        }
+        self.typed(name, "a string", |v| v.as_string())
     }
 
     pub(crate) fn boolean(&self, name: &str) -> JsResult<Option<bool>> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) => v
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| bad_options(format!("{}.{name} must be a boolean", self.what))),
-        }
+        self.typed(name, "a boolean", |v| v.as_bool())
     }
 
     pub(crate) fn function(&self, name: &str) -> JsResult<Option<Function>> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) => v
-                .dyn_into::<Function>()
-                .map(Some)
-                .map_err(|_| bad_options(format!("{}.{name} must be a function", self.what))),
-        }
+        self.typed(name, "a function", |v| v.dyn_into::<Function>().ok())
     }
 
     pub(crate) fn strings(&self, name: &str) -> JsResult<Option<Vec<String>>> {

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import assert from "node:assert/strict";
 import { after } from "node:test";
+import { chromium } from "playwright-core";
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(HERE, "..", "..");
@@ -83,4 +84,24 @@ export async function assertSmoke(t, results) {
   for (const r of results) {
     await t.test(r.name, () => assert.ok(r.ok, r.error));
   }
+}
+
+/**
+ * Debian's Chromium, headless, through playwright-core (which never downloads a browser here);
+ * without the background-networking flags Chromium keeps dialling hosts this machine cannot reach.
+ */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+    timeout: 30_000,
+  });
 }
