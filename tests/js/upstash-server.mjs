@@ -59,6 +59,13 @@ export async function startUpstash() {
     });
     return { status: r.status, body: await r.json() };
   };
+  // The bridge answers before its first Redis connection is up: wait for a real PONG.
+  for (let i = 0; ; i++) {
+    const r = await post("", ["PING"]);
+    if (r.status === 200) break;
+    if (i > 400) throw new Error(`the bridge never reached Redis: ${JSON.stringify(r.body)}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
   return {
     url,
     stop: () => {

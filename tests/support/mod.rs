@@ -111,6 +111,20 @@ impl Upstash {
             redis_port,
         };
         up.faults(r#"{"mode":"none"}"#);
+        // The bridge answers before its first Redis connection is up: wait for a real PONG.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = up.post(r#"["PING"]"#);
+            if r.status == 200 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bridge never reached Redis: {}",
+                r.body
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         up
     }
 
@@ -131,8 +145,7 @@ impl Upstash {
         );
     }
 
-    /// One command straight to the bridge (for set-up and checks).
-    pub fn raw(&self, command: &str) -> String {
+    fn post(&self, command: &str) -> HttpResponse {
         http(
             &self.url,
             "",
@@ -141,7 +154,13 @@ impl Upstash {
             5_000,
         )
         .unwrap()
-        .body
+    }
+
+    /// One command straight to the bridge (for set-up and checks); it must succeed.
+    pub fn raw(&self, command: &str) -> String {
+        let r = self.post(command);
+        assert_eq!(r.status, 200, "{command} answered {}: {}", r.status, r.body);
+        r.body
     }
 }
 
