@@ -12,17 +12,26 @@
 //!   `", "` and `": "` separators, `ensure_ascii` escaping, keys sorted by code point, and
 //!   floats as `repr(float)`.
 //!
-//! In both dialects a number that is integral and within ±(2^53 − 1) prints as an integer
-//! (`5.0` → `5`, `-0` → `0`), because JavaScript has a single number type; every other number
-//! prints as that dialect prints a float (`1e+22` and `1.0000000000000002e+16` in Python,
-//! `1e+22` and `10000000000000002` in JCS).
+//! Numbers follow each peer's own number model:
+//!
+//! - **JCS** reads every number as a double (JavaScript has one number type) and prints it as
+//!   ECMAScript's `Number.prototype.toString` does: `5.0` → `5`, `-0` → `0`, `1e2` → `100`,
+//!   `10000000000000002` stays `10000000000000002`, `1e400` is refused.
+//! - **Python** prints exactly what Python 3 prints for `json.dumps(json.loads(text),
+//!   sort_keys=True)`: a number written without fraction or exponent is a Python int and prints
+//!   as its digits at any size (`-0` → `0`); any other number is a float and prints as
+//!   `repr(float)` (`5.0`, `100.0`, `-0.0`, `1e-07`, `1e+16`, `1.0000000000000002e+16`). A float
+//!   that overflows to infinity (`1e400`) is refused, where Python would print the non-JSON
+//!   `Infinity`. From JavaScript the text is `JSON.stringify(data)`, so a JS value's Python key is
+//!   the key a Python service computes for the JSON that JavaScript sends.
 //!
 //! # Input
 //!
 //! Input is JSON text (RFC 8259), typically what JavaScript's `JSON.stringify` produced; any
 //! insignificant whitespace is accepted. Rejected with [`Error::Unserializable`]: anything that
 //! is not exactly one JSON value (trailing text included), numbers that overflow to ±Infinity
-//! (such as `1e400`; numbers that underflow become `0`, as in JavaScript), nesting deeper than
+//! (such as `1e400`, and in JCS also an integer of more than 309 digits; numbers that underflow
+//! become a zero of their sign), nesting deeper than
 //! [`MAX_DEPTH`] levels, raw control characters in strings and malformed escapes.
 //!
 //! # Choices that both peers agree on
@@ -198,7 +207,7 @@ pub fn request_key_into(
 /// use cachette::key::{canonical_json, KeyFormat};
 /// let text = r#"{"b":[1.0,"é"],"a":null}"#;
 /// assert_eq!(canonical_json(text, KeyFormat::Jcs)?, r#"{"a":null,"b":[1,"é"]}"#);
-/// assert_eq!(canonical_json(text, KeyFormat::Python)?, r#"{"a": null, "b": [1, "\u00e9"]}"#);
+/// assert_eq!(canonical_json(text, KeyFormat::Python)?, r#"{"a": null, "b": [1.0, "\u00e9"]}"#);
 /// # Ok::<(), cachette::Error>(())
 /// ```
 pub fn canonical_json(json_text: &str, format: KeyFormat) -> Result<String> {
@@ -245,7 +254,7 @@ fn canonicalize_with(
 ) -> Result<()> {
     scratch.nodes.clear();
     scratch.members.clear();
-    Parser::new(json_text, &mut scratch.nodes).parse()?;
+    Parser::new(json_text, &mut scratch.nodes, format).parse()?;
     out.reserve(json_text.len());
     let mut writer = Writer {
         src: json_text,
@@ -253,9 +262,13 @@ fn canonicalize_with(
         members: &mut scratch.members,
         format,
         out,
+        overflow: None,
     };
     writer.value(0);
-    Ok(())
+    match writer.overflow {
+        Some((start, end)) => Err(Bad::OutOfRange(start, end).into_error(json_text)),
+        None => Ok(()),
+    }
 }
 
 /// The canonical JSON of a `serde_json::Value` in `format`.
@@ -282,6 +295,10 @@ fn write_serde_value(
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
+        // An integer is a Python int: its digits, at any size. JCS reads every number as a double.
+        Value::Number(n) if format == KeyFormat::Python && (n.is_i64() || n.is_u64()) => {
+            out.push_str(&n.to_string());
+        }
         Value::Number(n) => match n.as_f64() {
             Some(x) if x.is_finite() => push_number(x, format, out),
             _ => {
@@ -402,7 +419,7 @@ enum Val {
     Null,
     True,
     False,
-    /// An integer literal that is its own canonical form (at most 15 digits, no `-0`).
+    /// An integer literal that prints as its own digits: `src[start..end]` (`-0` spans `0`).
     Int(u32, u32),
     /// A number printed from its shortest digits: `mant` (no trailing zeros) `× 10^(exp - k + 1)`
     /// with `k` the number of digits of `mant`.
@@ -411,8 +428,10 @@ enum Val {
         exp: i16,
         negative: bool,
     },
-    /// Any other number.
+    /// Any other number (a float in Python's terms), signed zeros included.
     Num(f64),
+    /// A number that overflows to ±Infinity, `src[start..end]`: an error if it is written.
+    Overflow(u32, u32),
     Str(Span),
     Array,
     Object,
@@ -485,15 +504,17 @@ struct Parser<'a> {
     b: &'a [u8],
     i: usize,
     nodes: &'a mut Vec<Node>,
+    format: KeyFormat,
 }
 
 impl<'a> Parser<'a> {
-    fn new(src: &'a str, nodes: &'a mut Vec<Node>) -> Self {
+    fn new(src: &'a str, nodes: &'a mut Vec<Node>, format: KeyFormat) -> Self {
         Parser {
             src,
             b: src.as_bytes(),
             i: 0,
             nodes,
+            format,
         }
     }
 
@@ -758,8 +779,9 @@ impl<'a> Parser<'a> {
             }
         }
         self.i = i;
-        if plain && int_digits <= 15 {
-            // Exactly representable and already canonical, except that -0 prints as 0.
+        // An integer literal prints as its own digits (`-0` as `0`): in JCS while it is exactly
+        // a double's shortest form (at most 15 digits), in Python at any size (a Python int).
+        if plain && (int_digits <= 15 || self.format == KeyFormat::Python) {
             let from = if negative && int_digits == 1 && b.get(int_start) == Some(&b'0') {
                 int_start
             } else {
@@ -790,10 +812,12 @@ impl<'a> Parser<'a> {
             },
         };
         if !magnitude.is_finite() {
-            return Err(Bad::OutOfRange(start as u32, i as u32));
+            // Refused only if it is written: a later duplicate name may still replace it, as in
+            // `JSON.parse` and `json.loads`.
+            return Ok(Val::Overflow(start as u32, i as u32));
         }
         let x = if negative { -magnitude } else { magnitude };
-        if magnitude == 0.0 || (magnitude <= MAX_SAFE_INTEGER && magnitude.trunc() == magnitude) {
+        if magnitude == 0.0 {
             return Ok(Val::Num(x));
         }
         if sig <= 15 && magnitude >= f64::MIN_POSITIVE {
@@ -1032,6 +1056,8 @@ struct Writer<'a> {
     members: &'a mut Vec<(u64, u32)>,
     format: KeyFormat,
     out: &'a mut String,
+    /// The first number written that overflows to ±Infinity, which JSON cannot carry.
+    overflow: Option<(u32, u32)>,
 }
 
 impl Writer<'_> {
@@ -1047,6 +1073,9 @@ impl Writer<'_> {
                 .out
                 .push_str(self.src.get(start as usize..end as usize).unwrap_or("0")),
             Val::Num(x) => push_number(x, self.format, self.out),
+            Val::Overflow(start, end) => {
+                self.overflow.get_or_insert((start, end));
+            }
             Val::Dec {
                 mant,
                 exp,
@@ -1341,16 +1370,25 @@ impl fmt::Write for StackBuf {
     }
 }
 
-/// Writes a finite number as `format` prints it.
+/// Writes a finite double as `format` prints it: ECMAScript's `Number::toString` in JCS (both
+/// zeros print as `0`, integral values as integers), Python's `repr(float)` in Python (`0.0`,
+/// `-0.0`, `5.0`, `1e+16`).
 #[inline(never)]
 fn push_number(x: f64, format: KeyFormat, out: &mut String) {
     if x == 0.0 {
-        // Both zeros print as 0.
-        out.push('0');
+        out.push_str(match format {
+            KeyFormat::Jcs => "0",
+            KeyFormat::Python if x.is_sign_negative() => "-0.0",
+            KeyFormat::Python => "0.0",
+        });
         return;
     }
     if x.abs() <= MAX_SAFE_INTEGER && x.trunc() == x {
         push_int(x as i64, out);
+        if format == KeyFormat::Python {
+            // Below 2^53 < 1e16, where repr still writes fixed notation.
+            out.push_str(".0");
+        }
         return;
     }
 
@@ -1653,13 +1691,11 @@ mod tests {
     }
 
     fn is_unserializable(text: &str) -> bool {
-        matches!(
-            canonical_json(text, KeyFormat::Jcs),
-            Err(Error::Unserializable(_))
-        ) && matches!(
-            canonical_json(text, KeyFormat::Python),
-            Err(Error::Unserializable(_))
-        )
+        is_unserializable_in(text, KeyFormat::Jcs) && is_unserializable_in(text, KeyFormat::Python)
+    }
+
+    fn is_unserializable_in(text: &str, format: KeyFormat) -> bool {
+        matches!(canonical_json(text, format), Err(Error::Unserializable(_)))
     }
 
     #[test]
@@ -1818,14 +1854,14 @@ mod tests {
                 "123456789012345680000",
                 "1.2345678901234568e+20",
             ),
-            (-0.0, "0", "0"),
-            (0.0, "0", "0"),
-            (5.0, "5", "5"),
-            (9007199254740991.0, "9007199254740991", "9007199254740991"),
+            (-0.0, "0", "-0.0"),
+            (0.0, "0", "0.0"),
+            (5.0, "5", "5.0"),
+            (9007199254740991.0, "9007199254740991", "9007199254740991.0"),
             (
                 -9007199254740991.0,
                 "-9007199254740991",
-                "-9007199254740991",
+                "-9007199254740991.0",
             ),
             (9007199254740992.0, "9007199254740992", "9007199254740992.0"),
             (9007199254740994.0, "9007199254740994", "9007199254740994.0"),
@@ -1874,10 +1910,21 @@ mod tests {
             jcs("[5.0, 5e0, 0.5e1, -0, -0.0, 0e10, 1E2, 1e-400]"),
             "[5,5,5,0,0,0,100,0]"
         );
+        // Python: a literal without fraction or exponent is an int (its digits, at any size);
+        // every other number is a float (repr).
         assert_eq!(
-            py("[5.0, -0, 2.5, 1e+22, 10000000000000002]"),
-            "[5, 0, 2.5, 1e+22, 1.0000000000000002e+16]"
+            py("[5.0, 5, -0, -0.0, 0.0, 0e10, -1e-400, 1e2, 2.5, 1e+22, 10000000000000002]"),
+            "[5.0, 5, 0, -0.0, 0.0, 0.0, -0.0, 100.0, 2.5, 1e+22, 10000000000000002]"
         );
+        assert_eq!(
+            py("[123456789012345678901234567890, -9007199254740993, 1e16, 1.0000000000000002e16]"),
+            "[123456789012345678901234567890, -9007199254740993, 1e+16, 1.0000000000000002e+16]"
+        );
+        let huge = format!("1{}", "0".repeat(400));
+        assert_eq!(py(&huge), huge);
+        assert!(is_unserializable_in(&huge, Jcs));
+        assert!(is_unserializable_in("1e400", Python));
+        assert!(is_unserializable_in("-1.5e309", Python));
         assert_eq!(
             jcs("[9007199254740993, 123456789012345678901234567890]"),
             "[9007199254740992,1.2345678901234568e+29]"
@@ -1955,6 +2002,11 @@ mod tests {
             jcs(r#"{"a":[{"z":1,"z":2}],"a":[{"y":1,"y":2}]}"#),
             r#"{"a":[{"y":2}]}"#
         );
+        // A number that overflows is refused only if it survives: JSON.parse and json.loads
+        // both read it as Infinity, and a later duplicate replaces it.
+        assert_eq!(jcs(r#"{"a":1e400,"a":1.5}"#), r#"{"a":1.5}"#);
+        assert_eq!(py(r#"{"a":[1e400],"a":1.5}"#), r#"{"a": 1.5}"#);
+        assert!(is_unserializable(r#"{"a":1.5,"a":-1e400}"#));
     }
 
     #[test]

@@ -161,3 +161,99 @@ fn vectors_pass_after_a_serde_json_round_trip() {
         "serde_json round trip: {checked} checked, {skipped} skipped (serde_json misreads a float)"
     );
 }
+
+const PYTHON_TEXT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/vectors/python-text.jsonl"
+);
+
+/// `../shared/vectors/python-text.jsonl`: JSON texts and what Python 3 prints for
+/// `json.dumps(json.loads(text), sort_keys=True)` (`python`, `md5_python`), or `error` for a
+/// text Python cannot print as JSON, which must be refused with `UNSERIALIZABLE`.
+#[test]
+fn python_text_vectors_are_what_python_prints() {
+    let text = std::fs::read_to_string(PYTHON_TEXT)
+        .unwrap_or_else(|e| panic!("cannot read {PYTHON_TEXT}: {e}"));
+    let (mut printed, mut refused) = (0, 0);
+    let mut failures = Vec::new();
+    for (n, raw) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let line: Value = serde_json::from_str(raw).unwrap_or_else(|e| panic!("line {n}: {e}"));
+        let input = line["text"].as_str().expect("text");
+        let got = canonical_json(input, KeyFormat::Python);
+        let key = request_key("v1", "ns", input, KeyFormat::Python);
+        match (line["python"].as_str(), line["md5_python"].as_str()) {
+            (Some(want), Some(md5)) => {
+                printed += 1;
+                if got.as_deref() != Ok(want) {
+                    failures.push(format!(
+                        "line {n}: {input}\n   want {want}\n    got {got:?}"
+                    ));
+                }
+                if key.as_deref() != Ok(format!("v1:ns:{md5}").as_str()) {
+                    failures.push(format!("line {n}: key {key:?}, want md5 {md5}"));
+                }
+            }
+            _ => {
+                assert!(
+                    line["error"].is_string(),
+                    "line {n}: neither python nor error"
+                );
+                refused += 1;
+                for result in [got.map(|_| ()), key.map(|_| ())] {
+                    if !matches!(result, Err(cachette::Error::Unserializable(_))) {
+                        failures.push(format!(
+                            "line {n}: {input}: want UNSERIALIZABLE, got {result:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!((printed, refused), (299, 1), "expected 300 rows");
+}
+
+/// `canonical_json_value` (a `serde_json::Value`) agrees with Python on every python-text row
+/// that serde_json reads without loss: integers are Python ints, other numbers Python floats.
+#[cfg(feature = "serde")]
+#[test]
+fn python_text_vectors_through_serde_values() {
+    use cachette::key::canonical_json_value;
+    let text = std::fs::read_to_string(PYTHON_TEXT).expect("python-text.jsonl");
+    let (mut checked, mut skipped) = (0, 0);
+    for (n, raw) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let line: Value = serde_json::from_str(raw).expect("line");
+        let (Some(input), Some(want)) = (line["text"].as_str(), line["python"].as_str()) else {
+            continue;
+        };
+        // serde_json (without arbitrary_precision) reads integers beyond u64/i64 as floats and
+        // may misread a float by one unit in the last place: those rows are not the same data.
+        let lossless = number_tokens(input).into_iter().all(|t| {
+            let integer = !t.contains(['.', 'e', 'E']);
+            let parsed: Value = serde_json::from_str(t).expect("number");
+            if integer {
+                parsed.is_i64() || parsed.is_u64()
+            } else {
+                parsed.as_f64() == t.parse::<f64>().ok()
+            }
+        });
+        if !lossless {
+            skipped += 1;
+            continue;
+        }
+        let value: Value = serde_json::from_str(input).expect("valid JSON");
+        assert_eq!(
+            canonical_json_value(&value, KeyFormat::Python).as_deref(),
+            Ok(want),
+            "line {n}: {input}"
+        );
+        checked += 1;
+    }
+    eprintln!("python-text through serde_json::Value: {checked} checked, {skipped} skipped");
+    assert!(checked >= 150, "only {checked} rows checked");
+}

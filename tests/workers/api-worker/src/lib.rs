@@ -434,6 +434,55 @@ async fn memory_expiry() -> Check {
     Ok(())
 }
 
+/// With `KeyFormat::Python`, the key is the one a Python service computes for the JSON that
+/// serde_json sends: integers are Python ints (at any size), `f64` values floats. The md5 is
+/// Python's, of `json.dumps(json.loads(text), sort_keys=True)`.
+async fn python_keys() -> Check {
+    let c = must(
+        Cache::new(&Options {
+            cleanup_interval: 0.0,
+            key_format: KeyFormat::Python,
+            ..Options::default()
+        }),
+        "Cache::new",
+    )?;
+    #[derive(Serialize)]
+    struct Params<'a> {
+        topic: &'a str,
+        temperature: f64,
+        seed: u64,
+    }
+    let params = Params {
+        topic: "Rust",
+        temperature: 1.0,
+        seed: 10_000_000_000_000_002,
+    };
+    let want = "v1:subtopics:821ab02eae65603d671186e1519e484d";
+    ensure_eq!(must(c.key("subtopics", &params), "key of a struct")?, want);
+    ensure_eq!(
+        must(
+            c.key(
+                "subtopics",
+                &json!({ "temperature": 1.0, "seed": 10_000_000_000_000_002u64, "topic": "Rust" })
+            ),
+            "key of a json! value"
+        )?,
+        want
+    );
+    // 1 (an int) and 1.0 (a float) are different Python data, hence different keys.
+    ensure!(
+        must(
+            c.key(
+                "subtopics",
+                &json!({ "temperature": 1, "seed": 10_000_000_000_000_002u64, "topic": "Rust" })
+            ),
+            "int key"
+        )? != want,
+        "an int temperature must key differently from 1.0"
+    );
+    Ok(())
+}
+
 async fn memory_stats_health_shutdown() -> Check {
     let c = memory_cache()?;
     must(c.set("k", &1, None).await, "set")?;
@@ -698,6 +747,12 @@ async fn fetch(_req: Request, env: Env, _ctx: Context) -> worker::Result<Respons
     let mut out = Vec::new();
     on_tier(&mut out, "memory", memory_cache()).await;
     run(&mut out, "memory: a TTL expires", memory_expiry()).await;
+    run(
+        &mut out,
+        "memory: python keys are Python's for the JSON serde_json sends",
+        python_keys(),
+    )
+    .await;
     run(
         &mut out,
         "memory: stats, health, clear, shutdown",
