@@ -4,7 +4,8 @@
 
 use std::hint::black_box;
 
-use cachette::memory::{MemoryConfig, MemoryTier};
+use cachette::cache::MemoryTier;
+use cachette::memory::MemoryConfig;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 struct Rng(u64);

@@ -6,13 +6,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::Instant;
 
-use cachette::cache::{Codec, MemoryCore, SharedCache};
+use cachette::cache::{Codec, Removal, TieredCache};
 use cachette::clock::SystemClock;
 use cachette::options::{Options, UpstashOptions};
 use cachette::upstash::Client;
@@ -152,14 +151,18 @@ fn main() {
     let mut resp = Resp::connect(up.redis_port);
 
     // Round trips per operation of the two-tier cache.
-    let memory = Rc::new(RefCell::new(MemoryCore::new(&Options::default()).unwrap()));
-    let cache = SharedCache::new(memory, client(), Text, Rc::new(SystemClock), true, 0);
+    let mut options = Options::default();
+    let mut u = UpstashOptions::new(up.url.clone(), TOKEN);
+    u.timeout_ms = 30_000;
+    options.upstash = Some(u);
+    let cache = TieredCache::new(&options, BlockingTransport, Text, Rc::new(SystemClock)).unwrap();
+    let round_trips = || cache.client().map_or(0, |c| c.round_trips());
     let trips = |f: &dyn Fn()| {
-        let before = cache.client().round_trips();
+        let before = round_trips();
         f();
-        cache.client().round_trips() - before
+        round_trips() - before
     };
-    println!("round trips per operation (Upstash REST, through SharedCache):");
+    println!("round trips per operation (Upstash REST, through TieredCache):");
     let rows: Vec<(&str, u64)> = vec![
         (
             "set",
@@ -191,7 +194,7 @@ fn main() {
         (
             "invalidateNamespace (empty)",
             trips(&|| {
-                block_on(cache.invalidate_namespace("ns")).unwrap();
+                block_on(cache.remove_by(Removal::Namespace, "ns")).unwrap();
             }),
         ),
         (

@@ -1,6 +1,6 @@
 // The package's MemoryCache: a synchronous in-memory cache holding any JS value, with TTL, true
 // LRU, entry and byte bounds. The brain is the wasm class MemorySlots (src/wasm/memory_slots.rs,
-// on the crate's SlotCore): LRU order, expiry and its index, bounds and eviction, sweeping,
+// on the crate's policy core, cache::Core): LRU order, expiry and its index, bounds and eviction, sweeping,
 // Redis-exact patterns, request keys, statistics. This class keeps only what would otherwise
 // cross the wasm boundary on every call: the keys (a Map from key to slot number) and the
 // values (an array by slot). A read is answered here without calling into wasm at all:
@@ -16,7 +16,7 @@
 // Errors are made by MemorySlots' static helpers, so every code and message is the crate's.
 // This file is the ES module; scripts/build-pkg.sh derives memory-cache.cjs (CommonJS, on the
 // nodejs glue) from it by rewriting the import line and the export below.
-import { MemorySlots } from "./web/cachette.js";
+import { MemorySlots, Removal } from "./web/cachette.js";
 
 /** One operation in this many is timed for the latency statistics. */
 const SAMPLE_EVERY = 64;
@@ -25,13 +25,17 @@ const MAX_KEY_BYTES = 32 * 1024;
 /** A key of at most this many UTF-16 units is at most MAX_KEY_BYTES of UTF-8. */
 const SHORT_KEY = Math.floor(MAX_KEY_BYTES / 3);
 
-// Word offsets in the shared block (see src/wasm/memory_slots.rs).
+// Word offsets in the shared block and the sizes this file relies on. Defined in Rust
+// (src/wasm/memory_slots.rs); checked against MemorySlots.layout() when the module loads.
 const TOUCH_LEN = 0;
 const REMOVED_LEN = 1;
 const REMOVED_PTR = 2;
 const EXPIRY_PTR = 3;
 const HEX = 4;
 const TOUCHES = 12;
+const TOUCH_CAPACITY = 1024;
+const LOG_STRIDE = 2;
+const LAYOUT = { TOUCH_LEN, REMOVED_LEN, REMOVED_PTR, EXPIRY_PTR, HEX, TOUCHES, TOUCH_CAPACITY, LOG_STRIDE };
 /** What MemorySlots' hot methods return on error (MemorySlots.takeError() has it). */
 const FAILED = 0xffffffff;
 /** MemorySlots drops a request-key input buffer longer than this after each use. */
@@ -45,13 +49,27 @@ let memory = null;
 let U8 = new Uint8Array(0);
 let U32 = new Uint32Array(0);
 let F64 = new Float64Array(0);
-let touchCapacity = 0;
+
+/** Refuses to run on a wasm module whose shared block is laid out differently. */
+function checkLayout() {
+  const wasm = MemorySlots.layout();
+  const wrong = [];
+  const names = new Set();
+  for (let i = 0; i < wasm.length; i += 2) {
+    names.add(wasm[i]);
+    if (LAYOUT[wasm[i]] !== wasm[i + 1]) wrong.push(`${wasm[i]}: wasm ${wasm[i + 1]}, js ${LAYOUT[wasm[i]]}`);
+  }
+  for (const name of Object.keys(LAYOUT)) if (!names.has(name)) wrong.push(`${name}: not in wasm`);
+  if (wrong.length !== 0) {
+    throw new Error(`cachette: memory-cache.js and the wasm module disagree on the shared block (${wrong.join("; ")})`);
+  }
+}
 
 function views() {
   if (U32.length === 0) {
     if (memory === null) {
+      checkLayout();
       memory = MemorySlots.memory();
-      touchCapacity = MemorySlots.touchCapacity();
     }
     U8 = new Uint8Array(memory.buffer);
     U32 = new Uint32Array(memory.buffer);
@@ -153,7 +171,7 @@ export class MemoryCache {
       const map = this.#map;
       const keys = this.#keys;
       const values = this.#values;
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
         const s = U32[at + i];
         map.delete(keys[s]);
         keys[s] = undefined;
@@ -194,7 +212,7 @@ export class MemoryCache {
       if (F64[this.#exp + slot] > now) {
         const h = this.#h;
         const n = U32[h + TOUCH_LEN];
-        if (n < touchCapacity) {
+        if (n < TOUCH_CAPACITY) {
           U32[h + TOUCHES + n] = slot;
           U32[h + TOUCH_LEN] = n + 1;
           this.#hits++;
@@ -380,7 +398,7 @@ export class MemoryCache {
     }
     const removed = this.#slots.deleteMatching(kind, arg, keys.join(""), lens, slots, Date.now());
     this.#drain();
-    if (kind === 3) {
+    if (kind === Removal.SwitchVersion) {
       this.#version = this.#slots.version();
       this.#namespace = null;
     }
@@ -444,22 +462,22 @@ export class MemoryCache {
 
   /** Deletes every key matching the Redis glob `pattern`; returns how many. */
   deletePattern(pattern) {
-    return this.#removeMatching(0, pattern);
+    return this.#removeMatching(Removal.Pattern, pattern);
   }
 
   /** Deletes every request key of `namespace` under the current version; returns how many. */
   invalidateNamespace(namespace) {
-    return this.#removeMatching(1, namespace);
+    return this.#removeMatching(Removal.Namespace, namespace);
   }
 
   /** Deletes every key under `version`; returns how many. */
   invalidateVersion(version) {
-    return this.#removeMatching(2, version);
+    return this.#removeMatching(Removal.Version, version);
   }
 
   /** Invalidates the current version and switches to `version`; returns how many keys went. */
   updateVersion(version) {
-    return this.#removeMatching(3, version);
+    return this.#removeMatching(Removal.SwitchVersion, version);
   }
 
   /** Removes every entry. */

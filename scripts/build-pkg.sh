@@ -110,7 +110,7 @@ node -e '
     if (parts.length !== 2) throw new Error(`memory-cache.js: expected exactly one ${JSON.stringify(a)}`);
     src = parts.join(b);
   };
-  swap(`import { MemorySlots } from "./web/cachette.js";`, `const { MemorySlots } = require("./node/cachette.js");`);
+  swap(`import { MemorySlots, Removal } from "./web/cachette.js";`, `const { MemorySlots, Removal } = require("./node/cachette.js");`);
   swap("\nexport class MemoryCache ", "\nclass MemoryCache ");
   fs.writeFileSync(to, `"use strict";\n// Generated from memory-cache.js by scripts/build-pkg.sh: edit that file.\n` +
     src + "\nexports.MemoryCache = MemoryCache;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"

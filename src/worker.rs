@@ -36,7 +36,7 @@
 //!   the npm package writes, and request keys are the same, so a Rust Worker and a JS Worker
 //!   share one cache.
 //! - With Upstash (`options.upstash`, or [`Cache::from_env`]), Upstash holds the data and the
-//!   memory tier is the fallback while it is unreachable (see [`SharedCache`]);
+//!   memory tier is the fallback while it is unreachable (see [`TieredCache`]);
 //!   without it, the cache is the memory tier behind an async API.
 //! - [`Cache::get_or_set`] is single-flight within the isolate: concurrent calls for one key
 //!   (from concurrent requests too) run the generator once; a failure reaches every waiter as
@@ -56,16 +56,12 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use crate::cache::{
-    ttl_ms, Codec, HealthReport, HealthStatus, InFlight, MemoryCore, Removal, SharedCache,
-};
-use crate::clock::{secs_to_ms, Clock};
+use crate::cache::{ttl_ms, Codec, HealthReport, HealthStatus, InFlight, Removal, TieredCache};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::platform::worker::{upstash_from_env, Signal, WorkerTransport};
 use crate::platform::JsClock;
 use crate::stats::StatsSnapshot;
-use crate::upstash::Client;
 
 /// The JSON text of a value: what both tiers hold.
 type Text = Rc<str>;
@@ -157,12 +153,10 @@ impl Drop for Leader<'_> {
     }
 }
 
-type Shared = SharedCache<Text, WorkerTransport, JsonText>;
+type Tiered = TieredCache<Text, WorkerTransport, JsonText>;
 
 struct Inner {
-    core: Rc<RefCell<MemoryCore<Text>>>,
-    shared: Option<Shared>,
-    clock: JsClock,
+    cache: Tiered,
     flights: RefCell<InFlight<Rc<Flight>>>,
 }
 
@@ -176,7 +170,7 @@ pub struct Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
-            .field("shared", &self.inner.shared)
+            .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
 }
@@ -185,23 +179,10 @@ impl Cache {
     /// A cache with `options` (validated: [`Error::InvalidOptions`] for what `Options::validate`
     /// refuses). With `options.upstash`, Upstash is reached through `worker::Fetch`.
     pub fn new(options: &Options) -> Result<Cache> {
-        let core = Rc::new(RefCell::new(MemoryCore::new(options)?));
-        let shared = match &options.upstash {
-            Some(u) => Some(SharedCache::new(
-                core.clone(),
-                Client::new(u, WorkerTransport)?,
-                JsonText,
-                Rc::new(JsClock),
-                options.fallback,
-                secs_to_ms(options.local_ttl),
-            )),
-            None => None,
-        };
+        let cache = TieredCache::new(options, WorkerTransport, JsonText, Rc::new(JsClock))?;
         Ok(Cache {
             inner: Rc::new(Inner {
-                core,
-                shared,
-                clock: JsClock,
+                cache,
                 flights: RefCell::default(),
             }),
         })
@@ -222,26 +203,9 @@ impl Cache {
         Cache::new(&options)
     }
 
-    fn now(&self) -> u64 {
-        self.inner.clock.now_ms()
-    }
-
-    fn core(&self) -> std::cell::RefMut<'_, MemoryCore<Text>> {
-        self.inner.core.borrow_mut()
-    }
-
-    /// Runs `op`, recording its duration in the latency statistics.
-    async fn timed<R>(&self, op: impl Future<Output = R>) -> R {
-        let t0 = self.inner.clock.precise_ms();
-        let r = op.await;
-        let ms = self.inner.clock.precise_ms() - t0;
-        self.core().record_latency(ms);
-        r
-    }
-
     /// The current version prefix.
     pub fn version(&self) -> String {
-        self.inner.core.borrow().version().to_owned()
+        self.inner.cache.version()
     }
 
     /// The request key `"{version}:{namespace}:{md5}"` of `data` (its canonical JSON, as
@@ -249,40 +213,22 @@ impl Cache {
     pub fn key<D: Serialize + ?Sized>(&self, namespace: &str, data: &D) -> Result<String> {
         let json = serde_json::to_string(data)
             .map_err(|e| Error::Unserializable(format!("request data: {e}")))?;
-        let mut core = self.core();
-        core.check_open()?;
-        core.request_key(namespace, &json)
-    }
-
-    async fn get_text(&self, key: &str) -> Result<Option<Text>> {
-        match &self.inner.shared {
-            Some(shared) => shared.get(key).await,
-            None => {
-                let now = self.now();
-                Ok(self.core().get(key, now)?.cloned())
-            }
-        }
+        self.inner.cache.request_key(namespace, &json)
     }
 
     async fn set_text(&self, key: &str, text: Text, ttl: Option<f64>) -> Result<()> {
-        let size = if self.inner.core.borrow().needs_sizes() {
+        let size = if self.inner.cache.needs_sizes() {
             text.len() as u64
         } else {
             0
         };
-        match &self.inner.shared {
-            Some(shared) => shared.set(key, text, size, ttl).await,
-            None => {
-                let now = self.now();
-                self.core().set(key, text, size, ttl, now)
-            }
-        }
+        self.inner.cache.set(key, text, size, ttl).await
     }
 
     /// The value under `key` as a `T`, or `None`. [`Error::Unserializable`] when the cached JSON
     /// is not a `T`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        match self.timed(self.get_text(key)).await? {
+        match self.inner.cache.get(key).await? {
             Some(text) => decode(&text).map(Some),
             None => Ok(None),
         }
@@ -296,35 +242,17 @@ impl Cache {
         ttl: Option<f64>,
     ) -> Result<()> {
         let text = encode(value)?;
-        self.timed(self.set_text(key, text, ttl)).await
+        self.set_text(key, text, ttl).await
     }
 
     /// Whether `key` holds a value (not counted as a hit or miss).
     pub async fn has(&self, key: &str) -> Result<bool> {
-        self.timed(async {
-            match &self.inner.shared {
-                Some(shared) => shared.contains(key).await,
-                None => {
-                    let now = self.now();
-                    self.core().contains(key, now)
-                }
-            }
-        })
-        .await
+        self.inner.cache.contains(key).await
     }
 
     /// Deletes `key`; true when a value was removed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        self.timed(async {
-            match &self.inner.shared {
-                Some(shared) => shared.delete(key).await,
-                None => {
-                    let now = self.now();
-                    self.core().delete(key, now)
-                }
-            }
-        })
-        .await
+        self.inner.cache.delete(key).await
     }
 
     /// `get(key(namespace, data))`.
@@ -392,11 +320,6 @@ impl Cache {
     {
         ttl_ms(ttl, 0)?;
         let key = self.key(namespace, data)?;
-        if self.inner.shared.is_none() {
-            if let Some(text) = self.timed(self.get_text(&key)).await? {
-                return decode(&text);
-            }
-        }
         let running = self.inner.flights.borrow().get(&key);
         if let Some(flight) = running {
             return decode(&flight.wait().await?);
@@ -411,16 +334,14 @@ impl Cache {
         };
         // The cache operations are timed; the generator is not.
         let outcome: Result<(Option<T>, Text)> = async {
-            if let Some(shared) = &self.inner.shared {
-                if let Some(text) = self.timed(shared.get(&key)).await? {
-                    return Ok((None, text));
-                }
+            if let Some(text) = self.inner.cache.get(&key).await? {
+                return Ok((None, text));
             }
             let value = generate()
                 .await
                 .map_err(|e| Error::GeneratorFailed(format!("generator failed: {e}")))?;
             let text = encode(&value)?;
-            self.timed(self.set_text(&key, text.clone(), ttl)).await?;
+            self.set_text(&key, text.clone(), ttl).await?;
             Ok((Some(value), text))
         }
         .await;
@@ -434,88 +355,57 @@ impl Cache {
         }
     }
 
-    /// Runs one [`Removal`] on whichever tier serves; returns how many keys went.
-    async fn remove(&self, kind: Removal, arg: &str) -> Result<u64> {
-        self.timed(async {
-            match &self.inner.shared {
-                Some(shared) => shared.remove_by(kind, arg).await,
-                None => {
-                    let now = self.now();
-                    Ok(self.core().remove_by(kind, arg, now)? as u64)
-                }
-            }
-        })
-        .await
-    }
-
     /// Deletes every key matching the Redis glob `pattern`; returns how many.
     pub async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
-        self.remove(Removal::Pattern, pattern).await
+        self.inner.cache.remove_by(Removal::Pattern, pattern).await
     }
 
     /// Deletes every request key of `namespace` under the current version; returns how many.
     /// [`Error::InvalidKey`] for an empty namespace or one containing `:`.
     pub async fn invalidate_namespace(&self, namespace: &str) -> Result<u64> {
-        self.remove(Removal::Namespace, namespace).await
+        self.inner
+            .cache
+            .remove_by(Removal::Namespace, namespace)
+            .await
     }
 
     /// Deletes every key under `version`; returns how many.
     pub async fn invalidate_version(&self, version: &str) -> Result<u64> {
-        self.remove(Removal::Version, version).await
+        self.inner.cache.remove_by(Removal::Version, version).await
     }
 
     /// Switches to `version` and removes the old version's keys; returns how many went.
     pub async fn update_version(&self, version: &str) -> Result<u64> {
-        self.remove(Removal::SwitchVersion, version).await
+        self.inner
+            .cache
+            .remove_by(Removal::SwitchVersion, version)
+            .await
     }
 
     /// Removes every entry of the memory tier (Upstash is left alone: use
     /// [`Cache::invalidate_version`] or [`Cache::delete_pattern`] there).
     pub fn clear(&self) -> Result<()> {
-        self.core().clear().map(drop)
+        self.inner.cache.clear()
     }
 
     /// Statistics (serialize it for the JSON the JavaScript `stats()` returns).
     pub async fn stats(&self) -> Stats {
-        let snapshot = match &self.inner.shared {
-            Some(shared) => shared.snapshot(false).await,
-            None => {
-                let now = self.now();
-                self.core().snapshot(now, "memory", false, false, None)
-            }
-        };
-        Stats(snapshot)
+        Stats(self.inner.cache.snapshot(false).await)
     }
 
     /// Pings Upstash: `healthy` when it answers, `degraded` while memory serves in its place,
     /// `unhealthy` when nothing serves (or after [`Cache::shutdown`]).
     pub async fn health(&self) -> Health {
-        match &self.inner.shared {
-            Some(shared) => Health {
-                report: shared.health().await,
-                backend: "upstash",
-            },
-            None => {
-                let open = self.inner.core.borrow().check_open();
-                Health {
-                    report: HealthReport {
-                        status: if open.is_ok() {
-                            HealthStatus::Healthy
-                        } else {
-                            HealthStatus::Unhealthy
-                        },
-                        latency_ms: 0.0,
-                        error: open.err().map(|e| e.to_string()),
-                    },
-                    backend: "memory",
-                }
-            }
+        let report = self.inner.cache.health().await;
+        Health {
+            backend: report.backend,
+            report,
         }
     }
 
     /// Shuts the cache down: later operations fail with [`Error::ShutDown`].
     pub fn shutdown(&self) {
-        self.core().shutdown();
+        self.inner.cache.shutdown();
     }
 }
 

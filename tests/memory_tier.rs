@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cachette::memory::{MemoryConfig, MemoryTier, RemovalCause, MAX_KEY_BYTES};
+use cachette::cache::MemoryTier;
+use cachette::memory::{MemoryConfig, RemovalCause, MAX_KEY_BYTES};
 
 type Log = Rc<RefCell<Vec<(String, RemovalCause)>>>;
 
@@ -204,7 +205,7 @@ fn remove_reports_only_live_entries() {
         ]
     );
     t.insert("c", 3, 0, None, 0).unwrap();
-    assert_eq!(t.clear(), 1);
+    assert_eq!(t.clear().unwrap(), 1);
     assert!(t.is_empty());
     t.insert("d", 4, 0, None, 0).unwrap();
     t.check_invariants();

@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use cachette::cache::{Codec, HealthStatus, MemoryCore, SharedCache};
+use cachette::cache::{Codec, HealthStatus, MemoryTier, Removal, TieredCache};
 use cachette::clock::SystemClock;
-use cachette::memory::{MemoryConfig, MemoryTier};
+use cachette::memory::MemoryConfig;
 use cachette::options::{Options, UpstashOptions};
 use cachette::upstash::{Client, Reply};
 use support::{block_on, BlockingTransport, Upstash, TOKEN};
@@ -205,25 +204,23 @@ impl Codec<String> for Text {
     }
 }
 
-type Tiered = SharedCache<String, BlockingTransport, Text>;
+type Tiered = TieredCache<String, BlockingTransport, Text>;
 
-fn tiered(up: &Upstash, local_ttl_ms: u64) -> (Tiered, Rc<RefCell<MemoryCore<String>>>) {
-    let memory = Rc::new(RefCell::new(MemoryCore::new(&Options::default()).unwrap()));
-    let cache = SharedCache::new(
-        memory.clone(),
-        client(up),
-        Text,
-        Rc::new(SystemClock),
-        true,
-        local_ttl_ms,
-    );
-    (cache, memory)
+fn tiered(up: &Upstash, local_ttl: f64) -> Tiered {
+    let mut u = UpstashOptions::new(up.url.clone(), TOKEN);
+    u.timeout_ms = 1_000;
+    let options = Options {
+        upstash: Some(u),
+        local_ttl,
+        ..Options::default()
+    };
+    TieredCache::new(&options, BlockingTransport, Text, Rc::new(SystemClock)).unwrap()
 }
 
 #[test]
 fn two_tier_operations_and_statistics() {
     let up = Upstash::start();
-    let (cache, memory) = tiered(&up, 0);
+    let cache = tiered(&up, 0.0);
     block_on(async {
         assert_eq!(cache.get("v1:ns:a").await.unwrap(), None);
         cache
@@ -240,13 +237,16 @@ fn two_tier_operations_and_statistics() {
             Some("\"A\"")
         );
         assert!(cache.contains("v1:ns:b").await.unwrap());
-        assert_eq!(cache.invalidate_namespace("ns").await.unwrap(), 2);
+        assert_eq!(cache.remove_by(Removal::Namespace, "ns").await.unwrap(), 2);
         assert!(!cache.contains("v1:ns:b").await.unwrap());
         assert!(cache.delete("v1:other:c").await.unwrap());
         assert!(!cache.delete("v1:other:c").await.unwrap());
         cache.set("v1:x:1", "1".into(), 0, None).await.unwrap();
-        assert_eq!(cache.update_version("v2").await.unwrap(), 1);
-        assert_eq!(memory.borrow().version(), "v2");
+        assert_eq!(
+            cache.remove_by(Removal::SwitchVersion, "v2").await.unwrap(),
+            1
+        );
+        assert_eq!(cache.version(), "v2");
         assert_eq!(
             cache.present(&["v1:x:1".to_owned()]).await.unwrap(),
             [false]
@@ -269,7 +269,7 @@ fn two_tier_operations_and_statistics() {
 #[test]
 fn fallback_serves_from_memory_and_recovers() {
     let up = Upstash::start();
-    let (cache, _) = tiered(&up, 0);
+    let cache = tiered(&up, 0.0);
     block_on(async {
         cache.set("k", "before".into(), 0, None).await.unwrap();
         up.faults(r#"{"mode":"reset"}"#);
@@ -281,7 +281,7 @@ fn fallback_serves_from_memory_and_recovers() {
         assert_eq!(h.status, HealthStatus::Degraded);
         no_token(h.error.as_deref().unwrap());
         // Invalidations apply to memory, then fail: nobody believes Upstash forgot "k".
-        let e = cache.delete_pattern("k*").await.unwrap_err();
+        let e = cache.remove_by(Removal::Pattern, "k*").await.unwrap_err();
         assert_eq!(e.code(), "UPSTASH_TRANSPORT");
         no_token(&e.to_string());
         assert_eq!(
@@ -304,7 +304,7 @@ fn fallback_serves_from_memory_and_recovers() {
 #[test]
 fn a_command_error_is_not_hidden_by_fallback() {
     let up = Upstash::start();
-    let (cache, _) = tiered(&up, 0);
+    let cache = tiered(&up, 0.0);
     up.raw(r#"["LPUSH","list","x"]"#);
     let e = block_on(cache.get("list")).unwrap_err();
     assert_eq!(e.code(), "UPSTASH_COMMAND");
@@ -314,15 +314,15 @@ fn a_command_error_is_not_hidden_by_fallback() {
 #[test]
 fn local_ttl_keeps_a_near_copy() {
     let up = Upstash::start();
-    let (cache, _) = tiered(&up, 60_000);
+    let cache = tiered(&up, 60.0);
     block_on(async {
         cache.set("hot", "v".into(), 0, None).await.unwrap();
-        let trips = cache.client().round_trips();
+        let trips = cache.client().unwrap().round_trips();
         for _ in 0..5 {
             assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("v"));
         }
         assert_eq!(
-            cache.client().round_trips(),
+            cache.client().unwrap().round_trips(),
             trips,
             "served from the near copy"
         );

@@ -126,6 +126,26 @@ impl Interval {
     }
 }
 
+/// The cleanup timer of a cache: every `interval_secs` seconds (0: never), `sweep(target, now)`
+/// runs while `target` is alive. The timer holds `target` weakly, so a dropped cache is
+/// collected; `None` where timers are off or refused (see [`Interval::start`]).
+pub fn cleanup_timer<S: 'static>(
+    target: &std::rc::Rc<S>,
+    interval_secs: f64,
+    sweep: impl Fn(&S, u64) + 'static,
+) -> Option<Interval> {
+    if interval_secs.is_nan() || interval_secs <= 0.0 {
+        return None;
+    }
+    let weak = std::rc::Rc::downgrade(target);
+    let period = crate::clock::secs_to_ms(interval_secs) as f64;
+    Interval::start(period, move || {
+        if let Some(target) = weak.upgrade() {
+            sweep(&target, now_ms());
+        }
+    })
+}
+
 impl Drop for Interval {
     fn drop(&mut self) {
         if let Some(clear) = global_fn("clearInterval") {

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -12,27 +13,16 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::error::{js, to_js, JsResult};
 use super::state::{
-    self, function_arg, generator_failed, key_arg, pattern_arg, segment_arg, with, State,
+    self, function_arg, generator_failed, key_arg, removal_arg, segment_arg, State,
 };
 use super::value::{
     cache_options, cache_options_from_env, is_thenable, put, set_options, stats_object, Bag,
 };
 use crate::cache::{warm_plan, InFlight, Removal, WarmItem, WarmOutcome, WarmReport};
 use crate::error::Error;
-use crate::platform::{now_ms, precise_ms};
-
-/// Every operation of `Cache` is timed.
-const SAMPLE_EVERY: u32 = 1;
 
 /// Default number of generators a warm run keeps going at once.
 const WARM_CONCURRENCY: f64 = 4.0;
-
-fn settle<T: Into<JsValue>>(r: JsResult<T>) -> Promise {
-    match r {
-        Ok(v) => Promise::resolve(&v.into()),
-        Err(e) => Promise::reject(&e),
-    }
-}
 
 /// Calls a generator and awaits its result when it is a promise; failures become
 /// `GENERATOR_FAILED` with the original as `cause`.
@@ -51,6 +41,22 @@ async fn generate(generator: &Function, arg: Option<&JsValue>) -> JsResult<JsVal
     }
 }
 
+/// A future resolving to a JS value, boxed so that the promise glue exists once in the module
+/// rather than once per method (it is about 1.5 KB per instance).
+type Op = Pin<Box<dyn Future<Output = JsResult<JsValue>>>>;
+
+/// Runs `op` as far as it goes now: an operation that completes at once (every one on the memory
+/// tier) gives a settled promise without a task; one that waits (a request to Upstash, an async
+/// generator) goes on as a spawned task.
+fn promise(op: impl Future<Output = JsResult<JsValue>> + 'static) -> Promise {
+    let mut op: Op = Box::pin(op);
+    match op.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(v)) => Promise::resolve(&v),
+        Poll::Ready(Err(e)) => Promise::reject(&e),
+        Poll::Pending => future_to_promise(op),
+    }
+}
+
 /// An asynchronous cache: `await cache.get(key)`, single-flight `getOrSet`, warming, health.
 #[wasm_bindgen]
 pub struct Cache {
@@ -58,42 +64,16 @@ pub struct Cache {
     in_flight: Rc<RefCell<InFlight<Promise>>>,
 }
 
-/// A future resolving to a JS value, boxed so that the promise glue exists once in the module
-/// rather than once per method (it is about 1.5 KB per instance).
-type Op = Pin<Box<dyn Future<Output = JsResult<JsValue>>>>;
-
-/// Turns a boxed future into a promise.
-fn spawn(op: Op) -> Promise {
-    future_to_promise(op)
-}
-
 impl Cache {
-    /// Runs an operation of the shared tier as a promise, timing it.
-    fn run(&self, op: impl Future<Output = JsResult<JsValue>> + 'static) -> Promise {
-        let op: Op = Box::pin(op);
-        let state = self.state.clone();
-        spawn(Box::pin(async move {
-            let t0 = precise_ms();
-            let r = op.await;
-            state.record_latency(precise_ms() - t0);
-            r
-        }))
-    }
-
-    /// Stores `value` under `key` in whichever tier serves.
+    /// Stores `value` under `key` (sized first: that may run user code).
     async fn store_value(
         state: Rc<State>,
         key: String,
         value: JsValue,
         ttl: Option<f64>,
     ) -> JsResult<()> {
-        match &state.shared {
-            None => state.set(&key, value, ttl),
-            Some(shared) => {
-                let size = state.size_for(&value)?;
-                js(shared.set(&key, value, size, ttl).await)
-            }
-        }
+        let size = state.size_for(&value)?;
+        js(state.cache.set(&key, value, size, ttl).await)
     }
 }
 
@@ -106,7 +86,7 @@ impl Cache {
     ) -> JsResult<Cache> {
         let opts = cache_options(&options, "Cache options", true)?;
         Ok(Cache {
-            state: state::create(opts, SAMPLE_EVERY)?,
+            state: state::create(opts)?,
             in_flight: Rc::default(),
         })
     }
@@ -120,7 +100,7 @@ impl Cache {
     ) -> JsResult<Cache> {
         let opts = cache_options_from_env(&env, &options)?;
         Ok(Cache {
-            state: state::create(opts, SAMPLE_EVERY)?,
+            state: state::create(opts)?,
             in_flight: Rc::default(),
         })
     }
@@ -132,11 +112,8 @@ impl Cache {
             Ok(k) => k,
             Err(e) => return Promise::reject(&e),
         };
-        match self.state.shared.clone() {
-            None => settle(self.state.get(&key)),
-            Some(shared) => self
-                .run(async move { Ok(js(shared.get(&key).await)?.unwrap_or(JsValue::UNDEFINED)) }),
-        }
+        let cache = self.state.cache.clone();
+        promise(async move { Ok(js(cache.get(&key).await)?.unwrap_or(JsValue::UNDEFINED)) })
     }
 
     /// Stores `value` under `key`.
@@ -153,14 +130,10 @@ impl Cache {
             Err(e) => return Promise::reject(&e),
         };
         let state = self.state.clone();
-        match self.state.shared {
-            None => settle(state.set(&key, value, ttl).map(|()| JsValue::UNDEFINED)),
-            Some(_) => self.run(async move {
-                Cache::store_value(state, key, value, ttl)
-                    .await
-                    .map(|()| JsValue::UNDEFINED)
-            }),
-        }
+        promise(async move {
+            Cache::store_value(state, key, value, ttl).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// Whether `key` holds a value.
@@ -170,10 +143,8 @@ impl Cache {
             Ok(k) => k,
             Err(e) => return Promise::reject(&e),
         };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| js(c.contains(&key, now_ms())))),
-            Some(shared) => self.run(async move { Ok(js(shared.contains(&key).await)?.into()) }),
-        }
+        let cache = self.state.cache.clone();
+        promise(async move { Ok(js(cache.contains(&key).await)?.into()) })
     }
 
     /// Deletes `key`; resolves true when a value was removed.
@@ -183,10 +154,8 @@ impl Cache {
             Ok(k) => k,
             Err(e) => return Promise::reject(&e),
         };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| js(c.delete(&key, now_ms())))),
-            Some(shared) => self.run(async move { Ok(js(shared.delete(&key).await)?.into()) }),
-        }
+        let cache = self.state.cache.clone();
+        promise(async move { Ok(js(cache.delete(&key).await)?.into()) })
     }
 
     /// The request key `"{version}:{namespace}:{md5}"` of `data` (synchronous).
@@ -227,7 +196,7 @@ impl Cache {
             Err(e) => return Promise::reject(&e),
         };
         let state = self.state.clone();
-        self.run(async move {
+        promise(async move {
             Cache::store_value(state, key.clone(), value, ttl).await?;
             Ok(key.into())
         })
@@ -250,45 +219,38 @@ impl Cache {
             Ok(a) => a,
             Err(e) => return Promise::reject(&e),
         };
-        if self.state.shared.is_none() {
-            match self.state.get(&key) {
-                Ok(hit) if !hit.is_undefined() => return Promise::resolve(&hit),
-                Ok(_) => {}
-                Err(e) => return Promise::reject(&e),
-            }
+        if let Some(joined) = self.in_flight.borrow().get(&key) {
+            return joined;
         }
-        if let Some(shared) = self.in_flight.borrow().get(&key) {
-            return shared;
+        // The look-up runs at once: a hit the memory tier answers settles without a task.
+        let (cache, k) = (self.state.cache.clone(), key.clone());
+        let mut lookup: Pin<Box<dyn Future<Output = crate::Result<Option<JsValue>>>>> =
+            Box::pin(async move { cache.get(&k).await });
+        match lookup
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(Some(hit))) => return Promise::resolve(&hit),
+            Poll::Ready(Err(e)) => return Promise::reject(&to_js(&e)),
+            Poll::Ready(Ok(None)) => lookup = Box::pin(async { Ok(None) }),
+            Poll::Pending => {}
         }
+        // A miss generates in a task (after the current synchronous run), so that every call for
+        // the key until it settles joins this one, whatever the generator does.
         let (state, in_flight, k) = (self.state.clone(), self.in_flight.clone(), key.clone());
-        let promise = spawn(Box::pin(async move {
-            // Latency counts the cache's own work (memory operations time themselves), not the
-            // generator's.
-            let timed = |t0: f64| {
-                if state.shared.is_some() {
-                    state.record_latency(precise_ms() - t0);
-                }
-            };
+        let promise = future_to_promise(async move {
             let r = async {
-                if let Some(shared) = &state.shared {
-                    let t0 = precise_ms();
-                    let hit = shared.get(&k).await;
-                    timed(t0);
-                    if let Some(hit) = js(hit)? {
-                        return Ok(hit);
-                    }
+                if let Some(hit) = js(lookup.await)? {
+                    return Ok(hit);
                 }
                 let value = generate(&generator, None).await?;
-                let t0 = precise_ms();
-                let stored = Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await;
-                timed(t0);
-                stored?;
+                Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await?;
                 Ok(value)
             }
             .await;
             in_flight.borrow_mut().finish(&k);
             r
-        }));
+        });
         self.in_flight.borrow_mut().start(&key, promise.clone());
         promise
     }
@@ -333,29 +295,21 @@ impl Cache {
     /// `invalidateVersion` or `deletePattern` there).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn clear(&self) -> Promise {
-        settle(with(&self.state, |c| {
-            js(c.clear()).map(|_| JsValue::UNDEFINED)
-        }))
+        let cache = self.state.cache.clone();
+        promise(async move { js(cache.clear()).map(|()| JsValue::UNDEFINED) })
     }
 
     /// The current version prefix.
     #[wasm_bindgen(getter)]
-    pub fn version(&self) -> JsResult<String> {
-        self.state.version()
+    pub fn version(&self) -> String {
+        self.state.cache.version()
     }
 
     /// Statistics as a plain object (still readable after `shutdown()`).
     #[wasm_bindgen(unchecked_return_type = "Promise<CacheStats>")]
     pub fn stats(&self) -> Promise {
-        match self.state.shared.clone() {
-            None => settle(self.state.stats()),
-            Some(shared) => {
-                let timer = self.state.timer_active();
-                spawn(Box::pin(async move {
-                    Ok(stats_object(&shared.snapshot(timer).await).into())
-                }))
-            }
-        }
+        let (cache, timer) = (self.state.cache.clone(), self.state.timer_active());
+        promise(async move { Ok(stats_object(&cache.snapshot(timer).await).into()) })
     }
 
     /// `{ status, backend, latencyMs, error? }`: `"healthy"` while the cache serves normally,
@@ -363,20 +317,18 @@ impl Cache {
     /// serves (or after `shutdown()`).
     #[wasm_bindgen(unchecked_return_type = "Promise<HealthReport>")]
     pub fn health(&self) -> Promise {
-        match self.state.shared.clone() {
-            None => settle(Ok(self.memory_health())),
-            Some(shared) => spawn(Box::pin(async move {
-                let h = shared.health().await;
-                let report = Object::new();
-                put(&report, "status", h.status.as_str());
-                put(&report, "backend", "upstash");
-                put(&report, "latencyMs", h.latency_ms);
-                if let Some(e) = h.error {
-                    put(&report, "error", e);
-                }
-                Ok(report.into())
-            })),
-        }
+        let cache = self.state.cache.clone();
+        promise(async move {
+            let h = cache.health().await;
+            let report = Object::new();
+            put(&report, "status", h.status.as_str());
+            put(&report, "backend", h.backend);
+            put(&report, "latencyMs", h.latency_ms);
+            if let Some(e) = h.error {
+                put(&report, "error", e);
+            }
+            Ok(report.into())
+        })
     }
 
     /// Generates and stores every `(namespace, topic)` pair not already cached:
@@ -398,31 +350,20 @@ impl Cache {
     /// Stops the cleanup timer and drops the memory tier; later operations reject with
     /// `SHUT_DOWN` (`stats()`, `health()` and `version` stay readable). Calling it again does
     /// nothing.
-    pub fn shutdown(&self) -> JsResult<()> {
-        self.state.shutdown()
+    pub fn shutdown(&self) {
+        self.state.shutdown();
     }
 }
 
 impl Cache {
-    /// Runs one [`Removal`] on whichever tier serves; resolves to how many keys went.
+    /// Runs one [`Removal`]; resolves to how many keys went.
     fn remove(&self, kind: Removal, arg: &JsValue) -> Promise {
-        let arg = match kind {
-            Removal::Pattern => pattern_arg(arg),
-            Removal::Namespace => segment_arg(arg, "namespace"),
-            Removal::Version | Removal::SwitchVersion => segment_arg(arg, "version"),
-        };
-        let arg = match arg {
+        let arg = match removal_arg(kind, arg) {
             Ok(a) => a,
             Err(e) => return Promise::reject(&e),
         };
-        match self.state.shared.clone() {
-            None => settle(with(&self.state, |c| {
-                js(c.remove_by(kind, &arg, now_ms())).map(|n| n as f64)
-            })),
-            Some(shared) => {
-                self.run(async move { Ok((js(shared.remove_by(kind, &arg).await)? as f64).into()) })
-            }
-        }
+        let cache = self.state.cache.clone();
+        promise(async move { Ok((js(cache.remove_by(kind, &arg).await)? as f64).into()) })
     }
 }
 
@@ -441,25 +382,8 @@ struct WarmRun {
 }
 
 impl Cache {
-    fn memory_health(&self) -> Object {
-        let t0 = precise_ms();
-        let open = self.state.check_open();
-        let latency = precise_ms() - t0;
-        let report = Object::new();
-        put(&report, "backend", "memory");
-        put(&report, "latencyMs", latency);
-        match open {
-            Ok(()) => put(&report, "status", "healthy"),
-            Err(e) => {
-                put(&report, "status", "unhealthy");
-                put(&report, "error", super::error::describe(&e));
-            }
-        }
-        report
-    }
-
     fn start_warm(&self, generators: &JsValue, options: &JsValue) -> JsResult<Promise> {
-        self.state.check_open()?;
+        js(self.state.cache.check_open())?;
         let bad = |m: &str| to_js(&Error::InvalidOptions(m.to_owned()));
         let gens = generators
             .dyn_ref::<Object>()
@@ -487,17 +411,16 @@ impl Cache {
             Some(t) => t,
             None => self.state.popular_topics.clone(),
         };
-        let plan = with(&self.state, |c| js(warm_plan(c, &namespaces, &topics)))?;
+        let cache = &self.state.cache;
+        let plan = js(warm_plan(&namespaces, &topics, |ns, json| {
+            cache.request_key(ns, json)
+        }))?;
         let state = self.state.clone();
-        Ok(spawn(Box::pin(async move {
+        // Generators and progress callbacks run in tasks, never inside the `warm()` call.
+        Ok(future_to_promise(async move {
             let keys: Vec<String> = plan.iter().map(|i| i.key.clone()).collect();
             // Presence, not truthiness: a cached "" or 0 is skipped. Not counted as hits.
-            let present = match &state.shared {
-                Some(shared) => js(shared.present(&keys).await)?,
-                None => with(&state, |c| {
-                    keys.iter().map(|k| js(c.contains(k, now_ms()))).collect()
-                })?,
-            };
+            let present = js(state.cache.present(&keys).await)?;
             let workers = concurrency.min(plan.len());
             let run = Rc::new(WarmRun {
                 state,
@@ -513,7 +436,7 @@ impl Cache {
             });
             let all = Array::new();
             for _ in 0..workers {
-                all.push(&spawn(Box::pin(warm_worker(run.clone()))));
+                all.push(&future_to_promise(warm_worker(run.clone())));
             }
             JsFuture::from(Promise::all(&all)).await?;
             let r = *run.report.borrow();
@@ -523,7 +446,7 @@ impl Cache {
             put(&out, "failed", r.failed);
             put(&out, "errors", run.errors.clone());
             Ok(out.into())
-        })))
+        }))
     }
 }
 

@@ -3,7 +3,7 @@
 //! The JavaScript class (`pkg-template/memory-cache.js`) keeps the keys (a `Map` from key to
 //! slot) and the values (an array by slot), so that a read never copies a key into linear memory
 //! nor a value through the externref table. Everything else is decided here, by a
-//! [`SlotCore`]: LRU order, TTL and the expiry index, bounds and eviction, sweeping (amortized,
+//! [`Core`]: LRU order, TTL and the expiry index, bounds and eviction, sweeping (amortized,
 //! and by the cleanup timer), Redis-exact pattern matching, request keys, statistics.
 //!
 //! # The shared block
@@ -14,11 +14,15 @@
 //! | word | meaning |
 //! |---|---|
 //! | 0 | reads logged by JavaScript since the last call (`TOUCHES` at most) |
-//! | 1 | slots removed by the last call and not yet dropped by JavaScript |
-//! | 2 | address of those removed slots (`u32` each) |
+//! | 1 | entries of the removal log of the last call, not yet dropped by JavaScript |
+//! | 2 | address of that log: `LOG_STRIDE` words per entry, the slot then the cause |
 //! | 3 | address of the expiry times: one `f64` per slot, milliseconds (`+Infinity`: never; `0`: removed) |
 //! | 4-11 | the 32 hex digits of the last request key's MD5 (bytes) |
 //! | 12.. | the logged reads: slot numbers, oldest first |
+//!
+//! `MemorySlots.layout()` gives these word offsets and sizes by name; the JavaScript class
+//! checks its own copies against them once, when the module loads, and refuses to run on a
+//! mismatch. Removal kinds cross as the exported `Removal` object, never as bare numbers.
 //!
 //! - **Reads.** JavaScript finds the slot in its map, reads `Date.now()` and the slot's expiry
 //!   time; when the entry is live it appends the slot to the read log and returns the value,
@@ -38,20 +42,21 @@
 //!   JavaScript prefixes `"{version}:{namespace}:"`. No string is allocated on either side.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::mem::{offset_of, size_of};
+use std::rc::Rc;
 
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 
-use super::error::{js, make, to_js, JsResult};
-use super::state::{function_arg, generator_failed, text};
+use super::error::{js, to_js, JsResult};
+use super::state::{exclusive, function_arg, generator_failed, removal_arg, shared, text};
 use super::value::{
     cache_options, check_value, json_failure, set_options, size_of_failure, stats_object,
 };
-use crate::cache::SlotCore;
+use crate::cache::{self, Core, Removed};
 use crate::error::{Error, Result};
 use crate::memory::validate_key_len;
-use crate::platform::{now_ms, Interval};
+use crate::platform::{cleanup_timer, Interval};
 
 /// Reads JavaScript may log between two calls.
 const TOUCHES: usize = 1024;
@@ -75,8 +80,46 @@ struct Shared {
     touches: [Cell<u32>; TOUCHES],
 }
 
+/// Word offsets in the shared block, and the sizes JavaScript relies on, by name.
+const LAYOUT: [(&str, usize); 8] = [
+    ("TOUCH_LEN", offset_of!(Shared, touch_len) / 4),
+    ("REMOVED_LEN", offset_of!(Shared, removed_len) / 4),
+    ("REMOVED_PTR", offset_of!(Shared, removed_ptr) / 4),
+    ("EXPIRY_PTR", offset_of!(Shared, expiry_ptr) / 4),
+    ("HEX", offset_of!(Shared, hex) / 4),
+    ("TOUCHES", offset_of!(Shared, touches) / 4),
+    ("TOUCH_CAPACITY", TOUCHES),
+    ("LOG_STRIDE", size_of::<Removed>() / 4),
+];
+
+/// The kinds of removal by pattern, as JavaScript names them (`Removal.Pattern`, ...). Not part
+/// of the public API: the package's `MemoryCache` uses it.
+#[wasm_bindgen(skip_typescript)]
+#[derive(Clone, Copy, Debug)]
+pub enum Removal {
+    /// `deletePattern(pattern)`.
+    Pattern = 0,
+    /// `invalidateNamespace(namespace)`.
+    Namespace = 1,
+    /// `invalidateVersion(version)`.
+    Version = 2,
+    /// `updateVersion(version)`.
+    SwitchVersion = 3,
+}
+
+impl From<Removal> for cache::Removal {
+    fn from(kind: Removal) -> Self {
+        match kind {
+            Removal::Pattern => cache::Removal::Pattern,
+            Removal::Namespace => cache::Removal::Namespace,
+            Removal::Version => cache::Removal::Version,
+            Removal::SwitchVersion => cache::Removal::SwitchVersion,
+        }
+    }
+}
+
 struct Inner {
-    core: SlotCore,
+    core: Core,
     shared: Box<Shared>,
     /// Expiry time by slot, for JavaScript's liveness check.
     expiry: Vec<f64>,
@@ -104,9 +147,9 @@ impl Inner {
 
     /// Ends a call: publishes the removal log and marks the removed slots expired.
     fn end(&mut self) {
-        for &slot in self.core.removed() {
+        for &Removed { slot, .. } in self.core.removed() {
             // A freed slot may already hold a new entry (this very call stored it there).
-            if self.core.tier().value(slot).is_none() {
+            if !self.core.tier().is_occupied(slot) {
                 if let Some(t) = self.expiry.get_mut(slot as usize) {
                     *t = 0.0;
                 }
@@ -143,10 +186,6 @@ fn ms(now: f64) -> u64 {
     }
 }
 
-fn busy() -> JsValue {
-    make("INVALID_OPTIONS", "the cache was re-entered while busy")
-}
-
 /// The slot-addressed memory tier behind the package's `MemoryCache`. Not part of the public
 /// API: the package exports the JavaScript class, which owns one of these.
 #[wasm_bindgen(skip_typescript)]
@@ -160,7 +199,7 @@ pub struct MemorySlots {
 impl MemorySlots {
     /// Runs one call: replays the read log, runs `f`, publishes the removals (also on error).
     fn run<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T>) -> JsResult<T> {
-        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let mut inner = exclusive(&self.inner)?;
         inner.begin();
         let r = f(&mut inner);
         inner.end();
@@ -190,7 +229,7 @@ impl MemorySlots {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, on_removed: Function) -> JsResult<MemorySlots> {
         let opts = cache_options(&options, "MemoryCache options", false)?;
-        let core = js(SlotCore::new(&opts.core))?;
+        let core = js(Core::new(&opts.core))?;
         let shared = Box::new(Shared {
             touch_len: Cell::new(0),
             removed_len: Cell::new(0),
@@ -208,16 +247,14 @@ impl MemorySlots {
         };
         inner.shared.expiry_ptr.set(address(inner.expiry.as_ptr()));
         let inner = Rc::new(RefCell::new(inner));
-        let mut timer = None;
-        if opts.core.cleanup_interval > 0.0 {
-            let weak: Weak<RefCell<Inner>> = Rc::downgrade(&inner);
-            let period = crate::clock::secs_to_ms(opts.core.cleanup_interval) as f64;
-            timer = Interval::start(period, move || {
-                let Some(inner) = weak.upgrade() else { return };
+        let timer = cleanup_timer(
+            &inner,
+            opts.core.cleanup_interval,
+            move |inner: &RefCell<Inner>, now| {
                 let removed = match inner.try_borrow_mut() {
                     Ok(mut i) => {
                         i.begin();
-                        i.core.sweep(now_ms(), usize::MAX);
+                        i.core.sweep(now, usize::MAX);
                         i.end();
                         !i.core.removed().is_empty()
                     }
@@ -226,8 +263,8 @@ impl MemorySlots {
                 if removed {
                     let _ = on_removed.call0(&JsValue::UNDEFINED);
                 }
-            });
-        }
+            },
+        );
         Ok(MemorySlots {
             inner,
             timer: RefCell::new(timer),
@@ -238,14 +275,17 @@ impl MemorySlots {
 
     /// The address of the shared block.
     pub fn header(&self) -> JsResult<u32> {
-        let inner = self.inner.try_borrow().map_err(|_| busy())?;
-        Ok(address(&*inner.shared))
+        Ok(address(&*shared(&self.inner)?.shared))
     }
 
-    /// How many reads the log holds.
-    #[wasm_bindgen(js_name = touchCapacity)]
-    pub fn touch_capacity() -> u32 {
-        TOUCHES as u32
+    /// The shared block's layout: `[name, value, name, value, ...]` (see the module docs).
+    pub fn layout() -> js_sys::Array {
+        let out = js_sys::Array::new();
+        for (name, value) in LAYOUT {
+            out.push(&JsValue::from_str(name));
+            out.push(&JsValue::from_f64(value as f64));
+        }
+        out
     }
 
     /// The module's memory, for the views over the shared block.
@@ -262,8 +302,7 @@ impl MemorySlots {
     /// Whether values must be sized (`maxBytes` is set).
     #[wasm_bindgen(js_name = needsSizes)]
     pub fn needs_sizes(&self) -> JsResult<bool> {
-        let inner = self.inner.try_borrow().map_err(|_| busy())?;
-        Ok(inner.core.needs_sizes())
+        Ok(shared(&self.inner)?.core.needs_sizes())
     }
 
     /// Stores an entry for a key of `key_len` UTF-8 bytes (in `slot` if that is the key's
@@ -304,28 +343,24 @@ impl MemorySlots {
             .try_borrow_mut()
             .ok()
             .and_then(|mut e| e.take())
-            .unwrap_or_else(busy)
+            .unwrap_or_else(super::state::busy)
     }
 
     /// Removes every key that `kind` selects among the candidates (the keys JavaScript holds,
-    /// concatenated in `joined`, with their lengths in UTF-16 units and their slots):
-    /// 0 `deletePattern(arg)`, 1 `invalidateNamespace(arg)`, 2 `invalidateVersion(arg)`,
-    /// 3 `updateVersion(arg)`. Returns how many live keys went.
+    /// concatenated in `joined`, with their lengths in UTF-16 units and their slots). Returns how
+    /// many live keys went.
     #[wasm_bindgen(js_name = deleteMatching)]
     pub fn delete_matching(
         &self,
-        kind: u32,
+        kind: Removal,
         arg: JsValue,
         joined: &str,
         lens: &[u32],
         slots: &[u32],
         now: f64,
     ) -> JsResult<u32> {
-        let arg = match kind {
-            0 => text(&arg, "pattern", Error::InvalidPattern)?,
-            1 => text(&arg, "namespace", Error::InvalidKey)?,
-            _ => text(&arg, "version", Error::InvalidKey)?,
-        };
+        let kind = cache::Removal::from(kind);
+        let arg = removal_arg(kind, &arg)?;
         let mut candidates = Vec::with_capacity(slots.len());
         let mut rest = joined;
         for (&units, &slot) in lens.iter().zip(slots) {
@@ -343,16 +378,7 @@ impl MemorySlots {
             rest = tail;
         }
         let now = ms(now);
-        self.run(|i| {
-            let c = &mut i.core;
-            let n = match kind {
-                0 => c.delete_pattern(&arg, candidates, now),
-                1 => c.invalidate_namespace(&arg, candidates, now),
-                2 => c.invalidate_version(&arg, candidates, now),
-                _ => c.update_version(&arg, candidates, now),
-            }?;
-            Ok(n as u32)
-        })
+        self.run(|i| Ok(i.core.remove_by(kind, &arg, candidates, now)? as u32))
     }
 
     /// Removes every entry; slot numbers start again from 0.
@@ -367,8 +393,7 @@ impl MemorySlots {
 
     /// The current version prefix.
     pub fn version(&self) -> JsResult<String> {
-        let inner = self.inner.try_borrow().map_err(|_| busy())?;
-        Ok(inner.core.version().to_owned())
+        Ok(shared(&self.inner)?.core.version().to_owned())
     }
 
     /// The address of the request-key input buffer, at least `len` bytes long (exactly `len`
@@ -376,7 +401,7 @@ impl MemorySlots {
     /// again by the next `keyDigest`, and JavaScript then asks for a new one.
     #[wasm_bindgen(js_name = keyInput)]
     pub fn key_input(&self, len: u32) -> JsResult<u32> {
-        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let mut inner = exclusive(&self.inner)?;
         let len = len as usize;
         if inner.input.len() < len {
             inner.input = vec![0; len.max(256)].into_boxed_slice();
@@ -387,7 +412,7 @@ impl MemorySlots {
     /// Sets the namespace of the next `keyDigest` calls.
     #[wasm_bindgen(js_name = keyNamespace)]
     pub fn key_namespace(&self, namespace: &str) -> JsResult<()> {
-        let mut inner = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let mut inner = exclusive(&self.inner)?;
         inner.namespace.clear();
         inner.namespace.push_str(namespace);
         Ok(())
@@ -429,7 +454,13 @@ impl MemorySlots {
         let timer = self.timer.try_borrow().is_ok_and(|t| t.is_some());
         self.run(|i| {
             i.core.add_reads(hits as u64, misses as u64);
-            Ok(stats_object(&i.core.snapshot(ms(now), timer)))
+            Ok(stats_object(&i.core.snapshot(
+                ms(now),
+                "memory",
+                timer,
+                false,
+                None,
+            )))
         })
     }
 

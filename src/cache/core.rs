@@ -1,66 +1,83 @@
-//! [`SlotCore`]: the memory-tier cache for a host that keeps keys and values itself.
+//! [`Core`]: the one owner of the memory tier's policy, addressed by slot number.
 //!
-//! The JavaScript `MemoryCache` holds its keys in a `Map` and its values in an array, because
-//! copying a key into WebAssembly memory and a value out through the externref table on every
-//! call costs more than the whole lookup. What stays here is the cache's brain: LRU order, TTL
-//! and the expiry index, entry and byte bounds, eviction, sweeping, Redis-exact pattern
-//! matching, version and request keys, statistics and removal causes. Entries are addressed by
-//! slot number (a [`SlotTier`]); every slot this core frees on its own (evicted, expired,
-//! deleted, matched by a pattern) is appended to [`SlotCore::removed`], which the host drains
-//! after each call to drop its key and value. [`SlotCore::clear`] and [`SlotCore::shutdown`]
-//! log nothing: the host empties itself.
+//! A host keeps the keys and the values by slot number; everything else is decided here: the
+//! version and request keys, the default TTL, expiry on access and amortized sweeping, entry
+//! and byte bounds with LRU eviction (through [`SlotTier`]), Redis-exact pattern removals,
+//! shutdown, counters and the statistics snapshot. There are two hosts:
 //!
-//! Reads and misses are counted by the host (a hit needs no call here) and handed over with
-//! [`SlotCore::add_reads`].
+//! - the JavaScript `MemoryCache`, which keeps its keys in a `Map` and its values in an array,
+//!   because copying a key into WebAssembly memory and a value out on every call costs more than
+//!   the whole lookup (its wasm half is `src/wasm/memory_slots.rs`);
+//! - [`super::MemoryTier`], a hash table from key to slot, for `Cache` and the Rust Worker API.
+//!
+//! Every slot a call frees on its own (evicted, expired, deleted, matched by a pattern, swept)
+//! is appended to the removal log, [`Core::removed`], with its cause; the host drops those keys
+//! and values after the call and before it installs anything in a slot the call returned, then
+//! clears the log. [`Core::clear`] and [`Core::shutdown`] log nothing: the host empties itself.
+//! Reads that the host answers by itself (the JavaScript fast path) are reported with
+//! [`Core::touch`] and [`Core::add_reads`].
 
 use crate::error::{Error, Result};
 use crate::glob;
 use crate::key::{self, KeyFormat};
-use crate::memory::{validate_key_len, MemoryConfig, RemovalCause, SlotTier, SWEEP_PER_OP};
+use crate::memory::{
+    validate_key_len, MemoryConfig, RemovalCause, RemovalCounts, SlotTier, SWEEP_PER_OP,
+};
 use crate::options::Options;
-use crate::stats::{SnapshotContext, Stats, StatsSnapshot};
+use crate::stats::{Counters, SnapshotContext, Stats, StatsSnapshot, UpstashStats};
 
-use super::{namespace_pattern, ttl_ms, version_pattern};
+use super::{namespace_pattern, ttl_ms, version_pattern, Removal};
 
-/// The memory-tier cache addressed by slot number. Every method takes the current time in
+/// One entry of the removal log: a slot the call freed, and why. `#[repr(C)]`: JavaScript reads
+/// the log as pairs of 32-bit words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Removed {
+    /// The freed slot.
+    pub slot: u32,
+    /// Why it was freed.
+    pub cause: RemovalCause,
+}
+
+/// The memory-tier policy addressed by slot number. Every method takes the current time in
 /// milliseconds where time matters.
 ///
 /// ```
-/// use cachette::cache::SlotCore;
+/// use cachette::cache::Core;
 /// use cachette::options::Options;
-/// let mut core = SlotCore::new(&Options { max_entries: 1, ..Options::default() })?;
+/// let mut core = Core::new(&Options { max_entries: 1, ..Options::default() })?;
 /// let a = core.insert(None, 1, 0, None, 0)?; // key "a" is the host's business
 /// let b = core.insert(None, 1, 0, None, 0)?; // evicts a
-/// assert_eq!(core.removed(), [a]);
+/// assert_eq!(core.removed()[0].slot, a);
 /// core.clear_removed();
 /// assert!(core.contains(b, 0));
 /// # Ok::<(), cachette::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct SlotCore {
-    tier: SlotTier<()>,
+pub struct Core {
+    tier: SlotTier,
     version: String,
     key_format: KeyFormat,
     default_ttl_ms: u64,
     stats: Stats,
     shut_down: bool,
     scratch: String,
-    removed: Vec<u32>,
+    removed: Vec<Removed>,
     debt: usize,
 }
 
 /// Appends a removed slot to the log (the removal sink of every call).
 macro_rules! log {
     ($removed:expr) => {
-        &mut |slot: u32, (): (), _: RemovalCause| $removed.push(slot)
+        &mut |slot: u32, cause: RemovalCause| $removed.push(Removed { slot, cause })
     };
 }
 
-impl SlotCore {
-    /// A cache with the given options (validated here; the shared-tier ones are ignored).
+impl Core {
+    /// A cache with the given options (validated here; the shared-tier ones are not used).
     pub fn new(options: &Options) -> Result<Self> {
         options.validate()?;
-        Ok(SlotCore {
+        Ok(Core {
             tier: SlotTier::new(MemoryConfig {
                 max_entries: options.max_entries,
                 max_bytes: options.max_bytes,
@@ -86,18 +103,28 @@ impl SlotCore {
         self.key_format
     }
 
+    /// The default TTL in milliseconds.
+    pub fn default_ttl_ms(&self) -> u64 {
+        self.default_ttl_ms
+    }
+
+    /// A per-call TTL in seconds (or the default) in milliseconds; `INVALID_OPTIONS` when bad.
+    pub fn ttl_ms(&self, ttl_secs: Option<f64>) -> Result<u64> {
+        ttl_ms(ttl_secs, self.default_ttl_ms)
+    }
+
     /// Whether values must be sized (a byte bound is set).
     pub fn needs_sizes(&self) -> bool {
         self.tier.config().max_bytes.is_some()
     }
 
-    /// The tier underneath (expiry times, capacity, counts).
-    pub fn tier(&self) -> &SlotTier<()> {
+    /// The algorithm underneath (expiry times, capacity, counts).
+    pub fn tier(&self) -> &SlotTier {
         &self.tier
     }
 
     /// Slots freed since the log was last cleared, in order.
-    pub fn removed(&self) -> &[u32] {
+    pub fn removed(&self) -> &[Removed] {
         &self.removed
     }
 
@@ -115,10 +142,12 @@ impl SlotCore {
         }
     }
 
-    /// Whether [`SlotCore::shutdown`] was called.
+    /// Whether [`Core::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
         self.shut_down
     }
+
+    // ---- request keys and versions ----------------------------------------------------------
 
     /// Appends the request key for `namespace` and `data_json` to `out` (`SHUT_DOWN` once shut
     /// down; see [`key::request_key_into`] for the rest).
@@ -139,6 +168,13 @@ impl SlotCore {
         )
     }
 
+    /// The request key for `namespace` and `data_json`.
+    pub fn request_key(&mut self, namespace: &str, data_json: &str) -> Result<String> {
+        let mut out = String::with_capacity(self.version.len() + namespace.len() + 34);
+        self.request_key_into(namespace, data_json, &mut out)?;
+        Ok(out)
+    }
+
     /// The MD5 digest of the canonical JSON of `data_json`, checking `namespace` as the request
     /// key `"{version}:{namespace}:{hex of the digest}"` needs (`SHUT_DOWN` once shut down; see
     /// [`key::request_key_into`] for the rest). The host, which knows both segments, writes the
@@ -152,11 +188,53 @@ impl SlotCore {
         Ok(crate::md5::md5(self.scratch.as_bytes()))
     }
 
+    /// Switches the version without removing anything (the shared tier removes the old keys).
+    pub fn set_version(&mut self, version: &str) -> Result<()> {
+        self.check_open()?;
+        key::validate_segment("version", version)?;
+        self.version = version.to_owned();
+        Ok(())
+    }
+
+    // ---- entries ----------------------------------------------------------------------------
+
     /// Stores an entry for a key of `key_len` bytes of UTF-8 whose value weighs `size` bytes,
-    /// for `ttl_secs` seconds (or the default TTL), in `slot` if that slot holds the key's live
-    /// entry, else in a new slot; returns the slot. Counts a set. Evicts least recently used
-    /// entries as the bounds require (logged). On error nothing changes: `SHUT_DOWN`,
-    /// `INVALID_OPTIONS` for a bad TTL, `INVALID_KEY` for a key over 32 KiB, `VALUE_TOO_LARGE`.
+    /// expiring `ttl` milliseconds after `now` (`None`: never), in `slot` if that slot holds the
+    /// key's live entry, else in a new slot; returns the slot. Counts nothing. Evicts least
+    /// recently used entries as the bounds require (logged). On error nothing changes:
+    /// `SHUT_DOWN`, `INVALID_KEY` for a key over 32 KiB, `VALUE_TOO_LARGE`.
+    pub fn store(
+        &mut self,
+        slot: Option<u32>,
+        key_len: usize,
+        size: u64,
+        ttl: Option<u64>,
+        now: u64,
+    ) -> Result<u32> {
+        self.check_open()?;
+        validate_key_len(key_len)?;
+        let charged = (key_len as u64).saturating_add(size);
+        self.tier.check_charge(charged)?;
+        self.sweep_step(now);
+        let slot = match slot {
+            Some(s) if self.tier.is_live(s, now) => {
+                self.tier.update(s, charged, ttl, now)?;
+                s
+            }
+            other => {
+                if let Some(s) = other {
+                    // Present but expired: it leaves as expired, and the key gets a new entry.
+                    self.remove_logged(s, RemovalCause::Expired);
+                }
+                self.tier.insert(charged, ttl, now)?
+            }
+        };
+        self.tier.fit(log!(self.removed));
+        Ok(slot)
+    }
+
+    /// [`Core::store`] for `ttl_secs` seconds (or the default TTL), counting a set:
+    /// `INVALID_OPTIONS` for a bad TTL, besides the errors of `store`.
     pub fn insert(
         &mut self,
         slot: Option<u32>,
@@ -166,27 +244,8 @@ impl SlotCore {
         now: u64,
     ) -> Result<u32> {
         self.check_open()?;
-        let ttl = ttl_ms(ttl_secs, self.default_ttl_ms)?;
-        validate_key_len(key_len)?;
-        let charged = (key_len as u64).saturating_add(size);
-        self.tier.check_charge(charged)?;
-        self.sweep_step(now);
-        let slot = match slot {
-            Some(s) if self.tier.is_live(s, now) => {
-                self.tier.update(s, charged, Some(ttl), now)?;
-                s
-            }
-            other => {
-                if let Some(s) = other {
-                    // Present but expired: it leaves as expired, and the key gets a new entry.
-                    if self.tier.remove(s, RemovalCause::Expired).is_some() {
-                        self.removed.push(s);
-                    }
-                }
-                self.tier.insert((), charged, Some(ttl), now)?
-            }
-        };
-        self.tier.fit(log!(self.removed));
+        let ttl = self.ttl_ms(ttl_secs)?;
+        let slot = self.store(slot, key_len, size, Some(ttl), now)?;
         self.stats.counters.sets += 1;
         Ok(slot)
     }
@@ -194,20 +253,22 @@ impl SlotCore {
     /// Makes `slot` the most recently used entry, for a read the host found live by itself
     /// (false for a free slot). The sweeping such a read would have done is owed, and done by
     /// the next operation that sweeps.
+    #[inline]
     pub fn touch(&mut self, slot: u32) -> bool {
         self.debt = self.debt.saturating_add(SWEEP_PER_OP);
         self.tier.touch(slot)
     }
 
-    /// The bounded sweep of a normal operation, plus what host-answered reads owe.
+    /// The bounded sweep of a normal operation, plus what host-answered reads owe (for an
+    /// operation that finds no slot, such as a miss).
     #[inline]
-    fn sweep_step(&mut self, now: u64) {
+    pub fn sweep_step(&mut self, now: u64) {
         let budget = SWEEP_PER_OP.saturating_add(std::mem::take(&mut self.debt));
         self.sweep(now, budget);
     }
 
     /// A read of `slot`: true and recency refreshed when it is live; an expired entry is removed
-    /// (logged) instead. Sweeps a little first, like every read.
+    /// (logged) instead. Sweeps a little first, like every read. Counts nothing.
     pub fn read(&mut self, slot: u32, now: u64) -> bool {
         if self.contains(slot, now) {
             self.tier.touch(slot);
@@ -229,30 +290,38 @@ impl SlotCore {
 
     #[inline]
     fn remove_logged(&mut self, slot: u32, cause: RemovalCause) -> bool {
-        let removed = self.tier.remove(slot, cause).is_some();
+        let removed = self.tier.remove(slot, cause);
         if removed {
-            self.removed.push(slot);
+            self.removed.push(Removed { slot, cause });
         }
         removed
+    }
+
+    /// Removes `slot` (logged): true when it was live; an expired entry leaves as expired.
+    /// Counts nothing.
+    pub fn remove(&mut self, slot: u32, now: u64) -> bool {
+        if self.tier.is_live(slot, now) {
+            self.remove_logged(slot, RemovalCause::Explicit)
+        } else {
+            self.remove_logged(slot, RemovalCause::Expired);
+            false
+        }
     }
 
     /// Deletes `slot`; true (and a delete counted) when it was live. Logged either way.
     pub fn delete(&mut self, slot: u32, now: u64) -> Result<bool> {
         self.check_open()?;
-        if self.tier.is_live(slot, now) {
-            self.remove_logged(slot, RemovalCause::Explicit);
+        let live = self.remove(slot, now);
+        if live {
             self.stats.counters.deletes += 1;
-            Ok(true)
-        } else {
-            self.remove_logged(slot, RemovalCause::Expired);
-            Ok(false)
         }
+        Ok(live)
     }
 
     /// Removes every candidate `(slot, key bytes)` whose key matches the Redis glob `pattern`
-    /// (validated by the caller); returns how many live ones went (counted as invalidations).
-    /// Expired ones met on the way leave as expired and are not counted.
-    fn remove_matching<'a>(
+    /// (validated by the caller); returns how many live ones went. Expired ones met on the way
+    /// leave as expired and are not counted. Counts nothing.
+    pub fn remove_matching<'a>(
         &mut self,
         pattern: &str,
         candidates: impl IntoIterator<Item = (u32, &'a [u8])>,
@@ -261,69 +330,46 @@ impl SlotCore {
         let pattern = pattern.as_bytes();
         let mut n = 0;
         for (slot, key) in candidates {
-            if !glob::matches(pattern, key) {
-                continue;
-            }
-            if self.tier.is_live(slot, now) {
-                n += usize::from(self.remove_logged(slot, RemovalCause::Explicit));
-            } else {
-                self.remove_logged(slot, RemovalCause::Expired);
+            if glob::matches(pattern, key) {
+                n += usize::from(self.remove(slot, now));
             }
         }
-        self.stats.counters.invalidations += n as u64;
         n
     }
 
-    /// Deletes every candidate whose key matches the Redis glob `pattern`; returns how many.
-    /// The candidates are every key the host holds, with its slot.
-    pub fn delete_pattern<'a>(
-        &mut self,
-        pattern: &str,
-        candidates: impl IntoIterator<Item = (u32, &'a [u8])>,
-        now: u64,
-    ) -> Result<usize> {
-        self.check_open()?;
-        glob::validate(pattern)?;
-        Ok(self.remove_matching(pattern, candidates, now))
+    /// The pattern a [`Removal`] of `arg` matches, under the current version; validates `arg`.
+    pub fn removal_pattern(&self, kind: Removal, arg: &str) -> Result<String> {
+        match kind {
+            Removal::Pattern => {
+                glob::validate(arg)?;
+                Ok(arg.to_owned())
+            }
+            Removal::Namespace => namespace_pattern(&self.version, arg),
+            Removal::Version => version_pattern(arg),
+            Removal::SwitchVersion => {
+                key::validate_segment("version", arg)?;
+                version_pattern(&self.version)
+            }
+        }
     }
 
-    /// Deletes every request key of `namespace` under the current version.
-    pub fn invalidate_namespace<'a>(
+    /// Runs one [`Removal`] of `arg` over the candidates (every key the host holds, with its
+    /// slot); returns how many live keys went, counted as invalidations. A version switch
+    /// happens after the old version's keys went. An invalid `arg` changes nothing.
+    pub fn remove_by<'a>(
         &mut self,
-        namespace: &str,
+        kind: Removal,
+        arg: &str,
         candidates: impl IntoIterator<Item = (u32, &'a [u8])>,
         now: u64,
     ) -> Result<usize> {
         self.check_open()?;
-        let pattern = namespace_pattern(&self.version, namespace)?;
-        Ok(self.remove_matching(&pattern, candidates, now))
-    }
-
-    /// Deletes every key under `version`.
-    pub fn invalidate_version<'a>(
-        &mut self,
-        version: &str,
-        candidates: impl IntoIterator<Item = (u32, &'a [u8])>,
-        now: u64,
-    ) -> Result<usize> {
-        self.check_open()?;
-        let pattern = version_pattern(version)?;
-        Ok(self.remove_matching(&pattern, candidates, now))
-    }
-
-    /// Invalidates the current version and switches to `new_version`; returns how many keys
-    /// went. An invalid `new_version` changes nothing.
-    pub fn update_version<'a>(
-        &mut self,
-        new_version: &str,
-        candidates: impl IntoIterator<Item = (u32, &'a [u8])>,
-        now: u64,
-    ) -> Result<usize> {
-        self.check_open()?;
-        key::validate_segment("version", new_version)?;
-        let pattern = version_pattern(&self.version)?;
+        let pattern = self.removal_pattern(kind, arg)?;
         let n = self.remove_matching(&pattern, candidates, now);
-        self.version = new_version.to_owned();
+        self.stats.counters.invalidations += n as u64;
+        if kind == Removal::SwitchVersion {
+            self.version = arg.to_owned();
+        }
         Ok(n)
     }
 
@@ -332,7 +378,7 @@ impl SlotCore {
     pub fn clear(&mut self) -> Result<usize> {
         self.check_open()?;
         self.removed.clear();
-        Ok(self.tier.clear(&mut |_, (), _| {}))
+        Ok(self.tier.clear(&mut |_, _| {}))
     }
 
     /// Removes expired entries, looking at no more than `budget` index items (logged).
@@ -351,6 +397,28 @@ impl SlotCore {
         self.len(now) == 0
     }
 
+    // ---- statistics -------------------------------------------------------------------------
+
+    /// Removals so far, by cause.
+    pub fn removals(&self) -> RemovalCounts {
+        self.tier.removals()
+    }
+
+    /// The operation counters (evictions and expirations are filled in by the snapshot).
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.stats.counters
+    }
+
+    /// Counts one read: a hit when it found a live entry, else a miss.
+    #[inline]
+    pub fn count_read(&mut self, hit: bool) {
+        if hit {
+            self.stats.counters.hits += 1;
+        } else {
+            self.stats.counters.misses += 1;
+        }
+    }
+
     /// Counts reads the host answered: `hits` live entries found, `misses` not.
     pub fn add_reads(&mut self, hits: u64, misses: u64) {
         self.stats.counters.hits += hits;
@@ -362,21 +430,33 @@ impl SlotCore {
         self.stats.latency.record(ms);
     }
 
-    /// The statistics snapshot (`backend` is `"memory"`).
-    pub fn snapshot(&mut self, now: u64, cleanup_timer_active: bool) -> StatsSnapshot {
+    /// Counts one failed shared-tier operation.
+    pub fn record_error(&mut self) {
+        self.stats.counters.errors += 1;
+    }
+
+    /// The statistics snapshot (expired entries are swept first, logged).
+    pub fn snapshot(
+        &mut self,
+        now: u64,
+        backend: &'static str,
+        cleanup_timer_active: bool,
+        fallback_active: bool,
+        upstash: Option<UpstashStats>,
+    ) -> StatsSnapshot {
         let keys = self.len(now) as u64;
         let removals = self.tier.removals();
         self.stats.counters.evictions = removals.evicted;
         self.stats.counters.expirations = removals.expired;
         self.stats.snapshot(SnapshotContext {
-            backend: "memory",
+            backend,
             version: self.version.clone(),
             keys,
             max_entries: self.tier.config().max_entries as u64,
             memory_used_bytes: self.tier.bytes(),
             cleanup_timer_active,
-            fallback_active: false,
-            upstash: None,
+            fallback_active,
+            upstash,
         })
     }
 
@@ -388,7 +468,7 @@ impl SlotCore {
         }
         self.shut_down = true;
         self.removed.clear();
-        self.tier.clear(&mut |_, (), _| {});
+        self.tier.clear(&mut |_, _| {});
         true
     }
 }
@@ -399,8 +479,8 @@ mod tests {
 
     use super::*;
 
-    fn core(max_entries: usize, max_bytes: Option<u64>) -> SlotCore {
-        SlotCore::new(&Options {
+    fn core(max_entries: usize, max_bytes: Option<u64>) -> Core {
+        Core::new(&Options {
             max_entries,
             max_bytes,
             ttl: 10.0,
@@ -409,8 +489,8 @@ mod tests {
         .unwrap()
     }
 
-    fn drain(c: &mut SlotCore) -> Vec<u32> {
-        let r = c.removed().to_vec();
+    fn drain(c: &mut Core) -> Vec<u32> {
+        let r = c.removed().iter().map(|r| r.slot).collect();
         c.clear_removed();
         r
     }
@@ -430,7 +510,7 @@ mod tests {
         let d = c.insert(None, 1, 0, None, 3).unwrap();
         assert_eq!(drain(&mut c), [a]);
         assert_eq!(d, 2, "the slab grows before the eviction frees a slot");
-        let s = c.snapshot(3, false);
+        let s = c.snapshot(3, "memory", false, false, None);
         assert_eq!((s.counters.sets, s.counters.evictions, s.keys), (4, 1, 2));
         c.tier().check_invariants();
     }
@@ -447,7 +527,12 @@ mod tests {
         let b2 = c.insert(Some(b), 1, 0, None, 6).unwrap();
         assert_eq!(drain(&mut c), [b]);
         assert!(c.contains(b2, 6));
-        assert_eq!(c.snapshot(6, false).counters.expirations, 2);
+        assert_eq!(
+            c.snapshot(6, "memory", false, false, None)
+                .counters
+                .expirations,
+            2
+        );
         c.tier().check_invariants();
     }
 
@@ -463,7 +548,7 @@ mod tests {
             let e = c.insert(slot, key_len, size, ttl, 0).unwrap_err();
             assert_eq!(e.code(), code);
         }
-        let s = c.snapshot(0, false);
+        let s = c.snapshot(0, "memory", false, false, None);
         assert_eq!((s.counters.sets, s.keys, s.memory_used_bytes), (1, 1, 5));
         c.shutdown();
         assert_eq!(
@@ -481,25 +566,41 @@ mod tests {
             .map(|_| c.insert(None, 7, 0, None, 0).unwrap())
             .collect();
         let cands = || slots.iter().copied().zip(keys.iter().map(|k| k.as_bytes()));
-        assert_eq!(c.invalidate_namespace("ns", cands(), 0).unwrap(), 2);
+        assert_eq!(
+            c.remove_by(Removal::Namespace, "ns", cands(), 0).unwrap(),
+            2
+        );
         assert_eq!(drain(&mut c), [slots[0], slots[1]]);
         let live = || {
             cands()
-                .filter(|(s, _)| c.tier().value(*s).is_some())
+                .filter(|(s, _)| c.tier().is_occupied(*s))
                 .collect::<Vec<_>>()
         };
         let rest = live();
-        assert_eq!(c.update_version("v2", rest.clone(), 0).unwrap(), 1);
+        assert_eq!(
+            c.remove_by(Removal::SwitchVersion, "v2", rest.clone(), 0)
+                .unwrap(),
+            1
+        );
         assert_eq!(c.version(), "v2");
         let rest: Vec<_> = rest.into_iter().filter(|(s, _)| *s != slots[2]).collect();
         assert_eq!(
-            c.delete_pattern("", rest.clone(), 0).unwrap_err().code(),
+            c.remove_by(Removal::Pattern, "", rest.clone(), 0)
+                .unwrap_err()
+                .code(),
             "INVALID_PATTERN"
         );
-        assert_eq!(c.delete_pattern("v2:*", rest, 0).unwrap(), 1);
-        assert_eq!(c.snapshot(0, false).counters.invalidations, 4);
+        assert_eq!(c.remove_by(Removal::Pattern, "v2:*", rest, 0).unwrap(), 1);
         assert_eq!(
-            c.update_version("a:b", Vec::new(), 0).unwrap_err().code(),
+            c.snapshot(0, "memory", false, false, None)
+                .counters
+                .invalidations,
+            4
+        );
+        assert_eq!(
+            c.remove_by(Removal::SwitchVersion, "a:b", Vec::new(), 0)
+                .unwrap_err()
+                .code(),
             "INVALID_KEY"
         );
         assert_eq!(c.version(), "v2");
@@ -549,7 +650,7 @@ mod tests {
         assert!(!c.delete(b, 5).unwrap());
         assert!(!c.delete(a, 5).unwrap());
         assert_eq!(drain(&mut c), [a, b]);
-        let s = c.snapshot(5, false);
+        let s = c.snapshot(5, "memory", false, false, None);
         assert_eq!((s.counters.deletes, s.counters.expirations), (1, 1));
     }
 
@@ -570,7 +671,7 @@ mod tests {
         assert!(c.shutdown());
         assert!(!c.shutdown());
         assert_eq!(c.clear().unwrap_err().code(), "SHUT_DOWN");
-        let s = c.snapshot(0, false);
+        let s = c.snapshot(0, "memory", false, false, None);
         assert_eq!(
             (s.keys, s.counters.sets, s.counters.hits, s.counters.misses),
             (0, 4, 2, 1)

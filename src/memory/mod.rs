@@ -1,0 +1,686 @@
+//! The memory tier's algorithm: a slab of entries addressed by slot number, with a true LRU list,
+//! an expiry index, entry and byte bounds, and removal counts by cause. It never sees a key nor a
+//! value: a host keeps those by slot number (the JavaScript `MemoryCache` in a `Map` and an
+//! array, [`crate::cache::MemoryTier`] in a hash table), and the policy above it (versions,
+//! request keys, default TTL, statistics, expiry on access, the removal log) is
+//! [`crate::cache::Core`].
+//!
+//! # Structure
+//! - Entries live in a slab (a `Vec` of slots, freed slots chained into a free list). Each holds
+//!   its charged size, expiry time and the `prev`/`next` slot numbers of a doubly linked
+//!   recency list: `insert`, `touch` and `remove` are O(1).
+//! - Entries with a TTL are also in the expiry index ([`expiry`]), a min-heap with lazy
+//!   deletion: a sweep costs in proportion to what expired, never a scan of the whole tier.
+//!
+//! # Expiry
+//! An entry is expired when `now >= expires_at`; [`SlotTier::is_live`] says so, and the policy
+//! never returns an expired entry. [`SlotTier::sweep`] removes expired entries, looking at no more
+//! than a given number of index items.
+//!
+//! # Bounds
+//! The tier holds at most `max_entries` entries and, when `max_bytes` is set, at most that many
+//! charged bytes. Inserting never evicts: [`SlotTier::fit`] evicts least recently used entries
+//! until both bounds hold. A single entry heavier than `max_bytes` is refused with
+//! `VALUE_TOO_LARGE` and the tier is left unchanged.
+
+mod expiry;
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use expiry::ExpiryIndex;
+
+/// The longest key accepted, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 32 * 1024;
+
+/// Heap items a normal operation may sweep.
+pub const SWEEP_PER_OP: usize = 4;
+
+const NIL: u32 = u32::MAX;
+const NEVER: u64 = u64::MAX;
+
+/// Why an entry left the tier. The discriminants are part of the removal log that JavaScript
+/// reads (see [`crate::cache::Removed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u32)]
+pub enum RemovalCause {
+    /// Its TTL ran out.
+    Expired = 0,
+    /// It was deleted: by key, by pattern, by invalidation or by `clear`.
+    Explicit = 1,
+    /// A new value was set for its key.
+    Replaced = 2,
+    /// It was the least recently used entry when a bound was exceeded.
+    Evicted = 3,
+}
+
+/// How many entries left the tier, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovalCounts {
+    /// See [`RemovalCause::Expired`].
+    pub expired: u64,
+    /// See [`RemovalCause::Explicit`].
+    pub explicit: u64,
+    /// See [`RemovalCause::Replaced`].
+    pub replaced: u64,
+    /// See [`RemovalCause::Evicted`].
+    pub evicted: u64,
+}
+
+/// Bounds of a memory tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// The most entries held (at least 1).
+    pub max_entries: usize,
+    /// The most bytes charged, if bounded (at least 1).
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            max_entries: 1000,
+            max_bytes: None,
+        }
+    }
+}
+
+/// Checks a raw key: at most [`MAX_KEY_BYTES`] bytes (the empty key is allowed, as in Redis).
+pub fn validate_key(key: &str) -> Result<()> {
+    validate_key_len(key.len())
+}
+
+/// Checks the UTF-8 length of a raw key held elsewhere (see [`validate_key`]).
+pub fn validate_key_len(len: usize) -> Result<()> {
+    if len > MAX_KEY_BYTES {
+        return Err(Error::InvalidKey(format!(
+            "key is {len} bytes long; the limit is {MAX_KEY_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_config(config: MemoryConfig) -> Result<()> {
+    if config.max_entries == 0 || config.max_entries >= NIL as usize {
+        return Err(Error::InvalidOptions(format!(
+            "maxEntries must be between 1 and {}, got {}",
+            NIL - 1,
+            config.max_entries
+        )));
+    }
+    if config.max_bytes == Some(0) {
+        return Err(Error::InvalidOptions(
+            "maxBytes must be at least 1".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    charged: u64,
+    expires_at: u64,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Full(Entry),
+    Free { next_free: u32 },
+}
+
+/// The memory tier's algorithm: a slab of entries addressed by slot number, with true LRU order,
+/// TTL with an expiry index, entry and byte bounds, and removal counts by cause.
+///
+/// Slot numbers are small integers (below [`SlotTier::capacity`]) and are reused once freed.
+/// Every method that can remove entries takes an `on_remove(slot, cause)` sink, called after the
+/// slot is freed; [`RemovalCause::Replaced`] is never reported there (the host replaced the value
+/// itself). Inserting and updating never evict: call [`SlotTier::fit`] afterwards, so that a host
+/// can report the replacement before the evictions it causes.
+///
+/// ```
+/// use cachette::memory::{MemoryConfig, SlotTier};
+/// let mut tier = SlotTier::new(MemoryConfig { max_entries: 2, max_bytes: None }).unwrap();
+/// let mut gone = Vec::new();
+/// let a = tier.insert(1, None, 0).unwrap();
+/// let b = tier.insert(1, Some(1_000), 0).unwrap();
+/// tier.touch(a); // a is now the most recent
+/// let c = tier.insert(1, None, 0).unwrap();
+/// tier.fit(&mut |slot, _cause| gone.push(slot));
+/// assert_eq!(gone, [b]); // the least recently used went
+/// assert!(tier.is_live(c, 0) && tier.is_live(a, 0));
+/// ```
+pub struct SlotTier {
+    slots: Vec<Slot>,
+    free_head: u32,
+    head: u32,
+    tail: u32,
+    len: usize,
+    bytes: u64,
+    expiry: ExpiryIndex,
+    with_ttl: usize,
+    config: MemoryConfig,
+    removals: RemovalCounts,
+}
+
+impl fmt::Debug for SlotTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotTier")
+            .field("len", &self.len)
+            .field("bytes", &self.bytes)
+            .field("config", &self.config)
+            .field("removals", &self.removals)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlotTier {
+    /// An empty tier. Fails with `INVALID_OPTIONS` when a bound is zero.
+    pub fn new(config: MemoryConfig) -> Result<Self> {
+        check_config(config)?;
+        Ok(SlotTier {
+            slots: Vec::new(),
+            free_head: NIL,
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            bytes: 0,
+            expiry: ExpiryIndex::default(),
+            with_ttl: 0,
+            config,
+            removals: RemovalCounts::default(),
+        })
+    }
+
+    /// Live and not-yet-swept entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the tier holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes charged.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The bounds.
+    pub fn config(&self) -> MemoryConfig {
+        self.config
+    }
+
+    /// Removals so far, by cause.
+    pub fn removals(&self) -> RemovalCounts {
+        self.removals
+    }
+
+    /// Every slot number in use is below this.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The earliest expiry time among entries with a TTL (possibly of an entry already removed).
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.expiry.earliest()
+    }
+
+    #[inline]
+    fn full(&self, slot: u32) -> Option<&Entry> {
+        match self.slots.get(slot as usize) {
+            Some(Slot::Full(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn full_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        match self.slots.get_mut(slot as usize) {
+            Some(Slot::Full(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether `slot` holds an entry, expired or not.
+    #[inline]
+    pub fn is_occupied(&self, slot: u32) -> bool {
+        self.full(slot).is_some()
+    }
+
+    /// When the entry in `slot` expires (`u64::MAX`: never); `None` for a free slot.
+    #[inline]
+    pub fn expires_at(&self, slot: u32) -> Option<u64> {
+        self.full(slot).map(|e| e.expires_at)
+    }
+
+    /// Whether `slot` holds an entry that has not expired at `now`.
+    #[inline]
+    pub fn is_live(&self, slot: u32, now: u64) -> bool {
+        self.full(slot).is_some_and(|e| e.expires_at > now)
+    }
+
+    /// Refuses, with `VALUE_TOO_LARGE`, an entry that alone would exceed the byte bound.
+    #[inline]
+    pub fn check_charge(&self, charged: u64) -> Result<()> {
+        match self.config.max_bytes {
+            Some(max) if charged > max => Err(Error::ValueTooLarge { size: charged, max }),
+            _ => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn set_next(&mut self, slot: u32, next: u32) {
+        if let Some(e) = self.full_mut(slot) {
+            e.next = next;
+        }
+    }
+
+    #[inline]
+    fn set_prev(&mut self, slot: u32, prev: u32) {
+        if let Some(e) = self.full_mut(slot) {
+            e.prev = prev;
+        }
+    }
+
+    #[inline]
+    fn unlink(&mut self, slot: u32) {
+        let Some(&Entry { prev, next, .. }) = self.full(slot) else {
+            return;
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.set_next(prev, next);
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.set_prev(next, prev);
+        }
+    }
+
+    #[inline]
+    fn push_front(&mut self, slot: u32) {
+        let old = self.head;
+        if let Some(e) = self.full_mut(slot) {
+            e.prev = NIL;
+            e.next = old;
+        }
+        if old == NIL {
+            self.tail = slot;
+        } else {
+            self.set_prev(old, slot);
+        }
+        self.head = slot;
+    }
+
+    /// Makes the entry in `slot` the most recently used; false (and nothing done) for a free
+    /// slot. Expiry is not looked at.
+    #[inline]
+    pub fn touch(&mut self, slot: u32) -> bool {
+        if self.full(slot).is_none() {
+            return false;
+        }
+        if self.head != slot {
+            self.unlink(slot);
+            self.push_front(slot);
+        }
+        true
+    }
+
+    #[inline]
+    fn expiry(ttl_ms: Option<u64>, now: u64) -> u64 {
+        ttl_ms.map_or(NEVER, |t| now.saturating_add(t).min(NEVER - 1))
+    }
+
+    /// Stores a new entry charged `charged` bytes, expiring `ttl_ms` milliseconds after `now`
+    /// (`None`: never), as the most recently used; returns its slot. Evicts nothing (see
+    /// [`SlotTier::fit`]). Fails with `VALUE_TOO_LARGE` (and changes nothing) when the entry
+    /// alone exceeds the byte bound.
+    pub fn insert(&mut self, charged: u64, ttl_ms: Option<u64>, now: u64) -> Result<u32> {
+        self.check_charge(charged)?;
+        let expires_at = Self::expiry(ttl_ms, now);
+        let entry = Slot::Full(Entry {
+            charged,
+            expires_at,
+            prev: NIL,
+            next: NIL,
+        });
+        let slot = match self.slots.get_mut(self.free_head as usize) {
+            Some(free) => {
+                let slot = self.free_head;
+                if let Slot::Free { next_free } = *free {
+                    self.free_head = next_free;
+                }
+                *free = entry;
+                slot
+            }
+            None => {
+                self.slots.push(entry);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.len += 1;
+        self.bytes += charged;
+        self.push_front(slot);
+        if expires_at != NEVER {
+            self.with_ttl += 1;
+            self.expiry.push(expires_at, slot);
+        }
+        Ok(slot)
+    }
+
+    /// Re-charges the entry in `slot` (whose value the host has just replaced), restarts its TTL
+    /// and makes it the most recently used; counts a [`RemovalCause::Replaced`]. Evicts nothing
+    /// (see [`SlotTier::fit`]). Fails with `VALUE_TOO_LARGE` when the entry alone would exceed the
+    /// byte bound, and changes nothing for that or for a free slot (`Ok(false)`).
+    pub fn update(
+        &mut self,
+        slot: u32,
+        charged: u64,
+        ttl_ms: Option<u64>,
+        now: u64,
+    ) -> Result<bool> {
+        self.check_charge(charged)?;
+        let expires_at = Self::expiry(ttl_ms, now);
+        let Some(e) = self.full_mut(slot) else {
+            return Ok(false);
+        };
+        let old_charged = std::mem::replace(&mut e.charged, charged);
+        let old_expiry = std::mem::replace(&mut e.expires_at, expires_at);
+        self.bytes = self.bytes - old_charged + charged;
+        match (old_expiry == NEVER, expires_at == NEVER) {
+            (true, false) => self.with_ttl += 1,
+            (false, true) => self.with_ttl -= 1,
+            _ => {}
+        }
+        self.count(RemovalCause::Replaced);
+        self.touch(slot);
+        if expires_at != NEVER {
+            self.expiry.push(expires_at, slot);
+        }
+        Ok(true)
+    }
+
+    /// Evicts least recently used entries until both bounds hold (never the most recent one,
+    /// which fits alone), and keeps the expiry index compact.
+    pub fn fit(&mut self, on_remove: &mut impl FnMut(u32, RemovalCause)) {
+        while self.over_bounds() && self.tail != self.head {
+            let victim = self.tail;
+            self.remove_reporting(victim, RemovalCause::Evicted, on_remove);
+        }
+        if self.expiry.needs_compaction(self.with_ttl) {
+            let slots = &self.slots;
+            self.expiry
+                .rebuild(slots.iter().enumerate().filter_map(|(i, s)| match s {
+                    Slot::Full(e) if e.expires_at != NEVER => Some((e.expires_at, i as u32)),
+                    _ => None,
+                }));
+        }
+    }
+
+    #[inline]
+    fn over_bounds(&self) -> bool {
+        self.len > self.config.max_entries || self.config.max_bytes.is_some_and(|m| self.bytes > m)
+    }
+
+    #[inline]
+    fn count(&mut self, cause: RemovalCause) {
+        let c = &mut self.removals;
+        match cause {
+            RemovalCause::Expired => c.expired += 1,
+            RemovalCause::Explicit => c.explicit += 1,
+            RemovalCause::Replaced => c.replaced += 1,
+            RemovalCause::Evicted => c.evicted += 1,
+        }
+    }
+
+    /// Takes the entry in `slot` out of every structure, counting `cause`; false for a free
+    /// slot. Expired entries should be removed as [`RemovalCause::Expired`] (see
+    /// [`SlotTier::is_live`]).
+    pub fn remove(&mut self, slot: u32, cause: RemovalCause) -> bool {
+        let Some(&entry) = self.full(slot) else {
+            return false;
+        };
+        self.unlink(slot);
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            *s = Slot::Free {
+                next_free: self.free_head,
+            };
+        }
+        self.free_head = slot;
+        self.len -= 1;
+        self.bytes -= entry.charged;
+        if entry.expires_at != NEVER {
+            self.with_ttl -= 1;
+        }
+        self.count(cause);
+        true
+    }
+
+    fn remove_reporting(
+        &mut self,
+        slot: u32,
+        cause: RemovalCause,
+        on_remove: &mut impl FnMut(u32, RemovalCause),
+    ) {
+        if self.remove(slot, cause) {
+            on_remove(slot, cause);
+        }
+    }
+
+    /// Removes expired entries, looking at no more than `budget` index items. Returns how many
+    /// entries it removed.
+    pub fn sweep(
+        &mut self,
+        now: u64,
+        budget: usize,
+        on_remove: &mut impl FnMut(u32, RemovalCause),
+    ) -> usize {
+        let mut removed = 0;
+        for _ in 0..budget {
+            let Some((at, slot)) = self.expiry.pop_due(now) else {
+                break;
+            };
+            if self.full(slot).is_some_and(|e| e.expires_at == at) {
+                self.remove_reporting(slot, RemovalCause::Expired, on_remove);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Removes everything (each entry reported as [`RemovalCause::Explicit`]); slot numbers
+    /// start again from 0. Returns how many entries there were.
+    pub fn clear(&mut self, on_remove: &mut impl FnMut(u32, RemovalCause)) -> usize {
+        let n = self.len;
+        while self.head != NIL {
+            let slot = self.head;
+            self.remove_reporting(slot, RemovalCause::Explicit, on_remove);
+        }
+        self.expiry.clear();
+        self.slots.clear();
+        self.free_head = NIL;
+        n
+    }
+
+    /// Occupied slots, expired ones included, in slot order.
+    pub fn occupied(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Slot::Full(_)))
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Live slots, most recently used first.
+    pub fn recency(&self, now: u64) -> impl Iterator<Item = u32> + '_ {
+        let mut slot = self.head;
+        std::iter::from_fn(move || {
+            while let Some(e) = self.full(slot) {
+                let here = slot;
+                slot = e.next;
+                if e.expires_at > now {
+                    return Some(here);
+                }
+            }
+            None
+        })
+    }
+
+    /// Items in the expiry index, stale ones included; for tests of its bound.
+    #[doc(hidden)]
+    pub fn expiry_index_len(&self) -> usize {
+        self.expiry.len()
+    }
+
+    /// Asserts every structural invariant; for tests (panics on a broken invariant).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let mut seen = 0usize;
+        let mut bytes = 0u64;
+        let mut with_ttl = 0usize;
+        let mut prev = NIL;
+        let mut slot = self.head;
+        while slot != NIL {
+            let e = self.full(slot).expect("a linked slot is occupied");
+            assert_eq!(e.prev, prev, "back link of slot {slot}");
+            if e.expires_at != NEVER {
+                with_ttl += 1;
+                assert!(
+                    self.expiry.contains(e.expires_at, slot),
+                    "expiry of slot {slot} is not indexed"
+                );
+            }
+            bytes += e.charged;
+            seen += 1;
+            assert!(seen <= self.len, "recency list longer than len (cycle?)");
+            prev = slot;
+            slot = e.next;
+        }
+        assert_eq!(prev, self.tail, "tail");
+        assert_eq!(seen, self.len, "len");
+        assert_eq!(bytes, self.bytes, "bytes");
+        assert_eq!(with_ttl, self.with_ttl, "entries with TTL");
+        let full = self.occupied().count();
+        assert_eq!(full, self.len, "occupied slots");
+        let mut free = 0;
+        let mut f = self.free_head;
+        while f != NIL {
+            match self.slots.get(f as usize) {
+                Some(Slot::Free { next_free }) => f = *next_free,
+                _ => panic!("free list reaches an occupied or missing slot"),
+            }
+            free += 1;
+            assert!(free <= self.slots.len(), "free list cycle");
+        }
+        assert_eq!(free + full, self.slots.len(), "every slot is used or free");
+        assert!(self.len <= self.config.max_entries, "entry bound");
+        if let Some(m) = self.config.max_bytes {
+            assert!(self.bytes <= m, "byte bound");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    type Gone = Vec<(u32, RemovalCause)>;
+
+    fn slots(max_entries: usize, max_bytes: Option<u64>) -> SlotTier {
+        SlotTier::new(MemoryConfig {
+            max_entries,
+            max_bytes,
+        })
+        .unwrap()
+    }
+
+    fn sink(gone: &mut Gone) -> impl FnMut(u32, RemovalCause) + '_ {
+        |slot, cause| gone.push((slot, cause))
+    }
+
+    #[test]
+    fn slots_are_reused_and_lru_order_follows_touches() {
+        let mut t = slots(3, None);
+        let mut gone = Gone::new();
+        let a = t.insert(1, None, 0).unwrap();
+        let b = t.insert(1, None, 0).unwrap();
+        let c = t.insert(1, None, 0).unwrap();
+        assert_eq!((a, b, c), (0, 1, 2));
+        assert!(t.touch(a));
+        let d = t.insert(1, None, 0).unwrap();
+        t.fit(&mut sink(&mut gone));
+        assert_eq!(gone, [(b, RemovalCause::Evicted)]);
+        assert_eq!(
+            d, 3,
+            "the slab grows by one before the eviction frees a slot"
+        );
+        let e = t.insert(1, None, 0).unwrap();
+        t.fit(&mut sink(&mut gone));
+        assert_eq!(e, b, "the freed slot is reused");
+        assert_eq!(gone[1], (c, RemovalCause::Evicted));
+        let order: Vec<u32> = t.recency(0).collect();
+        assert_eq!(order, [e, d, a]);
+        assert!(!t.touch(c), "a free slot is not touched");
+        t.check_invariants();
+    }
+
+    #[test]
+    fn update_recharges_restarts_ttl_and_counts_a_replacement() {
+        let mut t = slots(10, Some(10));
+        let mut gone = Gone::new();
+        let a = t.insert(4, Some(5), 0).unwrap();
+        let b = t.insert(4, None, 0).unwrap();
+        assert!(t.update(a, 8, None, 3).unwrap());
+        assert_eq!(t.expires_at(a), Some(u64::MAX));
+        assert_eq!(t.bytes(), 12);
+        t.fit(&mut sink(&mut gone));
+        assert_eq!(gone, [(b, RemovalCause::Evicted)]);
+        assert_eq!(t.removals().replaced, 1);
+        assert_eq!(
+            t.update(a, 11, None, 3).unwrap_err().code(),
+            "VALUE_TOO_LARGE"
+        );
+        assert!(!t.update(b, 1, None, 3).unwrap(), "b's slot is free");
+        assert_eq!(t.bytes(), 8);
+        t.check_invariants();
+    }
+
+    #[test]
+    fn sweep_reports_expired_slots_and_ignores_stale_index_items() {
+        let mut t = slots(10, None);
+        let mut gone = Gone::new();
+        let a = t.insert(0, Some(5), 0).unwrap();
+        let b = t.insert(0, Some(5), 0).unwrap();
+        t.update(a, 0, Some(100), 1).unwrap(); // a's first index item is now stale
+        assert!(!t.is_live(b, 5) && t.is_live(a, 5));
+        assert_eq!(t.sweep(5, usize::MAX, &mut sink(&mut gone)), 1);
+        assert_eq!(gone, [(b, RemovalCause::Expired)]);
+        assert!(t.remove(a, RemovalCause::Explicit));
+        assert!(!t.remove(a, RemovalCause::Explicit));
+        let r = t.removals();
+        assert_eq!((r.expired, r.explicit, r.replaced), (1, 1, 1));
+        t.check_invariants();
+    }
+
+    #[test]
+    fn clear_reports_everything_and_restarts_slot_numbers() {
+        let mut t = slots(10, None);
+        let mut gone = Gone::new();
+        for _ in 0..3 {
+            t.insert(1, None, 0).unwrap();
+        }
+        assert_eq!(t.clear(&mut sink(&mut gone)), 3);
+        assert_eq!(gone.len(), 3);
+        assert!(gone.iter().all(|g| g.1 == RemovalCause::Explicit));
+        assert_eq!((t.len(), t.bytes(), t.capacity()), (0, 0, 0));
+        assert_eq!(t.insert(1, None, 0).unwrap(), 0);
+        t.check_invariants();
+    }
+}
