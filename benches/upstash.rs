@@ -11,24 +11,14 @@ use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::Instant;
 
-use cachette::cache::{Codec, Removal, TieredCache};
+use cachette::cache::{Removal, TieredCache};
 use cachette::clock::SystemClock;
 use cachette::options::{Options, UpstashOptions};
 use cachette::upstash::Client;
-use support::{block_on, BlockingTransport, Upstash, TOKEN};
+use support::{block_on, BlockingTransport, Text, Upstash, TOKEN};
 
 const KEYS: usize = 100_000;
 const ROUNDS: usize = 3;
-
-struct Text;
-impl Codec<String> for Text {
-    fn encode(&self, v: &String) -> cachette::Result<String> {
-        Ok(v.clone())
-    }
-    fn decode(&self, t: &str) -> cachette::Result<String> {
-        Ok(t.to_owned())
-    }
-}
 
 /// A minimal RESP2 client: the native baseline.
 struct Resp {

@@ -7,24 +7,14 @@ mod support;
 use std::rc::Rc;
 
 use cachette::cache::{
-    namespace_pattern, topic_json, version_pattern, warm_plan, Codec, InFlight, Removal,
-    TieredCache, WarmOutcome, WarmReport,
+    namespace_pattern, topic_json, version_pattern, warm_plan, InFlight, Removal, TieredCache,
+    WarmOutcome, WarmReport,
 };
 use cachette::clock::ManualClock;
 use cachette::key::{canonical_json, KeyFormat};
 use cachette::options::Options;
 use cachette::stats::StatsSnapshot;
-use support::{block_on, BlockingTransport};
-
-struct Text;
-impl Codec<String> for Text {
-    fn encode(&self, v: &String) -> cachette::Result<String> {
-        Ok(v.clone())
-    }
-    fn decode(&self, t: &str) -> cachette::Result<String> {
-        Ok(t.to_owned())
-    }
-}
+use support::{block_on, BlockingTransport, Text};
 
 /// A memory-only cache at time `now` (set with `at`), with synchronous wrappers.
 struct Mem {

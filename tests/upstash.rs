@@ -7,12 +7,12 @@ mod support;
 
 use std::rc::Rc;
 
-use cachette::cache::{Codec, HealthStatus, MemoryTier, Removal, TieredCache};
+use cachette::cache::{HealthStatus, MemoryTier, Removal, TieredCache};
 use cachette::clock::SystemClock;
 use cachette::memory::MemoryConfig;
 use cachette::options::{Options, UpstashOptions};
 use cachette::upstash::{Client, Reply};
-use support::{block_on, BlockingTransport, Upstash, TOKEN};
+use support::{block_on, BlockingTransport, Text, Upstash, TOKEN};
 
 fn client(up: &Upstash) -> Client<BlockingTransport> {
     let mut o = UpstashOptions::new(up.url.clone(), TOKEN);
@@ -192,16 +192,6 @@ fn delete_matching_pages_through_100k_keys() {
         let (_, keys) = c.info().await.unwrap();
         assert_eq!(keys, 1, "only the unmatched key is left");
     });
-}
-
-struct Text;
-impl Codec<String> for Text {
-    fn encode(&self, v: &String) -> cachette::Result<String> {
-        Ok(v.clone())
-    }
-    fn decode(&self, t: &str) -> cachette::Result<String> {
-        Ok(t.to_owned())
-    }
 }
 
 type Tiered = TieredCache<String, BlockingTransport, Text>;

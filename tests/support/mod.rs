@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use cachette::cache::Codec;
 use cachette::upstash::{HttpRequest, HttpResponse, LocalFuture, Transport, TransportError};
 
 pub const TOKEN: &str = "test-token-4b1d-secret";
@@ -255,5 +256,17 @@ impl Transport for BlockingTransport {
     fn sleep(&self, ms: u32) -> LocalFuture<'_, ()> {
         std::thread::sleep(Duration::from_millis(u64::from(ms)));
         Box::pin(std::future::ready(()))
+    }
+}
+
+/// Values that are their own JSON text.
+pub struct Text;
+
+impl Codec<String> for Text {
+    fn encode(&self, v: &String) -> cachette::Result<String> {
+        Ok(v.clone())
+    }
+    fn decode(&self, t: &str) -> cachette::Result<String> {
+        Ok(t.to_owned())
     }
 }
