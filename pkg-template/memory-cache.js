@@ -6,7 +6,8 @@
 // values (an array by slot). A read is answered here without calling into wasm at all:
 //
 //   - the slot's expiry time is read from wasm memory (an f64 array kept by MemorySlots) and
-//     compared with Date.now(); a live entry's slot is appended to a read log in wasm memory,
+//     compared with the clock (see now()); a live entry's slot is appended to a read log in
+//     wasm memory,
 //     which wasm replays into its LRU list, in order, at the start of its next call;
 //   - every slot a wasm call frees (evicted, expired, deleted, matched by a pattern, swept by
 //     the cleanup timer) is listed in wasm memory; #drain() drops those keys and values right
@@ -18,8 +19,6 @@
 // nodejs glue) from it by rewriting the import line and the export below.
 import { MemorySlots, Removal } from "./web/cachette.js";
 
-/** One operation in this many is timed for the latency statistics. */
-const SAMPLE_EVERY = 64;
 /** The longest key accepted, in bytes of UTF-8. */
 const MAX_KEY_BYTES = 32 * 1024;
 /** A key of at most this many UTF-16 units is at most MAX_KEY_BYTES of UTF-8. */
@@ -77,6 +76,46 @@ function views() {
   }
 }
 
+// The clock. Date.now() costs about as much as a whole read, so a reading is reused: by at most
+// CLOCK_REUSES further operations (of any MemoryCache), and only within the synchronous run
+// that took it: a microtask forgets it, so the clock is read anew after every await, callback
+// and timer, and before storing what a generator or sizeOf produced. Hence an entry
+// can be returned after its expiry only by operations of the very run in which it expired, and
+// by at most CLOCK_REUSES of them. README.md states this bound; tests/js/clock.test.mjs pins it.
+// The operation that reads the clock is also the one timed for the latency statistics (one in
+// CLOCK_REUSES + 1 within a run, and the first of every run).
+const CLOCK_REUSES = 63;
+let clockNow = 0;
+let clockReuses = 0;
+let clockQueued = false;
+const queue =
+  typeof queueMicrotask === "function" ? queueMicrotask : (f) => void Promise.resolve().then(f);
+
+function forgetClock() {
+  clockReuses = 0;
+  clockQueued = false;
+}
+
+/** Reads the clock now (the next CLOCK_REUSES operations of this run reuse the reading). */
+function readClock() {
+  clockNow = Date.now();
+  clockReuses = CLOCK_REUSES;
+  if (!clockQueued) {
+    clockQueued = true;
+    queue(forgetClock);
+  }
+  return clockNow;
+}
+
+/** The time for an operation that is not timed: the reading of this run, or a new one. */
+function now() {
+  if (clockReuses !== 0) {
+    clockReuses--;
+    return clockNow;
+  }
+  return readClock();
+}
+
 const encoder = new TextEncoder();
 
 const wellFormed =
@@ -132,9 +171,7 @@ export class MemoryCache {
   #values = [];
   #h = 0; // the shared block, in u32 words
   #exp = 0; // the expiry times, in f64 words
-  #hits = 0;
   #misses = 0;
-  #tick = SAMPLE_EVERY;
   #closed = false;
   #sized;
   #sizeOf;
@@ -182,11 +219,17 @@ export class MemoryCache {
     this.#exp = U32[h + EXPIRY_PTR] >>> 3;
   }
 
-  #timed(op, a, b, c, d) {
-    this.#tick = SAMPLE_EVERY;
+  /** Runs `op(t, a, b, c, d)`, reading the clock first when the reading is used up (that
+   * operation is timed for the latency statistics). */
+  #run(op, a, b, c, d) {
+    if (clockReuses !== 0) {
+      clockReuses--;
+      return op.call(this, clockNow, a, b, c, d);
+    }
+    const t = readClock();
     const t0 = clock();
     try {
-      return op.call(this, a, b, c, d);
+      return op.call(this, t, a, b, c, d);
     } finally {
       this.#slots.recordLatency(clock() - t0);
     }
@@ -205,28 +248,25 @@ export class MemoryCache {
     }
   }
 
-  #read(key) {
+  /** A read at time `t`. A hit found here is logged for wasm, which counts it. */
+  #read(t, key) {
     const slot = this.#map.get(key);
     if (slot !== undefined) {
-      const now = Date.now();
-      if (F64[this.#exp + slot] > now) {
+      const at = F64[this.#exp + slot];
+      if (at === Infinity || at > t) {
         const h = this.#h;
         const n = U32[h + TOUCH_LEN];
         if (n < TOUCH_CAPACITY) {
           U32[h + TOUCHES + n] = slot;
           U32[h + TOUCH_LEN] = n + 1;
-          this.#hits++;
           return this.#values[slot];
         }
       }
-      // The read log is full, the entry looks expired, or memory grew: wasm decides.
-      const live = this.#slots.read(slot, now);
+      // The read log is full, the entry looks expired, or memory grew: wasm decides (and counts).
+      const live = this.#slots.read(slot, t);
       this.#drain();
       if (live === FAILED) throw this.#slots.takeError();
-      if (live === 1) {
-        this.#hits++;
-        return this.#values[slot];
-      }
+      return live === 1 ? this.#values[slot] : undefined;
     } else {
       this.#checkKey(key);
     }
@@ -303,10 +343,11 @@ export class MemoryCache {
     return utf8Length(json);
   }
 
-  /** Stores under a valid key; the slot is looked up after any user code (sizeOf) has run. */
-  #put(key, value, size, ttl) {
+  /** Stores under a valid key at time `t`; the slot is looked up after any user code (sizeOf)
+   * has run. */
+  #put(t, key, value, size, ttl) {
     const prev = this.#map.get(key);
-    const slot = this.#slots.insert(prev === undefined ? -1 : prev, utf8Length(key), size, ttl, Date.now());
+    const slot = this.#slots.insert(prev === undefined ? -1 : prev, utf8Length(key), size, ttl, t);
     this.#drain();
     if (slot === FAILED) throw this.#slots.takeError();
     if (this.#keys[slot] !== key) {
@@ -316,57 +357,60 @@ export class MemoryCache {
     this.#values[slot] = value;
   }
 
-  #set(key, value, options) {
+  #set(t, key, value, options) {
     if (typeof key !== "string" || !wellFormed(key)) {
       const e = MemorySlots.argError(key, "key");
       if (e !== undefined) throw e;
     }
     const ttl = options === undefined ? undefined : ttlOption(options);
-    this.#put(key, value, this.#size(value), ttl);
+    const size = this.#size(value);
+    // Sizing may have run user code (sizeOf, toJSON): then the clock is read again.
+    this.#put(this.#sized ? readClock() : t, key, value, size, ttl);
   }
 
-  #has(key) {
+  #has(t, key) {
     const slot = this.#map.get(key);
     if (slot === undefined) {
       this.#checkKey(key);
       return false;
     }
-    const now = Date.now();
-    if (F64[this.#exp + slot] > now) return true;
-    const live = this.#slots.contains(slot, now);
+    const at = F64[this.#exp + slot];
+    if (at === Infinity || at > t) return true;
+    const live = this.#slots.contains(slot, t);
     this.#drain();
     if (live === FAILED) throw this.#slots.takeError();
     return live === 1;
   }
 
-  #delete(key) {
+  #delete(t, key) {
     const slot = this.#map.get(key);
     if (slot === undefined) {
       this.#checkKey(key);
       return false;
     }
-    const live = this.#slots.delete(slot, Date.now());
+    const live = this.#slots.delete(slot, t);
     this.#drain();
     if (live === FAILED) throw this.#slots.takeError();
     return live === 1;
   }
 
-  #lookup(namespace, data) {
-    return this.#read(this.#key(namespace, data));
+  #lookup(t, namespace, data) {
+    return this.#read(t, this.#key(namespace, data));
   }
 
-  #store(namespace, data, value, options) {
+  #store(t, namespace, data, value, options) {
     const ttl = options === undefined ? undefined : ttlOption(options);
     const key = this.#key(namespace, data);
-    this.#put(key, value, this.#size(value), ttl);
+    const size = this.#size(value);
+    this.#put(this.#sized ? readClock() : t, key, value, size, ttl);
     return key;
   }
 
-  #getOrSet(namespace, data, generator, options) {
+  #getOrSet(t, namespace, data, generator, options) {
     if (typeof generator !== "function") throw MemorySlots.generatorError(0, generator);
     const ttl = options === undefined ? undefined : ttlOption(options);
     const key = this.#key(namespace, data);
-    const hit = this.#read(key);
+    const hit = this.#read(t, key);
     if (hit !== undefined) return hit;
     let value;
     try {
@@ -379,7 +423,8 @@ export class MemoryCache {
       Promise.resolve(value).catch(ignore);
       throw MemorySlots.generatorError(2, undefined);
     }
-    this.#put(key, value, this.#size(value), ttl);
+    const size = this.#size(value);
+    this.#put(readClock(), key, value, size, ttl);
     return value;
   }
 
@@ -396,7 +441,7 @@ export class MemoryCache {
       slots[i] = slot;
       i++;
     }
-    const removed = this.#slots.deleteMatching(kind, arg, keys.join(""), lens, slots, Date.now());
+    const removed = this.#slots.deleteMatching(kind, arg, keys.join(""), lens, slots, now());
     this.#drain();
     if (kind === Removal.SwitchVersion) {
       this.#version = this.#slots.version();
@@ -413,23 +458,26 @@ export class MemoryCache {
 
   /** The value under `key`, or `undefined`. Refreshes recency. */
   get(key) {
-    return --this.#tick === 0 ? this.#timed(this.#read, key) : this.#read(key);
+    if (clockReuses !== 0) {
+      clockReuses--;
+      return this.#read(clockNow, key);
+    }
+    return this.#run(this.#read, key);
   }
 
   /** Stores `value` under `key` (`options.ttl` in seconds, else the default TTL). */
   set(key, value, options) {
-    if (--this.#tick === 0) this.#timed(this.#set, key, value, options);
-    else this.#set(key, value, options);
+    this.#run(this.#set, key, value, options);
   }
 
   /** Whether `key` holds a live entry (not counted as a hit or miss; recency untouched). */
   has(key) {
-    return --this.#tick === 0 ? this.#timed(this.#has, key) : this.#has(key);
+    return this.#run(this.#has, key);
   }
 
   /** Deletes `key`; true when a live entry was removed. */
   delete(key) {
-    return --this.#tick === 0 ? this.#timed(this.#delete, key) : this.#delete(key);
+    return this.#run(this.#delete, key);
   }
 
   /** The request key `"{version}:{namespace}:{md5}"` of `data`. */
@@ -439,14 +487,12 @@ export class MemoryCache {
 
   /** `get(key(namespace, data))` in one call. */
   lookup(namespace, data) {
-    return --this.#tick === 0 ? this.#timed(this.#lookup, namespace, data) : this.#lookup(namespace, data);
+    return this.#run(this.#lookup, namespace, data);
   }
 
   /** `set(key(namespace, data), value, options)` in one call; returns the key. */
   store(namespace, data, value, options) {
-    return --this.#tick === 0
-      ? this.#timed(this.#store, namespace, data, value, options)
-      : this.#store(namespace, data, value, options);
+    return this.#run(this.#store, namespace, data, value, options);
   }
 
   /**
@@ -455,9 +501,7 @@ export class MemoryCache {
    * error comes back as `GENERATOR_FAILED` with the original as `cause`, and nothing is cached.
    */
   getOrSet(namespace, data, generator, options) {
-    return --this.#tick === 0
-      ? this.#timed(this.#getOrSet, namespace, data, generator, options)
-      : this.#getOrSet(namespace, data, generator, options);
+    return this.#run(this.#getOrSet, namespace, data, generator, options);
   }
 
   /** Deletes every key matching the Redis glob `pattern`; returns how many. */
@@ -488,7 +532,7 @@ export class MemoryCache {
 
   /** Live entries (0 after `shutdown()`). */
   get size() {
-    const n = this.#slots.len(Date.now());
+    const n = this.#slots.len(now());
     this.#drain();
     return n;
   }
@@ -500,8 +544,7 @@ export class MemoryCache {
 
   /** Statistics as a plain object (still readable after `shutdown()`). */
   stats() {
-    const s = this.#slots.stats(Date.now(), this.#hits, this.#misses);
-    this.#hits = 0;
+    const s = this.#slots.stats(now(), this.#misses);
     this.#misses = 0;
     this.#drain();
     return s;

@@ -250,13 +250,15 @@ impl Core {
         Ok(slot)
     }
 
-    /// Makes `slot` the most recently used entry, for a read the host found live by itself
-    /// (false for a free slot). The sweeping such a read would have done is owed, and done by
-    /// the next operation that sweeps.
+    /// Makes `slot` the most recently used entry, for a read the host found live by itself,
+    /// counted as a hit (false, and nothing counted, for a free slot). The sweeping such a read
+    /// would have done is owed, and done by the next operation that sweeps.
     #[inline]
     pub fn touch(&mut self, slot: u32) -> bool {
         self.debt = self.debt.saturating_add(SWEEP_PER_OP);
-        self.tier.touch(slot)
+        let live = self.tier.touch(slot);
+        self.stats.counters.hits += u64::from(live);
+        live
     }
 
     /// The bounded sweep of a normal operation, plus what host-answered reads owe (for an

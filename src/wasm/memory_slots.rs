@@ -24,12 +24,12 @@
 //! checks its own copies against them once, when the module loads, and refuses to run on a
 //! mismatch. Removal kinds cross as the exported `Removal` object, never as bare numbers.
 //!
-//! - **Reads.** JavaScript finds the slot in its map, reads `Date.now()` and the slot's expiry
-//!   time; when the entry is live it appends the slot to the read log and returns the value,
-//!   with no call at all. Every call here first replays the log into the LRU list (in order,
-//!   so recency is exactly as if each read had called in), before anything that depends on
-//!   recency or frees a slot. When the log is full, or the entry looks expired, JavaScript calls
-//!   [`MemorySlots::read`] instead.
+//! - **Reads.** JavaScript finds the slot in its map, compares the slot's expiry time with its
+//!   clock reading; when the entry is live it appends the slot to the read log and returns the
+//!   value, with no call at all. Every call here first replays the log into the LRU list (in
+//!   order, so recency is exactly as if each read had called in), counting each as a hit,
+//!   before anything that depends on recency or frees a slot. When the log is full, or the
+//!   entry looks expired, JavaScript calls [`MemorySlots::read`] instead.
 //! - **Removals.** Every slot that a call frees (evicted, expired, deleted, matched, swept by
 //!   the timer) is listed at words 1-2, and its expiry time is set to 0. JavaScript drops the
 //!   key and value of each listed slot right after the call returns (the timer calls
@@ -323,7 +323,11 @@ impl MemorySlots {
     /// A read JavaScript could not answer alone (the log is full, or the entry looks expired):
     /// 1, with recency refreshed, when `slot` is live, else 0 (an expired entry is removed).
     pub fn read(&self, slot: u32, now: f64) -> u32 {
-        self.hot(|i| Ok(u32::from(i.core.read(slot, ms(now)))))
+        self.hot(|i| {
+            let live = i.core.read(slot, ms(now));
+            i.core.count_read(live);
+            Ok(u32::from(live))
+        })
     }
 
     /// 1 when `slot` is live (recency untouched), else 0 (an expired entry is removed).
@@ -449,11 +453,12 @@ impl MemorySlots {
         })
     }
 
-    /// The statistics object, after counting the reads JavaScript answered since the last call.
-    pub fn stats(&self, now: f64, hits: f64, misses: f64) -> JsResult<Object> {
+    /// The statistics object, after counting the misses JavaScript answered since the last call
+    /// (keys it does not hold; the hits it answered are counted from the read log).
+    pub fn stats(&self, now: f64, misses: f64) -> JsResult<Object> {
         let timer = self.timer.try_borrow().is_ok_and(|t| t.is_some());
         self.run(|i| {
-            i.core.add_reads(hits as u64, misses as u64);
+            i.core.add_reads(0, misses as u64);
             Ok(stats_object(&i.core.snapshot(
                 ms(now),
                 "memory",
