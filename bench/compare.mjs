@@ -8,10 +8,9 @@
 // median of the rounds is reported. Ratios are ours/theirs in operations per second: > 1 means
 // Cachette is faster. The reference lru-cache is configured like the Cachette cache it is compared
 // with (same bound, same TTL); get and set also show lru-cache without a TTL, for information.
-import { readFileSync } from "node:fs";
+// Memory per entry: bench/memory.mjs (child processes). Shipped sizes: bench/sizes.mjs.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync, constants as zlib } from "node:zlib";
 import os from "node:os";
 import { LRUCache } from "lru-cache";
 import fastStableStringify from "fast-json-stable-stringify";
@@ -21,6 +20,8 @@ import md5 from "js-md5";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { MemoryCache, requestKey } = await import(join(ROOT, "pkg", "node.mjs"));
+const { memoryPerEntry } = await import("./memory.mjs");
+const { shippedSizes, sizeReport } = await import("./sizes.mjs");
 
 const QUICK = process.env.BENCH_QUICK === "1"; // a smoke run of the script itself
 const ROUNDS = QUICK ? 2 : 9;
@@ -216,20 +217,6 @@ function scenarioChurn() {
   return result;
 }
 
-function packageSize() {
-  const files = ["web/cachette_bg.wasm", "web/cachette.js"];
-  const rows = files.map((f) => {
-    const bytes = readFileSync(join(ROOT, "pkg", f));
-    return { file: `pkg/${f}`, raw: bytes.length, gzip: gzipSync(bytes, { level: zlib.Z_BEST_COMPRESSION }).length };
-  });
-  rows.push({
-    file: "total (each file gzipped on its own)",
-    raw: rows.reduce((s, r) => s + r.raw, 0),
-    gzip: rows.reduce((s, r) => s + r.gzip, 0),
-  });
-  return rows;
-}
-
 // ---- report -----------------------------------------------------------------------------------
 
 const fmt = (n) => Math.round(n).toLocaleString("en-US");
@@ -272,6 +259,10 @@ record("(c) set, 100k distinct keys into 10k entries, TTL", c);
 compare("(c)", c, "cachette  MemoryCache.set", LRU_SET, 1.2);
 compare("(c)", c, "cachette  MemoryCache.set", LRU_SET_NO_TTL, null);
 
+// Child processes and esbuild run after the races, so that they do not disturb them.
+const mem = memoryPerEntry({ entries: 100_000, runs: QUICK ? 1 : 5 });
+const sizes = await shippedSizes(join(ROOT, "pkg"));
+
 const W = 54;
 const verdict = (ok) => (ok ? "met" : "MISSED");
 let section = "";
@@ -295,14 +286,19 @@ for (const cmp of comparisons) {
   );
 }
 
-const TARGET_GZIP = 40 * 1024;
 console.log("");
-console.log(`${pad("package size", W)} ${lpad("raw B", 9)} ${lpad("gzip -9 B", 10)}`);
-const sizes = packageSize();
-for (const r of sizes) console.log(`  ${pad(r.file, W - 2)} ${lpad(fmt(r.raw), 9)} ${lpad(fmt(r.gzip), 10)}`);
-const total = sizes[sizes.length - 1];
+console.log(`${pad(`memory, full cache of ${fmt(mem.entries)} entries`, W)} ${lpad("heap+ext B", 13)}  ${lpad("B/entry", 7)}`);
+console.log(`  (heapUsed + external after gc, own child process each, median of ${mem.runs})`);
+const memRow = (label, bytes, perEntry) =>
+  console.log(`  ${pad(label, W - 2)} ${lpad(fmt(bytes), 13)}  ${lpad(perEntry === undefined ? "" : perEntry.toFixed(1), 7)}`.trimEnd());
+memRow("baseline: the same keys and values, no cache", mem.bytes.baseline);
+memRow("cachette  MemoryCache {maxEntries, ttl}", mem.bytes.cachette, mem.perEntry.cachette);
+memRow("lru-cache {max, ttl}", mem.bytes["lru-cache"], mem.perEntry["lru-cache"]);
 console.log(
-  `  ${pad("target: total gzip <= 40 KB (40,960 B)", W - 2)} ${lpad("", 9)} ${lpad(total.gzip <= TARGET_GZIP ? "met" : "MISSED", 10)}`,
+  `${pad("(mem) lru-cache / cachette, bytes per entry", W + 10)} ${lpad(mem.ratio.toFixed(2) + "x", 7)}  ${lpad(">1.0x", 7)}  ${verdict(mem.ratio > 1)}`,
 );
+
+console.log("");
+for (const line of sizeReport(sizes, W)) console.log(line);
 console.log("");
 console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s; checksum ${sink})`);
