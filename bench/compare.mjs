@@ -3,14 +3,14 @@
 //   npm run bench            (pkg/ must be built: ./run build; ./run bench does both)
 //   BENCH_QUICK=1 npm run bench   two short rounds: checks the script, numbers meaningless
 //
-// Each contender runs in rounds of a fixed number of operations, after a warm-up; contenders of
-// one comparison alternate round by round (so drift hits all alike), and the median of the rounds
-// is reported. Ratios are ours/theirs in operations per second: > 1 means Cachette is faster.
-// Every lru-cache is configured like the Cachette cache it is compared with (same bound, same TTL).
-import { readFileSync } from "node:fs";
+// Speed: each contender runs in rounds of a fixed number of operations, after a warm-up;
+// contenders of one comparison alternate round by round (so drift hits all alike), and the
+// median of the rounds is reported. Ratios are ours/theirs in operations per second: > 1 means
+// Cachette is faster. The reference lru-cache is configured like the Cachette cache it is compared
+// with (same bound, same TTL); get and set also show lru-cache without a TTL, for information.
+// Memory per entry: bench/memory.mjs (child processes). Shipped sizes: bench/sizes.mjs.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync, constants as zlib } from "node:zlib";
 import os from "node:os";
 import { LRUCache } from "lru-cache";
 import fastStableStringify from "fast-json-stable-stringify";
@@ -19,7 +19,9 @@ import safeStableStringify from "safe-stable-stringify";
 import md5 from "js-md5";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { MemoryCache } = await import(join(ROOT, "pkg", "node.mjs"));
+const { MemoryCache, requestKey } = await import(join(ROOT, "pkg", "node.mjs"));
+const { memoryPerEntry } = await import("./memory.mjs");
+const { shippedSizes, sizeReport } = await import("./sizes.mjs");
 
 const QUICK = process.env.BENCH_QUICK === "1"; // a smoke run of the script itself
 const ROUNDS = QUICK ? 2 : 9;
@@ -96,8 +98,11 @@ function scenarioLookup() {
     const key = mem.store("subtopics", data, value);
     const sparkKey = "v1:subtopics:" + SparkMD5.hash(fastStableStringify(data));
     const jsKey = "v1:subtopics:" + md5(safeStableStringify(data));
+    const standalone = requestKey("v1", "subtopics", data);
     // For this data all three canonical forms agree (sorted keys, no spaces), so the keys do too.
-    if (key !== sparkKey || key !== jsKey) throw new Error(`keys differ: ${key} ${sparkKey} ${jsKey}`);
+    if (key !== sparkKey || key !== jsKey || key !== standalone) {
+      throw new Error(`keys differ: ${key} ${sparkKey} ${jsKey} ${standalone}`);
+    }
     lruSpark.set(sparkKey, value);
     lruJs.set(jsKey, value);
   }
@@ -118,8 +123,11 @@ function scenarioLookup() {
     },
   });
   if (mem.stats().misses !== 0) throw new Error("lookup bench missed");
-  // Where the time of (a) goes: making the key alone (no cache access).
+  // The key alone, no cache access: the standalone function (d), and where the time of (a) goes.
   const keyOnly = race({
+    "cachette  requestKey(version, ns, data)": (n) => {
+      for (let k = 0; k < n; k++) consume(requestKey("v1", "subtopics", requests[i++ % N]));
+    },
     "cachette  mem.key(ns, data)": (n) => {
       for (let k = 0; k < n; k++) consume(mem.key("subtopics", requests[i++ % N]));
     },
@@ -131,14 +139,22 @@ function scenarioLookup() {
   return [result, keyOnly];
 }
 
+const LRU_GET = "lru-cache get {max, ttl}";
+const LRU_GET_NO_TTL = "lru-cache get {max} (no TTL)";
+const LRU_SET = "lru-cache set {max, ttl}";
+const LRU_SET_NO_TTL = "lru-cache set {max} (no TTL)";
+
 function scenarioGet(fresh) {
   const N = 10_000;
   const keys = Array.from({ length: N }, (_, i) => `item:${i}`);
   const mem = new MemoryCache({ maxEntries: N, ttl: 3600 });
   const lru = new LRUCache({ max: N, ttl: 3600_000 });
+  const lruNoTtl = new LRUCache({ max: N });
   for (const [i, k] of keys.entries()) {
-    mem.set(k, { i });
-    lru.set(k, { i });
+    const value = { i };
+    mem.set(k, value);
+    lru.set(k, value);
+    lruNoTtl.set(k, value);
   }
   let i = 0;
   const result = race(
@@ -147,20 +163,27 @@ function scenarioGet(fresh) {
           "cachette  MemoryCache.get": (n) => {
             for (let k = 0; k < n; k++) consume(mem.get("item:" + (i++ % N)));
           },
-          "lru-cache get": (n) => {
+          [LRU_GET]: (n) => {
             for (let k = 0; k < n; k++) consume(lru.get("item:" + (i++ % N)));
+          },
+          [LRU_GET_NO_TTL]: (n) => {
+            for (let k = 0; k < n; k++) consume(lruNoTtl.get("item:" + (i++ % N)));
           },
         }
       : {
           "cachette  MemoryCache.get": (n) => {
             for (let k = 0; k < n; k++) consume(mem.get(keys[i++ % N]));
           },
-          "lru-cache get": (n) => {
+          [LRU_GET]: (n) => {
             for (let k = 0; k < n; k++) consume(lru.get(keys[i++ % N]));
+          },
+          [LRU_GET_NO_TTL]: (n) => {
+            for (let k = 0; k < n; k++) consume(lruNoTtl.get(keys[i++ % N]));
           },
         },
   );
   if (mem.stats().misses !== 0) throw new Error("get bench missed");
+  if (lru.size !== N || lruNoTtl.size !== N) throw new Error("lru-cache get bench lost entries");
   mem.shutdown();
   return result;
 }
@@ -172,35 +195,26 @@ function scenarioChurn() {
   const value = { payload: "x" };
   const mem = new MemoryCache({ maxEntries: CAP, ttl: 600 });
   const lru = new LRUCache({ max: CAP, ttl: 600_000 });
+  const lruNoTtl = new LRUCache({ max: CAP });
   let a = 0;
   let b = 0;
+  let c = 0;
   const result = race({
     "cachette  MemoryCache.set": (n) => {
       for (let k = 0; k < n; k++) mem.set(keys[a++ % N], value);
     },
-    "lru-cache set": (n) => {
+    [LRU_SET]: (n) => {
       for (let k = 0; k < n; k++) lru.set(keys[b++ % N], value);
+    },
+    [LRU_SET_NO_TTL]: (n) => {
+      for (let k = 0; k < n; k++) lruNoTtl.set(keys[c++ % N], value);
     },
   });
   const s = mem.stats();
   if (s.keys !== CAP || s.evictions === 0) throw new Error(`churn bench did not evict: ${JSON.stringify(s)}`);
-  if (lru.size !== CAP) throw new Error("lru-cache churn did not fill");
+  if (lru.size !== CAP || lruNoTtl.size !== CAP) throw new Error("lru-cache churn did not fill");
   mem.shutdown();
   return result;
-}
-
-function packageSize() {
-  const files = ["web/cachette_bg.wasm", "web/cachette.js"];
-  const rows = files.map((f) => {
-    const bytes = readFileSync(join(ROOT, "pkg", f));
-    return { file: `pkg/${f}`, raw: bytes.length, gzip: gzipSync(bytes, { level: zlib.Z_BEST_COMPRESSION }).length };
-  });
-  rows.push({
-    file: "total (each file gzipped on its own)",
-    raw: rows.reduce((s, r) => s + r.raw, 0),
-    gzip: rows.reduce((s, r) => s + r.gzip, 0),
-  });
-  return rows;
 }
 
 // ---- report -----------------------------------------------------------------------------------
@@ -213,29 +227,44 @@ const started = performance.now();
 console.log(`Cachette JS bench: node ${process.version}, ${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}, ` +
   `${ROUNDS} rounds of ~${ROUND_MS} ms per contender, median ops/s${QUICK ? " (BENCH_QUICK)" : ""}`);
 
-const comparisons = [];
-const table = [];
-function record(short, section, results, ours, theirs, target) {
-  for (const [label, r] of Object.entries(results)) table.push({ section: `${short} ${section}`, label, ...r });
-  for (const [other, min] of theirs.map((t, j) => [t, target[j]])) {
-    const ratio = results[ours].opsPerSec / results[other].opsPerSec;
-    comparisons.push({ short, vs: other, ratio, min });
-  }
+const table = []; // { section, label, opsPerSec, spread }
+const comparisons = []; // { short, vs, ratio, min }: min null = no target
+function record(section, results) {
+  for (const [label, r] of Object.entries(results)) table.push({ section, label, ...r });
+}
+function compare(short, results, ours, theirs, min) {
+  comparisons.push({ short, vs: theirs, ratio: results[ours].opsPerSec / results[theirs].opsPerSec, min });
 }
 
-const [a, aKey] = scenarioLookup();
-record("(a)", "request lookup, 1,000 request objects, hit", a, "cachette  mem.lookup(ns, data)",
-  ["lru-cache + fast-json-stable-stringify + spark-md5", "lru-cache + safe-stable-stringify + js-md5"], [3, 2]);
-record("(a-key)", "the request key alone, no cache", aKey, "cachette  mem.key(ns, data)",
-  ["fast-json-stable-stringify + spark-md5"], [null]);
-const b1 = scenarioGet(true);
-record("(b-i)", "get hit, 10k entries, key built per call", b1, "cachette  MemoryCache.get", ["lru-cache get"], [1.0]);
-const b2 = scenarioGet(false);
-record("(b-ii)", "get hit, 10k entries, key reused", b2, "cachette  MemoryCache.get", ["lru-cache get"], [0.8]);
+const SPARK = "lru-cache + fast-json-stable-stringify + spark-md5";
+const JSMD5 = "lru-cache + safe-stable-stringify + js-md5";
+const LOOKUP = "cachette  mem.lookup(ns, data)";
+const [a, keyOnly] = scenarioLookup();
+record("(a) request lookup, 1,000 request objects, hit", a);
+compare("(a)", a, LOOKUP, SPARK, 3.0);
+compare("(a)", a, LOOKUP, JSMD5, 2.0);
+record("(d), (a-key) the request key alone, same 1,000 objects, no cache", keyOnly);
+compare("(d)", keyOnly, "cachette  requestKey(version, ns, data)", "fast-json-stable-stringify + spark-md5", 2.0);
+compare("(a-key)", keyOnly, "cachette  mem.key(ns, data)", "fast-json-stable-stringify + spark-md5", null);
+for (const [short, title, results, min] of [
+  ["(b-i)", "get hit, 10k entries, key built per call", scenarioGet(true), 1.0],
+  ["(b-ii)", "get hit, 10k entries, key reused", scenarioGet(false), 1.2],
+]) {
+  record(`${short} ${title}`, results);
+  compare(short, results, "cachette  MemoryCache.get", LRU_GET, min);
+  compare(short, results, "cachette  MemoryCache.get", LRU_GET_NO_TTL, null);
+}
 const c = scenarioChurn();
-record("(c)", "set, 100k distinct keys into 10k entries, TTL", c, "cachette  MemoryCache.set", ["lru-cache set"], [1.5]);
+record("(c) set, 100k distinct keys into 10k entries, TTL", c);
+compare("(c)", c, "cachette  MemoryCache.set", LRU_SET, 1.2);
+compare("(c)", c, "cachette  MemoryCache.set", LRU_SET_NO_TTL, null);
+
+// Child processes and esbuild run after the races, so that they do not disturb them.
+const mem = memoryPerEntry({ entries: 100_000, runs: QUICK ? 1 : 5 });
+const sizes = await shippedSizes(join(ROOT, "pkg"));
 
 const W = 54;
+const verdict = (ok) => (ok ? "met" : "MISSED");
 let section = "";
 console.log("");
 console.log(`${pad("contender", W)} ${lpad("ops/s", 13)}  ${lpad("spread", 7)}`);
@@ -251,20 +280,25 @@ console.log("");
 console.log(`${pad("ratio (cachette / other, ops/s)", W + 10)} ${lpad("ratio", 7)}  ${lpad("target", 7)}  result`);
 for (const cmp of comparisons) {
   const target = cmp.min === null ? "-" : ">=" + cmp.min.toFixed(1) + "x";
-  const verdict = cmp.min === null ? "(no target)" : cmp.ratio >= cmp.min ? "met" : "MISSED";
+  const result = cmp.min === null ? "(no target)" : verdict(cmp.ratio >= cmp.min);
   console.log(
-    `${pad(`${cmp.short} vs ${cmp.vs}`, W + 10)} ${lpad(cmp.ratio.toFixed(2) + "x", 7)}  ${lpad(target, 7)}  ${verdict}`,
+    `${pad(`${cmp.short} vs ${cmp.vs}`, W + 10)} ${lpad(cmp.ratio.toFixed(2) + "x", 7)}  ${lpad(target, 7)}  ${result}`,
   );
 }
 
-const TARGET_GZIP = 40 * 1024;
 console.log("");
-console.log(`${pad("package size", W)} ${lpad("raw B", 9)} ${lpad("gzip -9 B", 10)}`);
-const sizes = packageSize();
-for (const r of sizes) console.log(`  ${pad(r.file, W - 2)} ${lpad(fmt(r.raw), 9)} ${lpad(fmt(r.gzip), 10)}`);
-const total = sizes[sizes.length - 1];
+console.log(`${pad(`memory, full cache of ${fmt(mem.entries)} entries`, W)} ${lpad("heap+ext B", 13)}  ${lpad("B/entry", 7)}`);
+console.log(`  (heapUsed + external after gc, own child process each, median of ${mem.runs})`);
+const memRow = (label, bytes, perEntry) =>
+  console.log(`  ${pad(label, W - 2)} ${lpad(fmt(bytes), 13)}  ${lpad(perEntry === undefined ? "" : perEntry.toFixed(1), 7)}`.trimEnd());
+memRow("baseline: the same keys and values, no cache", mem.bytes.baseline);
+memRow("cachette  MemoryCache {maxEntries, ttl}", mem.bytes.cachette, mem.perEntry.cachette);
+memRow("lru-cache {max, ttl}", mem.bytes["lru-cache"], mem.perEntry["lru-cache"]);
 console.log(
-  `  ${pad("target: total gzip <= 40 KB (40,960 B)", W - 2)} ${lpad("", 9)} ${lpad(total.gzip <= TARGET_GZIP ? "met" : "MISSED", 10)}`,
+  `${pad("(mem) lru-cache / cachette, bytes per entry", W + 10)} ${lpad(mem.ratio.toFixed(2) + "x", 7)}  ${lpad(">1.0x", 7)}  ${verdict(mem.ratio > 1)}`,
 );
+
+console.log("");
+for (const line of sizeReport(sizes, W)) console.log(line);
 console.log("");
 console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s; checksum ${sink})`);
