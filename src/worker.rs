@@ -534,53 +534,38 @@ impl std::ops::Deref for Stats {
 
 impl Serialize for Stats {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let s = &self.0;
-        let c = &s.counters;
-        let mut o = serializer.serialize_struct("Stats", 20)?;
-        o.serialize_field("backend", s.backend)?;
-        o.serialize_field("version", &s.version)?;
-        o.serialize_field("hits", &c.hits)?;
-        o.serialize_field("misses", &c.misses)?;
-        o.serialize_field("hitRatePercent", &s.hit_rate_percent)?;
-        o.serialize_field("totalRequests", &s.total_requests)?;
-        o.serialize_field("sets", &c.sets)?;
-        o.serialize_field("deletes", &c.deletes)?;
-        o.serialize_field("invalidations", &c.invalidations)?;
-        o.serialize_field("evictions", &c.evictions)?;
-        o.serialize_field("expirations", &c.expirations)?;
-        o.serialize_field("errors", &c.errors)?;
-        o.serialize_field("avgLatencyMs", &s.avg_latency_ms)?;
-        o.serialize_field("p99LatencyMs", &s.p99_latency_ms)?;
-        o.serialize_field("keys", &s.keys)?;
-        o.serialize_field("maxEntries", &s.max_entries)?;
-        o.serialize_field("memoryUsedBytes", &s.memory_used_bytes)?;
-        o.serialize_field("cleanupTimerActive", &s.cleanup_timer_active)?;
-        o.serialize_field("fallbackActive", &s.fallback_active)?;
-        match &s.upstash {
-            Some(u) => o.serialize_field(
-                "upstash",
-                &UpstashFigures {
-                    keyspace_hits: u.keyspace_hits,
-                    keyspace_misses: u.keyspace_misses,
-                    evicted_keys: u.evicted_keys,
-                    used_memory_bytes: u.used_memory_bytes,
-                    round_trips: u.round_trips,
-                },
-            )?,
-            None => o.skip_field("upstash")?,
-        }
-        o.end()
+        serialize_fields(serializer, "Stats", &self.0.fields())
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UpstashFigures {
-    keyspace_hits: u64,
-    keyspace_misses: u64,
-    evicted_keys: u64,
-    used_memory_bytes: u64,
-    round_trips: u64,
+/// A report's fields ([`crate::stats::Field`]) as a serde struct: absent fields are skipped.
+fn serialize_fields<S: Serializer>(
+    serializer: S,
+    name: &'static str,
+    fields: &[(&'static str, crate::stats::Field<'_>)],
+) -> std::result::Result<S::Ok, S::Error> {
+    use crate::stats::Field;
+    let mut o = serializer.serialize_struct(name, fields.len())?;
+    for &(key, field) in fields {
+        match field {
+            Field::Text(s) => o.serialize_field(key, s)?,
+            Field::Count(n) => o.serialize_field(key, &n)?,
+            Field::Number(n) => o.serialize_field(key, &n)?,
+            Field::Flag(b) => o.serialize_field(key, &b)?,
+            Field::Upstash(u) => o.serialize_field(key, &UpstashFigures(u))?,
+            Field::Absent => o.skip_field(key)?,
+        }
+    }
+    o.end()
+}
+
+/// `stats.upstash`, serialized from [`crate::stats::UpstashStats::fields`].
+struct UpstashFigures<'a>(&'a crate::stats::UpstashStats);
+
+impl Serialize for UpstashFigures<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serialize_fields(serializer, "UpstashStats", &self.0.fields())
+    }
 }
 
 /// What [`Cache::health`] returns; serializes as `{ status, backend, latencyMs, error? }`.
@@ -601,15 +586,6 @@ impl Health {
 
 impl Serialize for Health {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let r = &self.report;
-        let mut o = serializer.serialize_struct("Health", 4)?;
-        o.serialize_field("status", r.status.as_str())?;
-        o.serialize_field("backend", self.backend)?;
-        o.serialize_field("latencyMs", &r.latency_ms)?;
-        match &r.error {
-            Some(e) => o.serialize_field("error", e)?,
-            None => o.skip_field("error")?,
-        }
-        o.end()
+        serialize_fields(serializer, "Health", &self.report.fields(self.backend))
     }
 }

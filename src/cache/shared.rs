@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::glob;
 use crate::key;
 use crate::memory::validate_key;
-use crate::stats::StatsSnapshot;
+use crate::stats::{Field, StatsSnapshot};
 use crate::upstash::{Client, Transport};
 
 /// Turns values into JSON text and back.
@@ -62,6 +62,22 @@ pub struct HealthReport {
     pub latency_ms: f64,
     /// Why it is not healthy (never containing the token).
     pub error: Option<String>,
+}
+
+impl HealthReport {
+    /// The fields of the `health()` object of a cache whose backend is `backend` (`"memory"`
+    /// or `"upstash"`), as `(name, value)` in order; `error` is [`Field::Absent`] when healthy.
+    pub fn fields(&self, backend: &'static str) -> [(&'static str, Field<'_>); 4] {
+        [
+            ("status", Field::Text(self.status.as_str())),
+            ("backend", Field::Text(backend)),
+            ("latencyMs", Field::Number(self.latency_ms)),
+            (
+                "error",
+                self.error.as_deref().map_or(Field::Absent, Field::Text),
+            ),
+        ]
+    }
 }
 
 /// Whether an error means Upstash could not be used (as opposed to a command failing there).

@@ -15,9 +15,12 @@ use super::state::{
     self, function_arg, generator_failed, key_arg, pattern_arg, segment_arg, with, State,
 };
 use super::value::{
-    cache_options, cache_options_from_env, is_thenable, put, set_options, stats_object, Bag,
+    cache_options, cache_options_from_env, health_object, is_thenable, put, set_options,
+    stats_object, Bag,
 };
-use crate::cache::{warm_plan, InFlight, Removal, WarmItem, WarmOutcome, WarmReport};
+use crate::cache::{
+    warm_plan, HealthReport, HealthStatus, InFlight, Removal, WarmItem, WarmOutcome, WarmReport,
+};
 use crate::error::Error;
 use crate::platform::{now_ms, precise_ms};
 
@@ -366,15 +369,7 @@ impl Cache {
         match self.state.shared.clone() {
             None => settle(Ok(self.memory_health())),
             Some(shared) => spawn(Box::pin(async move {
-                let h = shared.health().await;
-                let report = Object::new();
-                put(&report, "status", h.status.as_str());
-                put(&report, "backend", "upstash");
-                put(&report, "latencyMs", h.latency_ms);
-                if let Some(e) = h.error {
-                    put(&report, "error", e);
-                }
-                Ok(report.into())
+                Ok(health_object(&shared.health().await, "upstash").into())
             })),
         }
     }
@@ -444,18 +439,20 @@ impl Cache {
     fn memory_health(&self) -> Object {
         let t0 = precise_ms();
         let open = self.state.check_open();
-        let latency = precise_ms() - t0;
-        let report = Object::new();
-        put(&report, "backend", "memory");
-        put(&report, "latencyMs", latency);
-        match open {
-            Ok(()) => put(&report, "status", "healthy"),
-            Err(e) => {
-                put(&report, "status", "unhealthy");
-                put(&report, "error", super::error::describe(&e));
-            }
-        }
-        report
+        let latency_ms = precise_ms() - t0;
+        let report = match open {
+            Ok(()) => HealthReport {
+                status: HealthStatus::Healthy,
+                latency_ms,
+                error: None,
+            },
+            Err(e) => HealthReport {
+                status: HealthStatus::Unhealthy,
+                latency_ms,
+                error: Some(super::error::describe(&e)),
+            },
+        };
+        health_object(&report, "memory")
     }
 
     fn start_warm(&self, generators: &JsValue, options: &JsValue) -> JsResult<Promise> {
