@@ -589,3 +589,76 @@ impl Serialize for Health {
         serialize_fields(serializer, "Health", &self.report.fields(self.backend))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::stats::{Counters, Field, UpstashStats};
+
+    /// The names of the fields that have a value, sorted.
+    fn present(fields: &[(&'static str, Field<'_>)]) -> Vec<String> {
+        let mut names: Vec<String> = fields
+            .iter()
+            .filter(|(_, f)| *f != Field::Absent)
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The keys of the JSON object `v` serializes to, sorted.
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    fn snapshot(upstash: Option<UpstashStats>) -> StatsSnapshot {
+        StatsSnapshot {
+            backend: "upstash",
+            version: "v1".to_owned(),
+            counters: Counters::default(),
+            hit_rate_percent: 0.0,
+            total_requests: 0,
+            avg_latency_ms: 0.0,
+            p99_latency_ms: 0.0,
+            keys: 0,
+            max_entries: 1,
+            memory_used_bytes: 0,
+            cleanup_timer_active: false,
+            fallback_active: false,
+            upstash,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn stats_serialize_with_the_field_list() {
+        for upstash in [None, Some(UpstashStats::default())] {
+            let s = snapshot(upstash);
+            let json = serde_json::to_value(Stats(s.clone())).expect("serializes");
+            assert_eq!(keys(&json), present(&s.fields()));
+            match upstash {
+                Some(u) => assert_eq!(keys(&json["upstash"]), present(&u.fields())),
+                None => assert!(json.get("upstash").is_none()),
+            }
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn health_serializes_with_the_field_list() {
+        for error in [None, Some("down".to_owned())] {
+            let h = Health {
+                report: HealthReport {
+                    status: HealthStatus::Degraded,
+                    latency_ms: 1.5,
+                    error,
+                },
+                backend: "upstash",
+            };
+            let json = serde_json::to_value(&h).expect("serializes");
+            assert_eq!(keys(&json), present(&h.report.fields(h.backend)));
+        }
+    }
+}
