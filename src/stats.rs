@@ -204,6 +204,74 @@ impl Stats {
     }
 }
 
+/// The value of one field of a report that crosses into JavaScript (`stats()`, `health()`).
+///
+/// [`StatsSnapshot::fields`], [`UpstashStats::fields`] and
+/// [`HealthReport::fields`](crate::cache::HealthReport::fields) are the one definition of those
+/// objects' field names and order: the npm package's objects and the Rust Worker API's serde
+/// output are both made from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// A string.
+    Text(&'a str),
+    /// A count (a number in JavaScript).
+    Count(u64),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Flag(bool),
+    /// The nested object of the shared tier's figures ([`UpstashStats::fields`]).
+    Upstash(&'a UpstashStats),
+    /// An optional field that has no value: it is left out of the object.
+    Absent,
+}
+
+impl UpstashStats {
+    /// The fields of `stats().upstash`, as `(camelCase name, value)` in order.
+    pub fn fields(&self) -> [(&'static str, Field<'static>); 5] {
+        [
+            ("keyspaceHits", Field::Count(self.keyspace_hits)),
+            ("keyspaceMisses", Field::Count(self.keyspace_misses)),
+            ("evictedKeys", Field::Count(self.evicted_keys)),
+            ("usedMemoryBytes", Field::Count(self.used_memory_bytes)),
+            ("roundTrips", Field::Count(self.round_trips)),
+        ]
+    }
+}
+
+impl StatsSnapshot {
+    /// The fields of the `stats()` object, as `(camelCase name, value)` in order; `upstash` is
+    /// [`Field::Absent`] without shared-tier figures.
+    pub fn fields(&self) -> [(&'static str, Field<'_>); 20] {
+        let c = &self.counters;
+        [
+            ("backend", Field::Text(self.backend)),
+            ("version", Field::Text(&self.version)),
+            ("hits", Field::Count(c.hits)),
+            ("misses", Field::Count(c.misses)),
+            ("hitRatePercent", Field::Number(self.hit_rate_percent)),
+            ("totalRequests", Field::Count(self.total_requests)),
+            ("sets", Field::Count(c.sets)),
+            ("deletes", Field::Count(c.deletes)),
+            ("invalidations", Field::Count(c.invalidations)),
+            ("evictions", Field::Count(c.evictions)),
+            ("expirations", Field::Count(c.expirations)),
+            ("errors", Field::Count(c.errors)),
+            ("avgLatencyMs", Field::Number(self.avg_latency_ms)),
+            ("p99LatencyMs", Field::Number(self.p99_latency_ms)),
+            ("keys", Field::Count(self.keys)),
+            ("maxEntries", Field::Count(self.max_entries)),
+            ("memoryUsedBytes", Field::Count(self.memory_used_bytes)),
+            ("cleanupTimerActive", Field::Flag(self.cleanup_timer_active)),
+            ("fallbackActive", Field::Flag(self.fallback_active)),
+            (
+                "upstash",
+                self.upstash.as_ref().map_or(Field::Absent, Field::Upstash),
+            ),
+        ]
+    }
+}
+
 /// What a snapshot needs besides the counters.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotContext {
@@ -277,6 +345,19 @@ mod tests {
         h.record(f64::NAN);
         h.record(-3.0);
         assert_eq!(h.count(), 102);
+    }
+
+    #[test]
+    fn field_names_are_distinct() {
+        let s = Stats::default().snapshot(SnapshotContext {
+            upstash: Some(UpstashStats::default()),
+            ..SnapshotContext::default()
+        });
+        let names: std::collections::HashSet<_> = s.fields().iter().map(|f| f.0).collect();
+        assert_eq!(names.len(), s.fields().len());
+        let u = UpstashStats::default();
+        let names: std::collections::HashSet<_> = u.fields().iter().map(|f| f.0).collect();
+        assert_eq!(names.len(), u.fields().len());
     }
 
     #[test]

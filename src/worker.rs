@@ -424,53 +424,38 @@ impl std::ops::Deref for Stats {
 
 impl Serialize for Stats {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let s = &self.0;
-        let c = &s.counters;
-        let mut o = serializer.serialize_struct("Stats", 20)?;
-        o.serialize_field("backend", s.backend)?;
-        o.serialize_field("version", &s.version)?;
-        o.serialize_field("hits", &c.hits)?;
-        o.serialize_field("misses", &c.misses)?;
-        o.serialize_field("hitRatePercent", &s.hit_rate_percent)?;
-        o.serialize_field("totalRequests", &s.total_requests)?;
-        o.serialize_field("sets", &c.sets)?;
-        o.serialize_field("deletes", &c.deletes)?;
-        o.serialize_field("invalidations", &c.invalidations)?;
-        o.serialize_field("evictions", &c.evictions)?;
-        o.serialize_field("expirations", &c.expirations)?;
-        o.serialize_field("errors", &c.errors)?;
-        o.serialize_field("avgLatencyMs", &s.avg_latency_ms)?;
-        o.serialize_field("p99LatencyMs", &s.p99_latency_ms)?;
-        o.serialize_field("keys", &s.keys)?;
-        o.serialize_field("maxEntries", &s.max_entries)?;
-        o.serialize_field("memoryUsedBytes", &s.memory_used_bytes)?;
-        o.serialize_field("cleanupTimerActive", &s.cleanup_timer_active)?;
-        o.serialize_field("fallbackActive", &s.fallback_active)?;
-        match &s.upstash {
-            Some(u) => o.serialize_field(
-                "upstash",
-                &UpstashFigures {
-                    keyspace_hits: u.keyspace_hits,
-                    keyspace_misses: u.keyspace_misses,
-                    evicted_keys: u.evicted_keys,
-                    used_memory_bytes: u.used_memory_bytes,
-                    round_trips: u.round_trips,
-                },
-            )?,
-            None => o.skip_field("upstash")?,
-        }
-        o.end()
+        serialize_fields(serializer, "Stats", &self.0.fields())
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UpstashFigures {
-    keyspace_hits: u64,
-    keyspace_misses: u64,
-    evicted_keys: u64,
-    used_memory_bytes: u64,
-    round_trips: u64,
+/// A report's fields ([`crate::stats::Field`]) as a serde struct: absent fields are skipped.
+fn serialize_fields<S: Serializer>(
+    serializer: S,
+    name: &'static str,
+    fields: &[(&'static str, crate::stats::Field<'_>)],
+) -> std::result::Result<S::Ok, S::Error> {
+    use crate::stats::Field;
+    let mut o = serializer.serialize_struct(name, fields.len())?;
+    for &(key, field) in fields {
+        match field {
+            Field::Text(s) => o.serialize_field(key, s)?,
+            Field::Count(n) => o.serialize_field(key, &n)?,
+            Field::Number(n) => o.serialize_field(key, &n)?,
+            Field::Flag(b) => o.serialize_field(key, &b)?,
+            Field::Upstash(u) => o.serialize_field(key, &UpstashFigures(u))?,
+            Field::Absent => o.skip_field(key)?,
+        }
+    }
+    o.end()
+}
+
+/// `stats.upstash`, serialized from [`crate::stats::UpstashStats::fields`].
+struct UpstashFigures<'a>(&'a crate::stats::UpstashStats);
+
+impl Serialize for UpstashFigures<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serialize_fields(serializer, "UpstashStats", &self.0.fields())
+    }
 }
 
 /// What [`Cache::health`] returns; serializes as `{ status, backend, latencyMs, error? }`.
@@ -491,15 +476,80 @@ impl Health {
 
 impl Serialize for Health {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let r = &self.report;
-        let mut o = serializer.serialize_struct("Health", 4)?;
-        o.serialize_field("status", r.status.as_str())?;
-        o.serialize_field("backend", self.backend)?;
-        o.serialize_field("latencyMs", &r.latency_ms)?;
-        match &r.error {
-            Some(e) => o.serialize_field("error", e)?,
-            None => o.skip_field("error")?,
+        serialize_fields(serializer, "Health", &self.report.fields())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+    use crate::stats::{Counters, Field, UpstashStats};
+
+    /// The names of the fields that have a value, sorted.
+    fn present(fields: &[(&'static str, Field<'_>)]) -> Vec<String> {
+        let mut names: Vec<String> = fields
+            .iter()
+            .filter(|(_, f)| *f != Field::Absent)
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The keys of the JSON object `v` serializes to, sorted.
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    fn snapshot(upstash: Option<UpstashStats>) -> StatsSnapshot {
+        StatsSnapshot {
+            backend: "upstash",
+            version: "v1".to_owned(),
+            counters: Counters::default(),
+            hit_rate_percent: 0.0,
+            total_requests: 0,
+            avg_latency_ms: 0.0,
+            p99_latency_ms: 0.0,
+            keys: 0,
+            max_entries: 1,
+            memory_used_bytes: 0,
+            cleanup_timer_active: false,
+            fallback_active: false,
+            upstash,
         }
-        o.end()
+    }
+
+    #[wasm_bindgen_test]
+    fn stats_serialize_with_the_field_list() {
+        for upstash in [None, Some(UpstashStats::default())] {
+            let s = snapshot(upstash);
+            let json = serde_json::to_value(Stats(s.clone())).expect("serializes");
+            assert_eq!(keys(&json), present(&s.fields()));
+            match upstash {
+                Some(u) => assert_eq!(keys(&json["upstash"]), present(&u.fields())),
+                None => assert!(json.get("upstash").is_none()),
+            }
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn health_serializes_with_the_field_list() {
+        for error in [None, Some("down".to_owned())] {
+            let h = Health {
+                report: HealthReport {
+                    status: HealthStatus::Degraded,
+                    backend: "upstash",
+                    latency_ms: 1.5,
+                    error,
+                },
+                backend: "upstash",
+            };
+            let json = serde_json::to_value(&h).expect("serializes");
+            assert_eq!(keys(&json), present(&h.report.fields()));
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::clock::{secs_to_ms, Clock};
 use crate::error::{Error, Result};
 use crate::memory::validate_key;
 use crate::options::Options;
-use crate::stats::StatsSnapshot;
+use crate::stats::{Field, StatsSnapshot};
 use crate::upstash::{Client, Transport};
 
 /// Turns values into JSON text and back.
@@ -68,6 +68,22 @@ pub struct HealthReport {
     pub latency_ms: f64,
     /// Why it is not healthy (never containing the token).
     pub error: Option<String>,
+}
+
+impl HealthReport {
+    /// The fields of the `health()` object, as `(name, value)` in order; `error` is
+    /// [`Field::Absent`] when healthy.
+    pub fn fields(&self) -> [(&'static str, Field<'_>); 4] {
+        [
+            ("status", Field::Text(self.status.as_str())),
+            ("backend", Field::Text(self.backend)),
+            ("latencyMs", Field::Number(self.latency_ms)),
+            (
+                "error",
+                self.error.as_deref().map_or(Field::Absent, Field::Text),
+            ),
+        ]
+    }
 }
 
 /// Whether an error means Upstash could not be used (as opposed to a command failing there).

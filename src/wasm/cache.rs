@@ -16,7 +16,8 @@ use super::state::{
     self, function_arg, generator_failed, key_arg, removal_arg, segment_arg, State,
 };
 use super::value::{
-    cache_options, cache_options_from_env, is_thenable, put, set_options, stats_object, Bag,
+    cache_options, cache_options_from_env, health_object, is_thenable, put, set_options,
+    stats_object, Bag,
 };
 use crate::cache::{warm_plan, InFlight, Removal, WarmItem, WarmOutcome, WarmReport};
 use crate::error::Error;
@@ -318,17 +319,7 @@ impl Cache {
     #[wasm_bindgen(unchecked_return_type = "Promise<HealthReport>")]
     pub fn health(&self) -> Promise {
         let cache = self.state.cache.clone();
-        promise(async move {
-            let h = cache.health().await;
-            let report = Object::new();
-            put(&report, "status", h.status.as_str());
-            put(&report, "backend", h.backend);
-            put(&report, "latencyMs", h.latency_ms);
-            if let Some(e) = h.error {
-                put(&report, "error", e);
-            }
-            Ok(report.into())
-        })
+        promise(async move { Ok(health_object(&cache.health().await).into()) })
     }
 
     /// Generates and stores every `(namespace, topic)` pair not already cached:

@@ -82,7 +82,14 @@ export interface CacheStats {
   memoryUsedBytes: number;
   cleanupTimerActive: boolean;
   fallbackActive: boolean;
-  upstash?: { keyspaceHits: number; keyspaceMisses: number; evictedKeys: number; usedMemoryBytes: number };
+  /** Shared-tier figures (from Upstash INFO), and the HTTP requests this cache has sent. */
+  upstash?: {
+    keyspaceHits: number;
+    keyspaceMisses: number;
+    evictedKeys: number;
+    usedMemoryBytes: number;
+    roundTrips: number;
+  };
 }
 
 /** What `health()` returns. */

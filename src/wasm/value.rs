@@ -1,15 +1,16 @@
 //! Values and option bags crossing from JavaScript: JSON text of request data, value sizes,
-//! option parsing and validation, and the statistics object.
+//! option parsing and validation, and the statistics and health objects.
 
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::error::{js, to_js, JsResult};
+use crate::cache::HealthReport;
 use crate::error::Error;
 use crate::key::KeyFormat;
 use crate::options::{Options, UpstashOptions};
-use crate::stats::StatsSnapshot;
+use crate::stats::{Field, StatsSnapshot};
 
 /// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
 fn num(n: f64) -> String {
@@ -355,39 +356,30 @@ fn set(obj: &Object, name: &str, v: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), &v.into());
 }
 
-/// The plain object `stats()` returns.
-pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
+/// The plain object of a report's fields (`stats()`, `health()`); absent fields are left out.
+fn fields_object(fields: &[(&str, Field<'_>)]) -> Object {
     let o = Object::new();
-    let c = &s.counters;
-    set(&o, "backend", s.backend);
-    set(&o, "version", s.version.as_str());
-    set(&o, "hits", c.hits as f64);
-    set(&o, "misses", c.misses as f64);
-    set(&o, "hitRatePercent", s.hit_rate_percent);
-    set(&o, "totalRequests", s.total_requests as f64);
-    set(&o, "sets", c.sets as f64);
-    set(&o, "deletes", c.deletes as f64);
-    set(&o, "invalidations", c.invalidations as f64);
-    set(&o, "evictions", c.evictions as f64);
-    set(&o, "expirations", c.expirations as f64);
-    set(&o, "errors", c.errors as f64);
-    set(&o, "avgLatencyMs", s.avg_latency_ms);
-    set(&o, "p99LatencyMs", s.p99_latency_ms);
-    set(&o, "keys", s.keys as f64);
-    set(&o, "maxEntries", s.max_entries as f64);
-    set(&o, "memoryUsedBytes", s.memory_used_bytes as f64);
-    set(&o, "cleanupTimerActive", s.cleanup_timer_active);
-    set(&o, "fallbackActive", s.fallback_active);
-    if let Some(u) = &s.upstash {
-        let up = Object::new();
-        set(&up, "keyspaceHits", u.keyspace_hits as f64);
-        set(&up, "keyspaceMisses", u.keyspace_misses as f64);
-        set(&up, "evictedKeys", u.evicted_keys as f64);
-        set(&up, "usedMemoryBytes", u.used_memory_bytes as f64);
-        set(&up, "roundTrips", u.round_trips as f64);
-        set(&o, "upstash", up);
+    for &(name, field) in fields {
+        match field {
+            Field::Text(s) => set(&o, name, s),
+            Field::Count(n) => set(&o, name, n as f64),
+            Field::Number(n) => set(&o, name, n),
+            Field::Flag(b) => set(&o, name, b),
+            Field::Upstash(u) => set(&o, name, fields_object(&u.fields())),
+            Field::Absent => {}
+        }
     }
     o
+}
+
+/// The plain object `stats()` returns.
+pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
+    fields_object(&s.fields())
+}
+
+/// The plain object `health()` returns for a cache whose backend is `backend`.
+pub(crate) fn health_object(h: &HealthReport) -> Object {
+    fields_object(&h.fields())
 }
 
 /// Sets `name` on a plain object (for result objects built here).

@@ -1,0 +1,292 @@
+// The installed package's typings against what the package does at run time: the shapes of
+// `stats()` (`CacheStats`, with its nested `upstash`) and `health()` (`HealthReport`) from
+// MemoryCache, Cache on memory and Cache on Upstash, and the `CacheErrorCode` union against the
+// codes the package's errors carry. The typings are read from the installed package's .d.ts with
+// the TypeScript compiler API (typescript/unstable/sync); the objects come from the package.
+//
+// Each shape is defined once in Rust (StatsSnapshot::fields, UpstashStats::fields,
+// HealthReport::fields; Error::CODES, which tests/contracts.rs checks against the union), so a
+// field or code added, dropped or renamed on one side only fails here.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { API, SymbolFlags, TypeFlags } from "typescript/unstable/sync";
+import { Cache, CacheError, MemoryCache, PROJECT, describeValue, sleep } from "./package.mjs";
+import { startUpstash } from "./upstash-server.mjs";
+
+// ---------------------------------------------------------------------------------------------
+// The typings, as the TypeScript checker sees them through `import type ... from "cachette"`.
+
+/**
+ * A type as the contract needs it: the runtime kinds it admits (`typeof` results), the string
+ * literals it admits, and for an object type its properties.
+ */
+function describeType(checker, type) {
+  const t = checker.getNonNullableType(type) ?? type;
+  const out = { text: checker.typeToString(t), kinds: new Set(), literals: new Set(), props: null };
+  for (const m of t.isUnionType() ? t.getTypes() : [t]) {
+    if (m.flags & (TypeFlags.Boolean | TypeFlags.BooleanLiteral)) out.kinds.add("boolean");
+    else if (m.flags & TypeFlags.StringLiteral) out.literals.add(m.value);
+    else if (m.flags & TypeFlags.String) out.kinds.add("string");
+    else if (m.flags & TypeFlags.Number) out.kinds.add("number");
+    else if (m.flags & TypeFlags.Object) {
+      out.kinds.add("object");
+      out.props = properties(checker, m);
+    } else throw new Error(`the contract cannot read the type ${checker.typeToString(m)}`);
+  }
+  return out;
+}
+
+/** The properties of an object type: name -> { optional, type }. */
+function properties(checker, type) {
+  const props = new Map();
+  for (const p of checker.getPropertiesOfType(type)) {
+    props.set(p.name, {
+      optional: (p.flags & SymbolFlags.Optional) !== 0,
+      type: describeType(checker, checker.getTypeOfSymbol(p)),
+    });
+  }
+  return props;
+}
+
+/** Reads `CacheStats`, `HealthReport` and `CacheErrorCode` from the installed package. */
+function readTypings() {
+  const dir = mkdtempSync(join(PROJECT, "contracts-"));
+  try {
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          lib: ["esnext", "dom"],
+          types: [],
+        },
+        files: ["contract.mts"],
+      }),
+    );
+    writeFileSync(
+      join(dir, "contract.mts"),
+      'import type { CacheErrorCode, CacheStats, HealthReport } from "cachette";\n' +
+        "export type Contract = [CacheErrorCode, CacheStats, HealthReport];\n",
+    );
+    const api = new API({ cwd: dir });
+    try {
+      const project = api.updateSnapshot({ openProject: join(dir, "tsconfig.json") }).getProjects()[0];
+      const diagnostics = project.program.getSemanticDiagnostics();
+      assert.deepEqual(diagnostics.map((d) => d.text ?? d.messageText ?? d), [], "the typings type-check");
+      const { checker } = project;
+      const file = project.program.getSourceFile(join(dir, "contract.mts"));
+      const cachette = checker.getSymbolAtLocation(file.statements[0].moduleSpecifier);
+      assert.ok(cachette, 'the checker resolves "cachette"');
+      const declared = (name) => {
+        let sym = checker.getMemberInModuleExports(cachette, name);
+        assert.ok(sym, `"cachette" exports no type ${name}`);
+        if (sym.flags & SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
+        return checker.getDeclaredTypeOfSymbol(sym);
+      };
+      const codes = declared("CacheErrorCode");
+      return {
+        stats: properties(checker, declared("CacheStats")),
+        health: properties(checker, declared("HealthReport")),
+        errorCodes: (codes.isUnionType() ? codes.getTypes() : [codes]).map((t) => {
+          assert.ok(t.flags & TypeFlags.StringLiteral, `CacheErrorCode member ${checker.typeToString(t)}`);
+          return t.value;
+        }),
+      };
+    } finally {
+      api.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime objects against a type.
+
+/**
+ * What is wrong with the runtime object `value` as an instance of `props` (named `where`): keys
+ * the type lacks, required properties missing, values of the wrong kind. Every property present
+ * is recorded in `seen` (as "path"), so that a property no object ever carries shows up too.
+ */
+function mismatches(value, props, where, seen, path = "") {
+  const problems = [];
+  if (value === null || typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) {
+    return [`${where}: not a plain object: ${describeValue(value)}`];
+  }
+  for (const key of Object.keys(value)) {
+    if (!props.has(key)) problems.push(`${where}: runtime key "${path}${key}" is not in the type`);
+  }
+  for (const [key, { optional, type }] of props) {
+    if (!(key in value)) {
+      if (!optional) problems.push(`${where}: required property "${path}${key}" is missing`);
+      continue;
+    }
+    seen.add(path + key);
+    const v = value[key];
+    if (type.literals.has(v)) continue;
+    if (!type.kinds.has(typeof v)) {
+      problems.push(`${where}: "${path}${key}" is ${describeValue(v)}, typed ${type.text}`);
+    } else if (typeof v === "object" && type.props) {
+      problems.push(...mismatches(v, type.props, where, seen, `${path}${key}.`));
+    }
+  }
+  return problems;
+}
+
+/** Every property path of `props`, nested ones included. */
+function allPaths(props, path = "") {
+  return [...props].flatMap(([key, { type }]) => [path + key, ...(type.props ? allPaths(type.props, `${path}${key}.`) : [])]);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let typings;
+let up;
+
+before(async () => {
+  typings = readTypings();
+  up = await startUpstash();
+});
+after(() => up?.stop());
+
+/** A Cache on the bridge: short timeout, no retry, no timer. */
+const shared = (extra = {}) =>
+  new Cache({
+    cleanupInterval: 0,
+    ...extra,
+    upstash: { url: up.url, token: up.token, timeoutMs: 300, retries: 0, ...extra.upstash },
+  });
+
+/** `stats()` objects from every kind of cache, in the states that change their shape. */
+async function statsSamples() {
+  const samples = {};
+  const mem = new MemoryCache({ cleanupInterval: 0, maxBytes: 1 << 20 });
+  mem.set("a", { x: 1 });
+  mem.get("a");
+  mem.get("missing");
+  samples["MemoryCache"] = mem.stats();
+  mem.shutdown();
+  samples["MemoryCache after shutdown"] = mem.stats();
+
+  const cache = new Cache({ cleanupInterval: 60 });
+  await cache.set("a", 1);
+  await cache.get("a");
+  samples["Cache (memory)"] = await cache.stats();
+  cache.shutdown();
+  samples["Cache (memory) after shutdown"] = await cache.stats();
+
+  await up.faults({ mode: "none" });
+  const remote = shared({ localTtl: 5 });
+  await remote.set("a", 1);
+  await remote.get("a");
+  await remote.get("missing");
+  samples["Cache (Upstash)"] = await remote.stats();
+  await up.faults({ mode: "reset" });
+  await remote.get("b");
+  samples["Cache (Upstash, falling back)"] = await remote.stats();
+  await up.faults({ mode: "none" });
+  remote.shutdown();
+  return samples;
+}
+
+/** `health()` objects from every kind of cache, healthy and not. */
+async function healthSamples() {
+  const samples = {};
+  const cache = new Cache({ cleanupInterval: 0 });
+  samples["Cache (memory)"] = await cache.health();
+  cache.shutdown();
+  samples["Cache (memory) after shutdown"] = await cache.health();
+
+  await up.faults({ mode: "none" });
+  const remote = shared();
+  samples["Cache (Upstash)"] = await remote.health();
+  await up.faults({ mode: "reset" });
+  samples["Cache (Upstash) unreachable"] = await remote.health();
+  await up.faults({ mode: "none" });
+  remote.shutdown();
+  samples["Cache (Upstash) after shutdown"] = await remote.health();
+  return samples;
+}
+
+describe("typings vs runtime objects", () => {
+  for (const [name, typeName, samples] of [
+    ["stats()", "CacheStats", statsSamples],
+    ["health()", "HealthReport", healthSamples],
+  ]) {
+    test(`${name} matches ${typeName}`, async () => {
+      const props = name === "stats()" ? typings.stats : typings.health;
+      const seen = new Set();
+      const problems = [];
+      for (const [where, value] of Object.entries(await samples())) {
+        problems.push(...mismatches(value, props, `${where} ${name}`, seen));
+      }
+      const neverSeen = allPaths(props).filter((p) => !seen.has(p));
+      for (const p of neverSeen) problems.push(`${typeName}.${p} is typed but no ${name} object carries it`);
+      assert.deepEqual(problems, [], `${name} and ${typeName} in the installed index.d.ts disagree`);
+    });
+  }
+});
+
+describe("CacheErrorCode vs the codes the package produces", () => {
+  test("every code is produced, and every error's code is in the union", async () => {
+    const produced = new Map();
+    const expectCode = async (what, fn) => {
+      try {
+        const r = await fn();
+        produced.set(what, `no error (got ${describeValue(r)})`);
+      } catch (e) {
+        produced.set(what, e instanceof CacheError ? e.code : `not a CacheError: ${describeValue(e)}`);
+      }
+    };
+    const mem = () => new MemoryCache({ cleanupInterval: 0 });
+
+    await expectCode("options out of range", () => new MemoryCache({ maxEntries: 0 }));
+    await expectCode("a namespace with ':'", () => mem().key("a:b", {}));
+    await expectCode("an empty pattern", () => mem().deletePattern(""));
+    await expectCode("set(key, undefined)", () => mem().set("k", undefined));
+    await expectCode("a value over maxBytes", () => new MemoryCache({ cleanupInterval: 0, maxBytes: 8 }).set("k", "x".repeat(64)));
+    await expectCode("a generator that throws", () =>
+      mem().getOrSet("ns", {}, () => {
+        throw new Error("no");
+      }),
+    );
+    await expectCode("use after shutdown", () => {
+      const c = mem();
+      c.shutdown();
+      return c.get("k");
+    });
+
+    await up.faults({ mode: "none" });
+    await expectCode("a wrong Upstash token", () => shared({ fallback: false, upstash: { token: "wrong-token" } }).get("k"));
+    await up.raw("DEL", "list");
+    await up.raw("LPUSH", "list", "x");
+    await expectCode("GET on a list (WRONGTYPE)", () => shared({ fallback: false }).get("list"));
+    for (const [what, fault] of [
+      ["Upstash resets the connection", { mode: "reset" }],
+      ["Upstash answers past the timeout", { mode: "delay", ms: 1500 }],
+      ["Upstash answers with a body that is not JSON", { mode: "malformed" }],
+    ]) {
+      await up.faults(fault);
+      await expectCode(what, () => shared({ fallback: false }).get("k"));
+      await up.faults({ mode: "none" });
+    }
+    await sleep(10);
+
+    const union = new Set(typings.errorCodes);
+    const codes = new Set(produced.values());
+    const problems = [];
+    for (const [what, code] of produced) {
+      if (!union.has(code)) problems.push(`${what}: ${code}, which is not a CacheErrorCode`);
+    }
+    for (const code of union) {
+      if (!codes.has(code)) problems.push(`CacheErrorCode "${code}" is never produced by these cases`);
+    }
+    assert.deepEqual(problems, [], `codes produced: ${JSON.stringify(Object.fromEntries(produced))}`);
+  });
+});
