@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cache;
+pub mod canonical;
 pub mod clock;
 pub mod error;
 pub mod glob;
@@ -18,5 +19,6 @@ mod wasm;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod worker;
 
+pub use canonical::KeyFormat;
 pub use error::{Error, Result};
-pub use key::{request_key, KeyFormat};
+pub use key::request_key;
