@@ -75,9 +75,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use parse::{Node, Parser};
 #[cfg(feature = "serde")]
-use {number::push_number, order::cmp_plain, write::push_plain};
+use parse::Bad;
+use parse::{Node, Parser};
 
 /// The deepest nesting of arrays and objects accepted in request data.
 pub const MAX_DEPTH: usize = 128;
@@ -187,102 +187,30 @@ fn canonicalize_with(
 
 /// The canonical JSON of a `serde_json::Value` in `format`.
 ///
-/// Gives the same text as [`canonical_json`] of the value's JSON text. Non-finite numbers (which
-/// a `Value` cannot normally hold) and nesting deeper than [`MAX_DEPTH`] are
-/// [`Error::Unserializable`].
+/// This is [`canonical_json`] of the value's JSON text as `serde_json::to_string` writes it, so a
+/// value canonicalizes as a peer reads what serde_json sends: in [`KeyFormat::Python`] an integer
+/// is a Python int (its digits, at any size) and an `f64` a float (`1.0` stays `1.0`). Nesting
+/// deeper than [`MAX_DEPTH`] is [`Error::Unserializable`]; a `Value` holds no non-finite number.
 #[cfg(feature = "serde")]
 pub fn canonical_json_value(value: &serde_json::Value, format: KeyFormat) -> Result<String> {
-    let mut out = String::new();
-    write_serde_value(value, format, 0, &mut out)?;
-    Ok(out)
+    // serde_json writes a value by recursion, as deep as the value goes: a value nested too deep
+    // is refused before it is written, so it is an error rather than a stack overflow.
+    if nested_deeper_than(value, MAX_DEPTH) {
+        return Err(Bad::TooDeep.into_error(""));
+    }
+    let text = serde_json::to_string(value)
+        .map_err(|e| Error::Unserializable(format!("request data: {e}")))?;
+    canonical_json(&text, format)
 }
 
+/// Whether `value` nests arrays and objects more than `limit` deep (looking no deeper).
 #[cfg(feature = "serde")]
-fn write_serde_value(
-    value: &serde_json::Value,
-    format: KeyFormat,
-    depth: usize,
-    out: &mut String,
-) -> Result<()> {
+fn nested_deeper_than(value: &serde_json::Value, limit: usize) -> bool {
     use serde_json::Value;
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        // An integer is a Python int: its digits, at any size. JCS reads every number as a double.
-        Value::Number(n) if format == KeyFormat::Python && (n.is_i64() || n.is_u64()) => {
-            out.push_str(&n.to_string());
-        }
-        Value::Number(n) => match n.as_f64() {
-            Some(x) if x.is_finite() => push_number(x, format, out),
-            _ => {
-                return Err(Error::Unserializable(format!(
-                    "number {n} cannot be represented as a finite double"
-                )))
-            }
-        },
-        Value::String(s) => {
-            out.push('"');
-            push_plain(s, format, out);
-            out.push('"');
-        }
-        Value::Array(items) => {
-            check_depth(depth)?;
-            out.push('[');
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push_str(item_separator(format));
-                }
-                write_serde_value(item, format, depth + 1, out)?;
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            check_depth(depth)?;
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_unstable_by(|a, b| cmp_plain(a.0, b.0, format));
-            out.push('{');
-            for (n, (name, item)) in members.into_iter().enumerate() {
-                if n > 0 {
-                    out.push_str(item_separator(format));
-                }
-                out.push('"');
-                push_plain(name, format, out);
-                out.push('"');
-                out.push_str(name_separator(format));
-                write_serde_value(item, format, depth + 1, out)?;
-            }
-            out.push('}');
-        }
-    }
-    Ok(())
-}
-
-/// `Err` when a container at `depth` enclosing containers would exceed [`MAX_DEPTH`].
-#[cfg(feature = "serde")]
-fn check_depth(depth: usize) -> Result<()> {
-    if depth >= MAX_DEPTH {
-        Err(Error::Unserializable(format!(
-            "request data is nested deeper than {MAX_DEPTH} levels"
-        )))
-    } else {
-        Ok(())
-    }
-}
-
-#[cfg(feature = "serde")]
-fn item_separator(format: KeyFormat) -> &'static str {
-    match format {
-        KeyFormat::Jcs => ",",
-        KeyFormat::Python => ", ",
-    }
-}
-
-#[cfg(feature = "serde")]
-fn name_separator(format: KeyFormat) -> &'static str {
-    match format {
-        KeyFormat::Jcs => ":",
-        KeyFormat::Python => ": ",
+        Value::Array(items) => limit == 0 || items.iter().any(|v| nested_deeper_than(v, limit - 1)),
+        Value::Object(map) => limit == 0 || map.values().any(|v| nested_deeper_than(v, limit - 1)),
+        _ => false,
     }
 }
 
@@ -375,5 +303,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_value_depth_limit_and_numbers() {
+        use serde_json::{json, Value};
+        fn nested(depth: usize, object: bool) -> Value {
+            let mut v = json!(1);
+            for _ in 0..depth {
+                v = if object {
+                    Value::Object([("a".to_owned(), v)].into_iter().collect())
+                } else {
+                    Value::Array(vec![v])
+                };
+            }
+            v
+        }
+        for object in [false, true] {
+            for f in [KeyFormat::Jcs, KeyFormat::Python] {
+                assert!(canonical_json_value(&nested(MAX_DEPTH, object), f).is_ok());
+                // Far deeper than the limit: an error, not a stack overflow.
+                for depth in [MAX_DEPTH + 1, 2_000] {
+                    match canonical_json_value(&nested(depth, object), f) {
+                        Err(Error::Unserializable(msg)) => {
+                            assert_eq!(msg, "request data is nested deeper than 128 levels")
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+        }
+        // Integers are Python ints at any size; f64 values are floats.
+        let value = json!([u64::MAX, i64::MIN, 1.0, -0.0, 1e16, 0.1]);
+        assert_eq!(
+            canonical_json_value(&value, KeyFormat::Python).unwrap_or_else(|e| panic!("{e}")),
+            "[18446744073709551615, -9223372036854775808, 1.0, -0.0, 1e+16, 0.1]"
+        );
+        assert_eq!(
+            canonical_json_value(&value, KeyFormat::Jcs).unwrap_or_else(|e| panic!("{e}")),
+            "[18446744073709552000,-9223372036854776000,1,0,10000000000000000,0.1]"
+        );
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn cmp_names(src: &str, a: Span, b: Span, format: KeyFormat) -> Order
 }
 
 /// Orders two unescaped strings as `format` sorts them.
-pub(super) fn cmp_plain(a: &str, b: &str, format: KeyFormat) -> Ordering {
+fn cmp_plain(a: &str, b: &str, format: KeyFormat) -> Ordering {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     match format {
         // UTF-8 byte order is code point order.

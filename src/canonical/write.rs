@@ -226,7 +226,7 @@ fn push_escaped(raw: &str, format: KeyFormat, out: &mut String) {
 
 /// Writes the contents of an arbitrary (unescaped) string, escaping as `format` requires.
 #[inline(never)]
-pub(super) fn push_plain(s: &str, format: KeyFormat, out: &mut String) {
+fn push_plain(s: &str, format: KeyFormat, out: &mut String) {
     let b = s.as_bytes();
     let mut run = 0;
     let mut i = 0;
