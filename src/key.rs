@@ -3,7 +3,8 @@
 //! A request key is `{version}:{namespace}:{md5}`, where `md5` is 32 lowercase hex digits of the
 //! MD5 of the canonical JSON of the request data ([`crate::canonical`] describes both dialects).
 //! Version and namespace are segments: non-empty, at most [`MAX_SEGMENT_LEN`] bytes and free of
-//! `:` ([`validate_segment`]).
+//! `:` ([`validate_segment`]). A raw key, which the caller chooses, is any UTF-8 string of at most
+//! [`MAX_KEY_BYTES`] bytes, the empty string included ([`validate_key`]).
 //!
 //! The canonical JSON functions and [`KeyFormat`] are re-exported here from
 //! [`crate::canonical`], where they are defined.
@@ -17,6 +18,24 @@ pub use crate::canonical::{canonical_json, canonicalize_into, KeyFormat, MAX_DEP
 
 /// The longest version or namespace segment accepted, in bytes.
 pub const MAX_SEGMENT_LEN: usize = 256;
+
+/// The longest key accepted, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 32 * 1024;
+
+/// Checks a raw key: at most [`MAX_KEY_BYTES`] bytes (the empty key is allowed, as in Redis).
+pub fn validate_key(key: &str) -> Result<()> {
+    validate_key_len(key.len())
+}
+
+/// Checks the UTF-8 length of a raw key held elsewhere (see [`validate_key`]).
+pub fn validate_key_len(len: usize) -> Result<()> {
+    if len > MAX_KEY_BYTES {
+        return Err(Error::InvalidKey(format!(
+            "key is {len} bytes long; the limit is {MAX_KEY_BYTES}"
+        )));
+    }
+    Ok(())
+}
 
 /// Checks a version or namespace segment of a request key.
 ///
@@ -99,6 +118,23 @@ pub fn request_key_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_keys() {
+        assert!(validate_key("").is_ok());
+        assert!(validate_key(&"k".repeat(MAX_KEY_BYTES)).is_ok());
+        match validate_key(&"k".repeat(MAX_KEY_BYTES + 1)) {
+            Err(Error::InvalidKey(msg)) => {
+                assert_eq!(msg, "key is 32769 bytes long; the limit is 32768")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The limit counts bytes of UTF-8, not characters.
+        assert!(validate_key(&"é".repeat(MAX_KEY_BYTES / 2)).is_ok());
+        assert!(validate_key(&"é".repeat(MAX_KEY_BYTES / 2 + 1)).is_err());
+        assert!(validate_key_len(MAX_KEY_BYTES).is_ok());
+        assert!(validate_key_len(usize::MAX).is_err());
+    }
 
     #[test]
     fn segments() {
