@@ -6,7 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod glob;
 pub mod key;
-pub mod md5;
+mod md5;
 pub mod memory;
 pub mod options;
 #[cfg(target_arch = "wasm32")]
