@@ -5,7 +5,7 @@ use cachette::cache::{
     namespace_pattern, topic_json, version_pattern, warm_plan, InFlight, MemoryCore, WarmOutcome,
     WarmReport,
 };
-use cachette::key::{canonical_json, KeyFormat};
+use cachette::canonical::{canonical_json, KeyFormat};
 use cachette::options::Options;
 
 fn core(opts: Options) -> MemoryCore<String> {
