@@ -4,7 +4,8 @@
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
 
-use cachette::key::{canonicalize_into, request_key_into, KeyFormat};
+use cachette::canonical::{canonicalize_into, KeyFormat};
+use cachette::key::request_key_into;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 /// The typical tiny request.

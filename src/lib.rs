@@ -1,11 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cache;
+pub mod canonical;
 pub mod clock;
 pub mod error;
 pub mod glob;
 pub mod key;
-pub mod md5;
+mod md5;
 pub mod memory;
 pub mod options;
 #[cfg(target_arch = "wasm32")]
@@ -18,5 +19,6 @@ mod wasm;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod worker;
 
+pub use canonical::KeyFormat;
 pub use error::{Error, Result};
-pub use key::{request_key, KeyFormat};
+pub use key::request_key;

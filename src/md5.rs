@@ -15,12 +15,7 @@ const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The MD5 digest of `data`.
-///
-/// ```
-/// let digest = cachette::md5::md5(b"abc");
-/// assert_eq!(digest[0], 0x90);
-/// ```
-pub fn md5(data: &[u8]) -> [u8; 16] {
+pub(crate) fn md5(data: &[u8]) -> [u8; 16] {
     let mut state = INIT;
     let mut blocks = data.chunks_exact(64);
     for block in &mut blocks {
@@ -53,13 +48,7 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
 }
 
 /// Appends the MD5 digest of `data` to `out` as 32 lowercase hexadecimal characters.
-///
-/// ```
-/// let mut s = String::from("key:");
-/// cachette::md5::md5_hex_into(b"", &mut s);
-/// assert_eq!(s, "key:d41d8cd98f00b204e9800998ecf8427e");
-/// ```
-pub fn md5_hex_into(data: &[u8], out: &mut String) {
+pub(crate) fn md5_hex_into(data: &[u8], out: &mut String) {
     let digest = md5(data);
     out.reserve(32);
     for byte in digest {

@@ -9,7 +9,8 @@
 //! itself reads a number to a different double: without its `float_roundtrip` feature serde_json
 //! may be one unit in the last place off, and then the data it writes back is different data.
 
-use cachette::key::{canonical_json, request_key, KeyFormat};
+use cachette::canonical::{canonical_json, KeyFormat};
+use cachette::key::request_key;
 use serde_json::Value;
 
 const VECTORS: &str = concat!(
@@ -223,7 +224,7 @@ fn python_text_vectors_are_what_python_prints() {
 #[cfg(feature = "serde")]
 #[test]
 fn python_text_vectors_through_serde_values() {
-    use cachette::key::canonical_json_value;
+    use cachette::canonical::canonical_json_value;
     let text = std::fs::read_to_string(PYTHON_TEXT).expect("python-text.jsonl");
     let (mut checked, mut skipped) = (0, 0);
     for (n, raw) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {

@@ -10,8 +10,8 @@ use cachette::cache::{
     namespace_pattern, topic_json, version_pattern, warm_plan, InFlight, Removal, TieredCache,
     WarmOutcome, WarmReport,
 };
+use cachette::canonical::{canonical_json, KeyFormat};
 use cachette::clock::ManualClock;
-use cachette::key::{canonical_json, KeyFormat};
 use cachette::options::Options;
 use cachette::stats::StatsSnapshot;
 use support::{block_on, BlockingTransport, Text};

@@ -6,7 +6,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use cachette::cache::MemoryTier;
-use cachette::memory::{MemoryConfig, RemovalCause, MAX_KEY_BYTES};
+use cachette::key::MAX_KEY_BYTES;
+use cachette::memory::{MemoryConfig, RemovalCause};
 
 type Log = Rc<RefCell<Vec<(String, RemovalCause)>>>;
 

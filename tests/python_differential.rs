@@ -12,7 +12,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use cachette::key::{canonical_json, request_key, KeyFormat};
+use cachette::canonical::{canonical_json, KeyFormat};
+use cachette::key::request_key;
 use serde_json::Value;
 
 /// xorshift64*: small, fast and deterministic.

@@ -7,8 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 use cachette::cache::MemoryTier;
+use cachette::canonical::{canonical_json, KeyFormat};
 use cachette::clock::Clock;
-use cachette::key::{canonical_json, request_key, KeyFormat};
+use cachette::key::request_key;
 use cachette::memory::MemoryConfig;
 use cachette::options::Options;
 use cachette::platform::{Interval, JsClock};

@@ -19,10 +19,8 @@
 
 use crate::error::{Error, Result};
 use crate::glob;
-use crate::key::{self, KeyFormat};
-use crate::memory::{
-    validate_key_len, MemoryConfig, RemovalCause, RemovalCounts, SlotTier, SWEEP_PER_OP,
-};
+use crate::key::{self, validate_key_len, KeyFormat};
+use crate::memory::{MemoryConfig, RemovalCause, RemovalCounts, SlotTier, SWEEP_PER_OP};
 use crate::options::Options;
 use crate::stats::{Counters, SnapshotContext, Stats, StatsSnapshot, UpstashStats};
 
@@ -184,7 +182,7 @@ impl Core {
         key::validate_segment("version", &self.version)?;
         key::validate_segment("namespace", namespace)?;
         self.scratch.clear();
-        key::canonicalize_into(data_json, self.key_format, &mut self.scratch)?;
+        crate::canonical::canonicalize_into(data_json, self.key_format, &mut self.scratch)?;
         Ok(crate::md5::md5(self.scratch.as_bytes()))
     }
 

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use super::{MemoryTier, Removal};
 use crate::clock::{secs_to_ms, Clock};
 use crate::error::{Error, Result};
-use crate::memory::validate_key;
+use crate::key::validate_key;
 use crate::options::Options;
 use crate::stats::{Field, StatsSnapshot};
 use crate::upstash::{Client, Transport};

@@ -9,7 +9,7 @@
 //! - Entries live in a slab (a `Vec` of slots, freed slots chained into a free list). Each holds
 //!   its charged size, expiry time and the `prev`/`next` slot numbers of a doubly linked
 //!   recency list: `insert`, `touch` and `remove` are O(1).
-//! - Entries with a TTL are also in the expiry index ([`expiry`]), a min-heap with lazy
+//! - Entries with a TTL are also in the expiry index (`memory/expiry.rs`), a min-heap with lazy
 //!   deletion: a sweep costs in proportion to what expired, never a scan of the whole tier.
 //!
 //! # Expiry
@@ -29,9 +29,6 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use expiry::ExpiryIndex;
-
-/// The longest key accepted, in bytes of UTF-8.
-pub const MAX_KEY_BYTES: usize = 32 * 1024;
 
 /// Heap items a normal operation may sweep.
 pub const SWEEP_PER_OP: usize = 4;
@@ -83,21 +80,6 @@ impl Default for MemoryConfig {
             max_bytes: None,
         }
     }
-}
-
-/// Checks a raw key: at most [`MAX_KEY_BYTES`] bytes (the empty key is allowed, as in Redis).
-pub fn validate_key(key: &str) -> Result<()> {
-    validate_key_len(key.len())
-}
-
-/// Checks the UTF-8 length of a raw key held elsewhere (see [`validate_key`]).
-pub fn validate_key_len(len: usize) -> Result<()> {
-    if len > MAX_KEY_BYTES {
-        return Err(Error::InvalidKey(format!(
-            "key is {len} bytes long; the limit is {MAX_KEY_BYTES}"
-        )));
-    }
-    Ok(())
 }
 
 fn check_config(config: MemoryConfig) -> Result<()> {

@@ -3,7 +3,7 @@
 
 /// A parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
+pub(super) enum Json {
     /// `null`
     Null,
     /// `true` / `false`
@@ -20,7 +20,7 @@ pub enum Json {
 
 impl Json {
     /// The member `name` of an object.
-    pub fn get(&self, name: &str) -> Option<&Json> {
+    pub(super) fn get(&self, name: &str) -> Option<&Json> {
         match self {
             Json::Obj(members) => members.iter().find(|(k, _)| k == name).map(|(_, v)| v),
             _ => None,
@@ -31,7 +31,7 @@ impl Json {
 const MAX_DEPTH: usize = 64;
 
 /// Parses a whole JSON text; `None` when it is not JSON.
-pub fn parse(text: &str) -> Option<Json> {
+pub(super) fn parse(text: &str) -> Option<Json> {
     let mut p = Parser {
         b: text.as_bytes(),
         i: 0,
@@ -193,7 +193,7 @@ impl Parser<'_> {
 }
 
 /// Appends `s` as a JSON string literal.
-pub fn push_string(s: &str, out: &mut String) {
+pub(super) fn push_string(s: &str, out: &mut String) {
     out.push('"');
     for ch in s.chars() {
         match ch {

@@ -15,8 +15,8 @@
 //! HTTP itself sits behind the [`Transport`] trait: `fetch` in JavaScript runtimes, a plain
 //! socket client in native tests.
 
-pub mod base64;
-pub mod json;
+mod base64;
+mod json;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -107,7 +107,7 @@ fn protocol(msg: impl Into<String>) -> Error {
 }
 
 /// Decodes a base64-mode `result` into a [`Reply`].
-pub fn decode_reply(v: &Json) -> Result<Reply> {
+fn decode_reply(v: &Json) -> Result<Reply> {
     Ok(match v {
         Json::Null => Reply::Nil,
         Json::Num(text) => Reply::Int(

@@ -55,7 +55,7 @@ use super::value::{
 };
 use crate::cache::{self, Core, Removed};
 use crate::error::{Error, Result};
-use crate::memory::validate_key_len;
+use crate::key::validate_key_len;
 use crate::platform::{cleanup_timer, Interval};
 
 /// Reads JavaScript may log between two calls.
