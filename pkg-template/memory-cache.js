@@ -5,7 +5,7 @@
 // cross the wasm boundary on every call: the keys (a Map from key to slot number) and the
 // values (an array by slot). A read is answered here without calling into wasm at all:
 //
-//   - the slot's expiry time is read from wasm memory (an f64 array kept by MemorySlots) and
+//   - the slot's expiry time is read from wasm memory (the first word of its slot) and
 //     compared with the clock (see now()); a live entry's slot is appended to a read log in
 //     wasm memory,
 //     which wasm replays into its LRU list, in order, at the start of its next call;
@@ -34,7 +34,8 @@ const HEX = 4;
 const TOUCHES = 12;
 const TOUCH_CAPACITY = 1024;
 const LOG_STRIDE = 2;
-const LAYOUT = { TOUCH_LEN, REMOVED_LEN, REMOVED_PTR, EXPIRY_PTR, HEX, TOUCHES, TOUCH_CAPACITY, LOG_STRIDE };
+const ENTRY_WORDS = 4;
+const LAYOUT = { TOUCH_LEN, REMOVED_LEN, REMOVED_PTR, EXPIRY_PTR, ENTRY_WORDS, HEX, TOUCHES, TOUCH_CAPACITY, LOG_STRIDE };
 /** What MemorySlots' hot methods return on error (MemorySlots.takeError() has it). */
 const FAILED = 0xffffffff;
 /** MemorySlots drops a request-key input buffer longer than this after each use. */
@@ -170,7 +171,7 @@ export class MemoryCache {
   #keys = [];
   #values = [];
   #h = 0; // the shared block, in u32 words
-  #exp = 0; // the expiry times, in f64 words
+  #exp = 0; // the slot array (expiry time first), in f64 words
   #misses = 0;
   #closed = false;
   #sized;
@@ -185,6 +186,10 @@ export class MemoryCache {
     const ref = typeof WeakRef === "function" ? new WeakRef(this) : { deref: () => this };
     const slots = new MemorySlots(options, MemoryCache.#drainer(ref));
     this.#slots = slots;
+    // As many keys and values as wasm reserved slots, as lru-cache reserves its arrays.
+    const reserved = slots.reserved();
+    this.#keys = new Array(reserved);
+    this.#values = new Array(reserved);
     this.#sized = slots.needsSizes();
     this.#sizeOf = slots.sizeOf();
     this.#h = slots.header() >>> 2;
@@ -252,7 +257,7 @@ export class MemoryCache {
   #read(t, key) {
     const slot = this.#map.get(key);
     if (slot !== undefined) {
-      const at = F64[this.#exp + slot];
+      const at = F64[this.#exp + slot * ENTRY_WORDS];
       if (at === Infinity || at > t) {
         const h = this.#h;
         const n = U32[h + TOUCH_LEN];
@@ -374,7 +379,7 @@ export class MemoryCache {
       this.#checkKey(key);
       return false;
     }
-    const at = F64[this.#exp + slot];
+    const at = F64[this.#exp + slot * ENTRY_WORDS];
     if (at === Infinity || at > t) return true;
     const live = this.#slots.contains(slot, t);
     this.#drain();
@@ -450,10 +455,16 @@ export class MemoryCache {
     return removed;
   }
 
-  #reset() {
+  /** Forgets every key and value (keeping the reserved arrays unless `release`). */
+  #reset(release) {
     this.#map.clear();
-    this.#keys = [];
-    this.#values = [];
+    if (release) {
+      this.#keys = [];
+      this.#values = [];
+    } else {
+      this.#keys.fill(undefined);
+      this.#values.fill(undefined);
+    }
   }
 
   /** The value under `key`, or `undefined`. Refreshes recency. */
@@ -527,7 +538,7 @@ export class MemoryCache {
   /** Removes every entry. */
   clear() {
     this.#slots.clear();
-    this.#reset();
+    this.#reset(false);
   }
 
   /** Live entries (0 after `shutdown()`). */
@@ -557,7 +568,7 @@ export class MemoryCache {
   shutdown() {
     this.#slots.shutdown();
     this.#closed = true;
-    this.#reset();
+    this.#reset(true);
   }
 
   /** Same as `shutdown()`: the entries and the timer go now (the rest when collected). */

@@ -6,11 +6,12 @@
 //! [`crate::cache::Core`].
 //!
 //! # Structure
-//! - Entries live in a slab (a `Vec` of slots, freed slots chained into a free list). Each holds
-//!   its charged size, expiry time and the `prev`/`next` slot numbers of a doubly linked
-//!   recency list: `insert`, `touch` and `remove` are O(1).
-//! - Entries with a TTL are also in the expiry index (`memory/expiry.rs`), a min-heap with lazy
-//!   deletion: a sweep costs in proportion to what expired, never a scan of the whole tier.
+//! - Entries live in a slab (a `Vec` of 32-byte slots, freed slots chained into a free list).
+//!   Each holds its charged size, expiry time and the `prev`/`next` slot numbers of a doubly
+//!   linked recency list: `insert`, `touch` and `remove` are O(1).
+//! - Entries with a TTL are also in the expiry index (`memory/expiry.rs`): one list per TTL
+//!   value, linked through the entries, in expiry order; a sweep looks at list heads only and
+//!   costs in proportion to what expired, never a scan of the whole tier.
 //!
 //! # Expiry
 //! An entry is expired when `now >= expires_at`; [`SlotTier::is_live`] says so, and the policy
@@ -28,13 +29,12 @@ mod expiry;
 use std::fmt;
 
 use crate::error::{Error, Result};
-use expiry::ExpiryIndex;
+use expiry::{ExpiryLists, FREE, NO_LIST};
 
-/// Heap items a normal operation may sweep.
+/// Expired entries a normal operation may sweep.
 pub const SWEEP_PER_OP: usize = 4;
 
 const NIL: u32 = u32::MAX;
-const NEVER: u64 = u64::MAX;
 
 /// Why an entry left the tier. The discriminants are part of the removal log that JavaScript
 /// reads (see [`crate::cache::Removed`]).
@@ -98,19 +98,31 @@ fn check_config(config: MemoryConfig) -> Result<()> {
     Ok(())
 }
 
+/// One slot: 32 bytes, `#[repr(C)]`, because JavaScript reads `expires_at` (the first 8 bytes)
+/// straight from the slot array (see [`SlotTier::entries_address`]).
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Entry {
-    charged: u64,
-    expires_at: u64,
+    /// Milliseconds; `+Infinity` for no expiry, `0` for a free slot.
+    expires_at: f64,
+    charged: u32,
+    /// Recency links.
     prev: u32,
+    /// The next less recently used slot; for a free slot, the next free slot.
     next: u32,
+    /// Expiry list links.
+    eprev: u32,
+    enext: u32,
+    /// The expiry list, [`expiry::NO_LIST`] or [`expiry::FREE`].
+    list: u16,
+    _pad: u16,
 }
 
-#[derive(Clone, Copy)]
-enum Slot {
-    Full(Entry),
-    Free { next_free: u32 },
-}
+/// Bytes per slot in the slot array.
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
+/// Slots reserved up front at most (more are added as needed, never past `max_entries + 1`).
+const RESERVED_SLOTS: usize = 1 << 20;
 
 /// The memory tier's algorithm: a slab of entries addressed by slot number, with true LRU order,
 /// TTL with an expiry index, entry and byte bounds, and removal counts by cause.
@@ -120,6 +132,9 @@ enum Slot {
 /// slot is freed; [`RemovalCause::Replaced`] is never reported there (the host replaced the value
 /// itself). Inserting and updating never evict: call [`SlotTier::fit`] afterwards, so that a host
 /// can report the replacement before the evictions it causes.
+///
+/// The slots for `max_entries` (up to 1,048,576) are reserved when the tier is made, 32 bytes
+/// each, as lru-cache reserves its arrays: the tier never holds more than it may need.
 ///
 /// ```
 /// use cachette::memory::{MemoryConfig, SlotTier};
@@ -134,14 +149,13 @@ enum Slot {
 /// assert!(tier.is_live(c, 0) && tier.is_live(a, 0));
 /// ```
 pub struct SlotTier {
-    slots: Vec<Slot>,
+    slots: Vec<Entry>,
     free_head: u32,
     head: u32,
     tail: u32,
     len: usize,
     bytes: u64,
-    expiry: ExpiryIndex,
-    with_ttl: usize,
+    expiry: ExpiryLists,
     config: MemoryConfig,
     removals: RemovalCounts,
 }
@@ -157,19 +171,28 @@ impl fmt::Debug for SlotTier {
     }
 }
 
+/// `expires_at` for a TTL of `ttl_ms` from `now` (`None`: never).
+#[inline]
+fn expiry_time(ttl_ms: Option<u64>, now: u64) -> f64 {
+    match ttl_ms {
+        None => f64::INFINITY,
+        // Milliseconds below 2^53 are exact doubles; later ones round, which is beyond any date.
+        Some(t) => now.saturating_add(t) as f64,
+    }
+}
+
 impl SlotTier {
     /// An empty tier. Fails with `INVALID_OPTIONS` when a bound is zero.
     pub fn new(config: MemoryConfig) -> Result<Self> {
         check_config(config)?;
         Ok(SlotTier {
-            slots: Vec::new(),
+            slots: Vec::with_capacity((config.max_entries + 1).min(RESERVED_SLOTS)),
             free_head: NIL,
             head: NIL,
             tail: NIL,
             len: 0,
             bytes: 0,
-            expiry: ExpiryIndex::default(),
-            with_ttl: 0,
+            expiry: ExpiryLists::default(),
             config,
             removals: RemovalCounts::default(),
         })
@@ -205,25 +228,31 @@ impl SlotTier {
         self.slots.len()
     }
 
-    /// The earliest expiry time among entries with a TTL (possibly of an entry already removed).
+    /// Slots reserved (made so far or room for them), so that a host can reserve as many.
+    pub fn reserved(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// The address of the slot array ([`ENTRY_BYTES`] per slot, `expires_at` first, as an `f64`
+    /// of milliseconds: `+Infinity` for no expiry, `0` for a free slot). It changes only when
+    /// the array grows, which happens only in [`SlotTier::insert`].
+    pub fn entries_address(&self) -> usize {
+        self.slots.as_ptr() as usize
+    }
+
+    /// The earliest expiry time among entries with a TTL at the head of their expiry list.
     pub fn next_expiry(&self) -> Option<u64> {
-        self.expiry.earliest()
+        self.expiry.earliest(&self.slots).map(|t| t as u64)
     }
 
     #[inline]
     fn full(&self, slot: u32) -> Option<&Entry> {
-        match self.slots.get(slot as usize) {
-            Some(Slot::Full(e)) => Some(e),
-            _ => None,
-        }
+        self.slots.get(slot as usize).filter(|e| e.list != FREE)
     }
 
     #[inline]
     fn full_mut(&mut self, slot: u32) -> Option<&mut Entry> {
-        match self.slots.get_mut(slot as usize) {
-            Some(Slot::Full(e)) => Some(e),
-            _ => None,
-        }
+        self.slots.get_mut(slot as usize).filter(|e| e.list != FREE)
     }
 
     /// Whether `slot` holds an entry, expired or not.
@@ -235,22 +264,34 @@ impl SlotTier {
     /// When the entry in `slot` expires (`u64::MAX`: never); `None` for a free slot.
     #[inline]
     pub fn expires_at(&self, slot: u32) -> Option<u64> {
-        self.full(slot).map(|e| e.expires_at)
+        self.full(slot).map(|e| {
+            if e.expires_at.is_finite() {
+                e.expires_at as u64
+            } else {
+                u64::MAX
+            }
+        })
     }
 
     /// Whether `slot` holds an entry that has not expired at `now`.
     #[inline]
     pub fn is_live(&self, slot: u32, now: u64) -> bool {
-        self.full(slot).is_some_and(|e| e.expires_at > now)
+        self.full(slot).is_some_and(|e| e.expires_at > now as f64)
     }
 
-    /// Refuses, with `VALUE_TOO_LARGE`, an entry that alone would exceed the byte bound.
+    /// Refuses, with `VALUE_TOO_LARGE`, an entry that alone would exceed the byte bound (an entry
+    /// is charged at most `u32::MAX` bytes, bound or not).
     #[inline]
     pub fn check_charge(&self, charged: u64) -> Result<()> {
-        match self.config.max_bytes {
-            Some(max) if charged > max => Err(Error::ValueTooLarge { size: charged, max }),
-            _ => Ok(()),
+        let max = self
+            .config
+            .max_bytes
+            .unwrap_or(u64::MAX)
+            .min(u64::from(u32::MAX));
+        if charged > max {
+            return Err(Error::ValueTooLarge { size: charged, max });
         }
+        Ok(())
     }
 
     #[inline]
@@ -313,9 +354,13 @@ impl SlotTier {
         true
     }
 
+    /// Links `slot` into the expiry list of `ttl_ms` (nothing for no TTL).
     #[inline]
-    fn expiry(ttl_ms: Option<u64>, now: u64) -> u64 {
-        ttl_ms.map_or(NEVER, |t| now.saturating_add(t).min(NEVER - 1))
+    fn index(&mut self, slot: u32, ttl_ms: Option<u64>) {
+        if let Some(ttl) = ttl_ms {
+            let list = self.expiry.list_for(ttl);
+            self.expiry.append(&mut self.slots, slot, list);
+        }
     }
 
     /// Stores a new entry charged `charged` bytes, expiring `ttl_ms` milliseconds after `now`
@@ -324,23 +369,30 @@ impl SlotTier {
     /// alone exceeds the byte bound.
     pub fn insert(&mut self, charged: u64, ttl_ms: Option<u64>, now: u64) -> Result<u32> {
         self.check_charge(charged)?;
-        let expires_at = Self::expiry(ttl_ms, now);
-        let entry = Slot::Full(Entry {
-            charged,
-            expires_at,
+        let entry = Entry {
+            expires_at: expiry_time(ttl_ms, now),
+            charged: charged as u32,
             prev: NIL,
             next: NIL,
-        });
+            eprev: NIL,
+            enext: NIL,
+            list: NO_LIST,
+            _pad: 0,
+        };
         let slot = match self.slots.get_mut(self.free_head as usize) {
             Some(free) => {
                 let slot = self.free_head;
-                if let Slot::Free { next_free } = *free {
-                    self.free_head = next_free;
-                }
+                self.free_head = free.next;
                 *free = entry;
                 slot
             }
             None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by doubling, never past what the entry bound can use.
+                    let room = (self.config.max_entries + 1).saturating_sub(self.slots.len());
+                    self.slots
+                        .reserve_exact(self.slots.len().clamp(1, room.max(1)));
+                }
                 self.slots.push(entry);
                 (self.slots.len() - 1) as u32
             }
@@ -348,10 +400,7 @@ impl SlotTier {
         self.len += 1;
         self.bytes += charged;
         self.push_front(slot);
-        if expires_at != NEVER {
-            self.with_ttl += 1;
-            self.expiry.push(expires_at, slot);
-        }
+        self.index(slot, ttl_ms);
         Ok(slot)
     }
 
@@ -367,40 +416,25 @@ impl SlotTier {
         now: u64,
     ) -> Result<bool> {
         self.check_charge(charged)?;
-        let expires_at = Self::expiry(ttl_ms, now);
         let Some(e) = self.full_mut(slot) else {
             return Ok(false);
         };
-        let old_charged = std::mem::replace(&mut e.charged, charged);
-        let old_expiry = std::mem::replace(&mut e.expires_at, expires_at);
-        self.bytes = self.bytes - old_charged + charged;
-        match (old_expiry == NEVER, expires_at == NEVER) {
-            (true, false) => self.with_ttl += 1,
-            (false, true) => self.with_ttl -= 1,
-            _ => {}
-        }
+        let old_charged = std::mem::replace(&mut e.charged, charged as u32);
+        e.expires_at = expiry_time(ttl_ms, now);
+        self.bytes = self.bytes - u64::from(old_charged) + charged;
+        self.expiry.unlink(&mut self.slots, slot);
+        self.index(slot, ttl_ms);
         self.count(RemovalCause::Replaced);
         self.touch(slot);
-        if expires_at != NEVER {
-            self.expiry.push(expires_at, slot);
-        }
         Ok(true)
     }
 
     /// Evicts least recently used entries until both bounds hold (never the most recent one,
-    /// which fits alone), and keeps the expiry index compact.
+    /// which fits alone).
     pub fn fit(&mut self, on_remove: &mut impl FnMut(u32, RemovalCause)) {
         while self.over_bounds() && self.tail != self.head {
             let victim = self.tail;
             self.remove_reporting(victim, RemovalCause::Evicted, on_remove);
-        }
-        if self.expiry.needs_compaction(self.with_ttl) {
-            let slots = &self.slots;
-            self.expiry
-                .rebuild(slots.iter().enumerate().filter_map(|(i, s)| match s {
-                    Slot::Full(e) if e.expires_at != NEVER => Some((e.expires_at, i as u32)),
-                    _ => None,
-                }));
         }
     }
 
@@ -428,17 +462,16 @@ impl SlotTier {
             return false;
         };
         self.unlink(slot);
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            *s = Slot::Free {
-                next_free: self.free_head,
-            };
+        self.expiry.unlink(&mut self.slots, slot);
+        let free_head = self.free_head;
+        if let Some(e) = self.slots.get_mut(slot as usize) {
+            e.expires_at = 0.0;
+            e.list = FREE;
+            e.next = free_head;
         }
         self.free_head = slot;
         self.len -= 1;
-        self.bytes -= entry.charged;
-        if entry.expires_at != NEVER {
-            self.with_ttl -= 1;
-        }
+        self.bytes -= u64::from(entry.charged);
         self.count(cause);
         true
     }
@@ -454,23 +487,22 @@ impl SlotTier {
         }
     }
 
-    /// Removes expired entries, looking at no more than `budget` index items. Returns how many
-    /// entries it removed.
+    /// Removes expired entries at the heads of the expiry lists, no more than `budget`. Returns
+    /// how many it removed.
     pub fn sweep(
         &mut self,
         now: u64,
         budget: usize,
         on_remove: &mut impl FnMut(u32, RemovalCause),
     ) -> usize {
+        let now = now as f64;
         let mut removed = 0;
-        for _ in 0..budget {
-            let Some((at, slot)) = self.expiry.pop_due(now) else {
+        while removed < budget {
+            let Some(slot) = self.expiry.due(&self.slots, now) else {
                 break;
             };
-            if self.full(slot).is_some_and(|e| e.expires_at == at) {
-                self.remove_reporting(slot, RemovalCause::Expired, on_remove);
-                removed += 1;
-            }
+            self.remove_reporting(slot, RemovalCause::Expired, on_remove);
+            removed += 1;
         }
         removed
     }
@@ -494,12 +526,13 @@ impl SlotTier {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s, Slot::Full(_)))
+            .filter(|(_, e)| e.list != FREE)
             .map(|(i, _)| i as u32)
     }
 
     /// Live slots, most recently used first.
     pub fn recency(&self, now: u64) -> impl Iterator<Item = u32> + '_ {
+        let now = now as f64;
         let mut slot = self.head;
         std::iter::from_fn(move || {
             while let Some(e) = self.full(slot) {
@@ -513,7 +546,7 @@ impl SlotTier {
         })
     }
 
-    /// Items in the expiry index, stale ones included; for tests of its bound.
+    /// Entries in the expiry index; for tests of its bound.
     #[doc(hidden)]
     pub fn expiry_index_len(&self) -> usize {
         self.expiry.len()
@@ -530,14 +563,13 @@ impl SlotTier {
         while slot != NIL {
             let e = self.full(slot).expect("a linked slot is occupied");
             assert_eq!(e.prev, prev, "back link of slot {slot}");
-            if e.expires_at != NEVER {
+            if e.expires_at.is_finite() {
                 with_ttl += 1;
-                assert!(
-                    self.expiry.contains(e.expires_at, slot),
-                    "expiry of slot {slot} is not indexed"
-                );
+                assert_ne!(e.list, NO_LIST, "slot {slot} expires but is not indexed");
+            } else {
+                assert_eq!(e.list, NO_LIST, "slot {slot} never expires but is indexed");
             }
-            bytes += e.charged;
+            bytes += u64::from(e.charged);
             seen += 1;
             assert!(seen <= self.len, "recency list longer than len (cycle?)");
             prev = slot;
@@ -546,21 +578,26 @@ impl SlotTier {
         assert_eq!(prev, self.tail, "tail");
         assert_eq!(seen, self.len, "len");
         assert_eq!(bytes, self.bytes, "bytes");
-        assert_eq!(with_ttl, self.with_ttl, "entries with TTL");
+        assert_eq!(with_ttl, self.expiry.len(), "entries with TTL");
+        self.expiry.check(&self.slots);
         let full = self.occupied().count();
         assert_eq!(full, self.len, "occupied slots");
         let mut free = 0;
         let mut f = self.free_head;
         while f != NIL {
-            match self.slots.get(f as usize) {
-                Some(Slot::Free { next_free }) => f = *next_free,
-                _ => panic!("free list reaches an occupied or missing slot"),
-            }
+            let e = self.slots.get(f as usize).expect("a free slot exists");
+            assert_eq!(e.list, FREE, "free list reaches an occupied slot");
+            assert_eq!(e.expires_at, 0.0, "a free slot reads as expired");
+            f = e.next;
             free += 1;
             assert!(free <= self.slots.len(), "free list cycle");
         }
         assert_eq!(free + full, self.slots.len(), "every slot is used or free");
         assert!(self.len <= self.config.max_entries, "entry bound");
+        assert!(
+            self.slots.capacity() <= self.config.max_entries + 1,
+            "slots reserved past the bound"
+        );
         if let Some(m) = self.config.max_bytes {
             assert!(self.bytes <= m, "byte bound");
         }

@@ -16,7 +16,7 @@
 //! | 0 | reads logged by JavaScript since the last call (`TOUCHES` at most) |
 //! | 1 | entries of the removal log of the last call, not yet dropped by JavaScript |
 //! | 2 | address of that log: `LOG_STRIDE` words per entry, the slot then the cause |
-//! | 3 | address of the expiry times: one `f64` per slot, milliseconds (`+Infinity`: never; `0`: removed) |
+//! | 3 | address of the slot array: `ENTRY_WORDS` `f64` words per slot, the first its expiry time in milliseconds (`+Infinity`: never; `0`: free) |
 //! | 4-11 | the 32 hex digits of the last request key's MD5 (bytes) |
 //! | 12.. | the logged reads: slot numbers, oldest first |
 //!
@@ -31,7 +31,7 @@
 //!   before anything that depends on recency or frees a slot. When the log is full, or the
 //!   entry looks expired, JavaScript calls [`MemorySlots::read`] instead.
 //! - **Removals.** Every slot that a call frees (evicted, expired, deleted, matched, swept by
-//!   the timer) is listed at words 1-2, and its expiry time is set to 0. JavaScript drops the
+//!   the timer) is listed at words 1-2, and its expiry time reads 0. JavaScript drops the
 //!   key and value of each listed slot right after the call returns (the timer calls
 //!   `onRemoved` after its sweep), then writes 0 to word 1, before it installs anything in a
 //!   slot the call returned. So a value is never returned after its slot was freed here.
@@ -56,6 +56,7 @@ use super::value::{
 use crate::cache::{self, Core, Removed};
 use crate::error::{Error, Result};
 use crate::key::validate_key_len;
+use crate::memory::ENTRY_BYTES;
 use crate::platform::{cleanup_timer, Interval};
 
 /// Reads JavaScript may log between two calls.
@@ -81,11 +82,12 @@ struct Shared {
 }
 
 /// Word offsets in the shared block, and the sizes JavaScript relies on, by name.
-const LAYOUT: [(&str, usize); 8] = [
+const LAYOUT: [(&str, usize); 9] = [
     ("TOUCH_LEN", offset_of!(Shared, touch_len) / 4),
     ("REMOVED_LEN", offset_of!(Shared, removed_len) / 4),
     ("REMOVED_PTR", offset_of!(Shared, removed_ptr) / 4),
     ("EXPIRY_PTR", offset_of!(Shared, expiry_ptr) / 4),
+    ("ENTRY_WORDS", ENTRY_BYTES / 8),
     ("HEX", offset_of!(Shared, hex) / 4),
     ("TOUCHES", offset_of!(Shared, touches) / 4),
     ("TOUCH_CAPACITY", TOUCHES),
@@ -121,8 +123,6 @@ impl From<Removal> for cache::Removal {
 struct Inner {
     core: Core,
     shared: Box<Shared>,
-    /// Expiry time by slot, for JavaScript's liveness check.
-    expiry: Vec<f64>,
     /// Request-key input: JavaScript writes the JSON text here, between calls.
     input: Box<[u8]>,
     /// The namespace of the next request keys.
@@ -145,35 +145,15 @@ impl Inner {
         }
     }
 
-    /// Ends a call: publishes the removal log and marks the removed slots expired.
+    /// Ends a call: publishes the removal log and where the slot array is (freed slots read
+    /// as expired there).
     fn end(&mut self) {
-        for &Removed { slot, .. } in self.core.removed() {
-            // A freed slot may already hold a new entry (this very call stored it there).
-            if !self.core.tier().is_occupied(slot) {
-                if let Some(t) = self.expiry.get_mut(slot as usize) {
-                    *t = 0.0;
-                }
-            }
-        }
         let removed = self.core.removed();
         self.shared.removed_len.set(removed.len() as u32);
         self.shared.removed_ptr.set(address(removed.as_ptr()));
-    }
-
-    /// Publishes the expiry time of a slot just stored.
-    fn publish_expiry(&mut self, slot: u32) {
-        let at = match self.core.tier().expires_at(slot) {
-            Some(u64::MAX) => f64::INFINITY,
-            Some(at) => at as f64,
-            None => 0.0,
-        };
-        let i = slot as usize;
-        if i >= self.expiry.len() {
-            let want = (i + 1).max(self.core.tier().capacity());
-            self.expiry.resize(want.max(2 * self.expiry.len()), 0.0);
-            self.shared.expiry_ptr.set(address(self.expiry.as_ptr()));
-        }
-        self.expiry[i] = at;
+        self.shared
+            .expiry_ptr
+            .set(self.core.tier().entries_address() as u32);
     }
 }
 
@@ -241,11 +221,13 @@ impl MemorySlots {
         let inner = Inner {
             core,
             shared,
-            expiry: Vec::with_capacity(64),
             input: Box::default(),
             namespace: String::new(),
         };
-        inner.shared.expiry_ptr.set(address(inner.expiry.as_ptr()));
+        inner
+            .shared
+            .expiry_ptr
+            .set(inner.core.tier().entries_address() as u32);
         let inner = Rc::new(RefCell::new(inner));
         let timer = cleanup_timer(
             &inner,
@@ -299,6 +281,11 @@ impl MemorySlots {
         self.size_of.clone()
     }
 
+    /// Slots reserved up front (JavaScript reserves as many for its keys and values).
+    pub fn reserved(&self) -> JsResult<u32> {
+        Ok(shared(&self.inner)?.core.tier().reserved() as u32)
+    }
+
     /// Whether values must be sized (`maxBytes` is set).
     #[wasm_bindgen(js_name = needsSizes)]
     pub fn needs_sizes(&self) -> JsResult<bool> {
@@ -315,7 +302,6 @@ impl MemorySlots {
             let slot = i
                 .core
                 .insert(slot, key_len as usize, size as u64, ttl, ms(now))?;
-            i.publish_expiry(slot);
             Ok(slot)
         })
     }
