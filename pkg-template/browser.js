@@ -7,8 +7,8 @@ import { CacheError } from "./error.js";
 await initWasm({ module_or_path: new URL("./web/cachette_bg.wasm", import.meta.url) });
 __registerErrorClass(CacheError);
 
-export { Cache, requestKey } from "./web/cachette.js";
-export { MemoryCache } from "./memory-cache.js";
+export { Cache } from "./web/cachette.js";
+export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };
 
 /** Already initialised: resolves at once (the same call works in every runtime). */

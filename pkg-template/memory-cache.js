@@ -164,6 +164,104 @@ function isThenable(v) {
 
 function ignore() {}
 
+/**
+ * Request keys through a MemorySlots: the JSON text goes straight into wasm memory, the digest's
+ * hex comes back through it, and no string crosses the boundary. Shared by MemoryCache#key and
+ * requestKey.
+ */
+class KeyMaker {
+  #slots;
+  #h; // the shared block, in u32 words
+  version;
+  #namespace = null; // the namespace MemorySlots has for request keys
+  #prefix = ""; // "{version}:{namespace}:"
+  #input = NO_INPUT; // the request-key input buffer in wasm memory
+
+  constructor(slots, h) {
+    this.#slots = slots;
+    this.#h = h;
+    this.version = slots.version();
+  }
+
+  /** After the MemorySlots' version changed. */
+  versionChanged() {
+    this.version = this.#slots.version();
+    this.#namespace = null;
+  }
+
+  /** Switches to `version` (throws INVALID_KEY, changing nothing, for a bad one). */
+  useVersion(version) {
+    if (typeof version !== "string" || !wellFormed(version)) {
+      const e = MemorySlots.argError(version, "version");
+      if (e !== undefined) throw e;
+    }
+    this.#slots.keyVersion(version);
+    this.versionChanged();
+  }
+
+  /** The request key of `namespace` and `data`. */
+  key(namespace, data) {
+    if (typeof namespace !== "string" || !wellFormed(namespace)) {
+      const e = MemorySlots.argError(namespace, "namespace");
+      if (e !== undefined) throw e;
+    }
+    let json;
+    try {
+      json = JSON.stringify(data);
+    } catch (e) {
+      throw MemorySlots.jsonError(data, e, true);
+    }
+    if (json === undefined) throw MemorySlots.jsonError(data, undefined, false);
+    const slots = this.#slots;
+    if (namespace !== this.#namespace) {
+      slots.keyNamespace(namespace);
+      this.#namespace = namespace;
+      this.#prefix = this.version + ":" + namespace + ":";
+    }
+    // The UTF-8 of the JSON goes straight into wasm memory (3 bytes per UTF-16 unit at most).
+    // A view detached by memory growth has length 0, so it is made again.
+    let input = this.#input;
+    if (input.length < 3 * json.length) {
+      const at = slots.keyInput(3 * json.length);
+      views();
+      input = this.#input = U8.subarray(at, at + Math.max(3 * json.length, 256));
+    }
+    const done = slots.keyDigest(encoder.encodeInto(json, input).written);
+    if (input.length > RETAINED_INPUT) this.#input = NO_INPUT;
+    if (done === FAILED) throw slots.takeError();
+    views();
+    const u = U8;
+    const p = (this.#h + HEX) << 2;
+    // prettier-ignore
+    return this.#prefix + String.fromCharCode(
+      u[p], u[p + 1], u[p + 2], u[p + 3], u[p + 4], u[p + 5], u[p + 6], u[p + 7],
+      u[p + 8], u[p + 9], u[p + 10], u[p + 11], u[p + 12], u[p + 13], u[p + 14], u[p + 15],
+      u[p + 16], u[p + 17], u[p + 18], u[p + 19], u[p + 20], u[p + 21], u[p + 22], u[p + 23],
+      u[p + 24], u[p + 25], u[p + 26], u[p + 27], u[p + 28], u[p + 29], u[p + 30], u[p + 31],
+    );
+  }
+}
+
+/** One key maker per key format, made on first use. */
+const keyMakers = { jcs: null, python: null };
+
+/**
+ * `requestKey(version, namespace, data, keyFormat = "jcs")`: `"{version}:{namespace}:{md5}"` of
+ * the canonical JSON of `data`.
+ */
+export function requestKey(version, namespace, data, keyFormat) {
+  const format = keyFormat === undefined ? "jcs" : keyFormat;
+  if (format !== "jcs" && format !== "python") throw MemorySlots.keyFormatError(format);
+  let maker = keyMakers[format];
+  if (maker === null) {
+    const slots = new MemorySlots({ keyFormat: format, maxEntries: 1, cleanupInterval: 0 }, ignore);
+    views();
+    maker = keyMakers[format] = new KeyMaker(slots, slots.header() >>> 2);
+  }
+  if (version !== maker.version) maker.useVersion(version);
+  return maker.key(namespace, data);
+}
+
 /** A synchronous in-memory cache holding any JS value: TTL, true LRU, entry and byte bounds. */
 export class MemoryCache {
   #slots;
@@ -176,10 +274,7 @@ export class MemoryCache {
   #closed = false;
   #sized;
   #sizeOf;
-  #version;
-  #namespace = null; // the namespace MemorySlots has for request keys
-  #prefix = ""; // "{version}:{namespace}:"
-  #input = NO_INPUT; // the request-key input buffer in wasm memory
+  #maker;
 
   /** `new MemoryCache(options?)`. */
   constructor(options) {
@@ -193,7 +288,7 @@ export class MemoryCache {
     this.#sized = slots.needsSizes();
     this.#sizeOf = slots.sizeOf();
     this.#h = slots.header() >>> 2;
-    this.#version = slots.version();
+    this.#maker = new KeyMaker(slots, this.#h);
     this.#drain();
   }
 
@@ -281,43 +376,7 @@ export class MemoryCache {
 
   /** The request key of `namespace` and `data`. */
   #key(namespace, data) {
-    if (typeof namespace !== "string" || !wellFormed(namespace)) {
-      const e = MemorySlots.argError(namespace, "namespace");
-      if (e !== undefined) throw e;
-    }
-    let json;
-    try {
-      json = JSON.stringify(data);
-    } catch (e) {
-      throw MemorySlots.jsonError(data, e, true);
-    }
-    if (json === undefined) throw MemorySlots.jsonError(data, undefined, false);
-    const slots = this.#slots;
-    if (namespace !== this.#namespace) {
-      slots.keyNamespace(namespace);
-      this.#namespace = namespace;
-      this.#prefix = this.#version + ":" + namespace + ":";
-    }
-    // The UTF-8 of the JSON goes straight into wasm memory (3 bytes per UTF-16 unit at most).
-    let input = this.#input;
-    if (input.length < 3 * json.length) {
-      const at = slots.keyInput(3 * json.length);
-      views();
-      input = this.#input = U8.subarray(at, at + Math.max(3 * json.length, 256));
-    }
-    const done = slots.keyDigest(encoder.encodeInto(json, input).written);
-    if (input.length > RETAINED_INPUT) this.#input = NO_INPUT;
-    if (done === FAILED) throw slots.takeError();
-    views();
-    const u = U8;
-    const p = (this.#h + HEX) << 2;
-    // prettier-ignore
-    return this.#prefix + String.fromCharCode(
-      u[p], u[p + 1], u[p + 2], u[p + 3], u[p + 4], u[p + 5], u[p + 6], u[p + 7],
-      u[p + 8], u[p + 9], u[p + 10], u[p + 11], u[p + 12], u[p + 13], u[p + 14], u[p + 15],
-      u[p + 16], u[p + 17], u[p + 18], u[p + 19], u[p + 20], u[p + 21], u[p + 22], u[p + 23],
-      u[p + 24], u[p + 25], u[p + 26], u[p + 27], u[p + 28], u[p + 29], u[p + 30], u[p + 31],
-    );
+    return this.#maker.key(namespace, data);
   }
 
   /** The size `value` is charged (0 without maxBytes); may run sizeOf or toJSON. */
@@ -449,8 +508,7 @@ export class MemoryCache {
     const removed = this.#slots.deleteMatching(kind, arg, keys.join(""), lens, slots, now());
     this.#drain();
     if (kind === Removal.SwitchVersion) {
-      this.#version = this.#slots.version();
-      this.#namespace = null;
+      this.#maker.versionChanged();
     }
     return removed;
   }
@@ -550,7 +608,7 @@ export class MemoryCache {
 
   /** The current version prefix. */
   get version() {
-    return this.#version;
+    return this.#maker.version;
   }
 
   /** Statistics as a plain object (still readable after `shutdown()`). */

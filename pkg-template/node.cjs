@@ -7,8 +7,9 @@ const { CacheError } = require("./error.cjs");
 wasm.__registerErrorClass(CacheError);
 
 exports.Cache = wasm.Cache;
-exports.MemoryCache = require("./memory-cache.cjs").MemoryCache;
-exports.requestKey = wasm.requestKey;
+const memoryCache = require("./memory-cache.cjs");
+exports.MemoryCache = memoryCache.MemoryCache;
+exports.requestKey = memoryCache.requestKey;
 exports.CacheError = CacheError;
 /** Already initialised: resolves at once (the same call works in every runtime). */
 exports.init = function init() {

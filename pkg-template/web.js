@@ -36,6 +36,6 @@ function isOptionsObject(value) {
   );
 }
 
-export { Cache, requestKey } from "./web/cachette.js";
-export { MemoryCache } from "./memory-cache.js";
+export { Cache } from "./web/cachette.js";
+export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };

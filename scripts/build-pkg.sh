@@ -112,8 +112,9 @@ node -e '
   };
   swap(`import { MemorySlots, Removal } from "./web/cachette.js";`, `const { MemorySlots, Removal } = require("./node/cachette.js");`);
   swap("\nexport class MemoryCache ", "\nclass MemoryCache ");
+  swap("\nexport function requestKey(", "\nfunction requestKey(");
   fs.writeFileSync(to, `"use strict";\n// Generated from memory-cache.js by scripts/build-pkg.sh: edit that file.\n` +
-    src + "\nexports.MemoryCache = MemoryCache;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"
+    src + "\nexports.MemoryCache = MemoryCache;\nexports.requestKey = requestKey;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"
 cp "$STAGE/web/cachette.js" "$STAGE/web/cachette.d.ts" "$STAGE/web/cachette_bg.wasm" "$NEW/web/"
 cp "$STAGE/node/cachette.js" "$STAGE/node/cachette_bg.wasm" "$NEW/node/"
 # The nodejs glue is CommonJS inside a `"type": "module"` package.

@@ -51,7 +51,8 @@ use wasm_bindgen::prelude::*;
 use super::error::{js, to_js, JsResult};
 use super::state::{exclusive, function_arg, generator_failed, removal_arg, shared, text};
 use super::value::{
-    cache_options, check_value, json_failure, set_options, size_of_failure, stats_object,
+    cache_options, check_value, json_failure, key_format, set_options, size_of_failure,
+    stats_object,
 };
 use crate::cache::{self, Core, Removed};
 use crate::error::{Error, Result};
@@ -397,6 +398,19 @@ impl MemorySlots {
             inner.input = vec![0; len.max(256)].into_boxed_slice();
         }
         Ok(address(inner.input.as_ptr()))
+    }
+
+    /// Switches the version of the next `keyDigest` calls (`INVALID_KEY`, changing nothing, for
+    /// a bad one).
+    #[wasm_bindgen(js_name = keyVersion)]
+    pub fn key_version(&self, version: &str) -> JsResult<()> {
+        js(exclusive(&self.inner)?.core.set_version(version))
+    }
+
+    /// The error for a key format that is neither `"jcs"` nor `"python"`.
+    #[wasm_bindgen(js_name = keyFormatError)]
+    pub fn key_format_error(format: JsValue) -> JsValue {
+        key_format(&format).err().unwrap_or(JsValue::UNDEFINED)
     }
 
     /// Sets the namespace of the next `keyDigest` calls.

@@ -6,7 +6,6 @@
 mod cache;
 mod error;
 mod memory_slots;
-mod request_key;
 mod state;
 mod value;
 
