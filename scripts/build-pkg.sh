@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Builds the complete npm package `cachette` into pkg/ (gitignored):
 #
-#   1. cargo build --lib --target wasm32-unknown-unknown --release   (the size profile)
+#   1. cargo build --lib --target wasm32-unknown-unknown --release   (the size profile), twice:
+#      the full module, and the memory-only one (--no-default-features: `MemoryCache` and
+#      `requestKey`, for `cachette/memory`) in a target directory of its own
 #   2. wasm-bindgen --target web    -> web/   (browsers, workerd, `cachette/web`)
 #      wasm-bindgen --target nodejs -> node/  (Node.js, CommonJS, synchronous load)
+#      (memory/web/ and memory/node/ for the memory-only module)
 #   3. wasm-opt -Oz on each *_bg.wasm (binaryen from npm: node_modules/.bin/wasm-opt)
-#   4. pkg/ = pkg-template/ + the generated files, package.json versioned from Cargo.toml
+#   4. pkg/ = pkg-template/ + the generated files, package.json versioned from Cargo.toml;
+#      memory/ holds the `cachette/memory` entries, made from the main ones without `Cache`
 #   5. checks that `npm pack` ships exactly the files in pkg/, and prints the sizes
 #
 # Idempotent and quick when nothing changed: steps 2-3 are skipped while the cargo output,
@@ -21,6 +25,8 @@ ROOT=$PWD
 WASM_BINDGEN_VERSION=${WASM_BINDGEN_VERSION:-0.2.130}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 WASM_IN=$TARGET_DIR/wasm32-unknown-unknown/release/cachette.wasm
+MEMORY_TARGET_DIR=$TARGET_DIR/memory-only
+MEMORY_WASM_IN=$MEMORY_TARGET_DIR/wasm32-unknown-unknown/release/cachette.wasm
 STAGE=$TARGET_DIR/pkg-build           # wasm-bindgen + wasm-opt output, and the build key
 TEMPLATE=$ROOT/pkg-template
 OUT=$ROOT/pkg
@@ -49,6 +55,10 @@ sha() { sha256sum "$@" | cut -d' ' -f1; }
 log "cargo build --lib --target wasm32-unknown-unknown --release"
 cargo build --lib --target wasm32-unknown-unknown --release
 [ -f "$WASM_IN" ] || die "no $WASM_IN after cargo build"
+log "cargo build --lib --target wasm32-unknown-unknown --release --no-default-features (memory-only)"
+CARGO_TARGET_DIR=$MEMORY_TARGET_DIR cargo build --lib --target wasm32-unknown-unknown --release \
+  --no-default-features
+[ -f "$MEMORY_WASM_IN" ] || die "no $MEMORY_WASM_IN after cargo build"
 
 # --- 2 + 3. bindings and size optimisation (skipped when their inputs are unchanged) ----
 have_bindgen=$(wasm-bindgen --version 2>/dev/null || true)
@@ -56,32 +66,24 @@ have_bindgen=$(wasm-bindgen --version 2>/dev/null || true)
   die "need wasm-bindgen $WASM_BINDGEN_VERSION (found: ${have_bindgen:-none}); run ./run setup"
 [ -x "$WASM_OPT" ] || die "no $WASM_OPT; run npm ci (./run setup does)"
 
-key=$( { sha "$WASM_IN"; echo "$have_bindgen"; sha "$ROOT/scripts/build-pkg.sh";
-         sha "$ROOT/node_modules/binaryen/package.json"; } | sha - )
-if [ "$(cat "$STAGE/key" 2>/dev/null || true)" = "$key" ] &&
-   [ -f "$STAGE/web/cachette_bg.wasm" ] && [ -f "$STAGE/node/cachette_bg.wasm" ]; then
-  log "wasm-bindgen + wasm-opt: up to date"
-else
-  rm -rf "$STAGE"
-  mkdir -p "$STAGE"
-  log "wasm-bindgen --target web, --target nodejs"
+# Bindings for web and nodejs of module $1 into $2/web and $2/node, each optimised.
+bind() {
+  local wasm_in=$1 out=$2 t
   # The web glue gets no built-in default path (`new URL("cachette_bg.wasm", import.meta.url)`):
   # the entries pass the location explicitly, and workerd bundles see no import.meta.url.
-  wasm-bindgen "$WASM_IN" --out-dir "$STAGE/web" --out-name cachette --target web \
+  wasm-bindgen "$wasm_in" --out-dir "$out/web" --out-name cachette --target web \
     --typescript --omit-default-module-path
-  wasm-bindgen "$WASM_IN" --out-dir "$STAGE/node" --out-name cachette --target nodejs \
+  wasm-bindgen "$wasm_in" --out-dir "$out/node" --out-name cachette --target nodejs \
     --typescript
-
-  log "wasm-opt ${WASM_OPT_FLAGS[*]}"
-  "$WASM_OPT" "${WASM_OPT_FLAGS[@]}" "$STAGE/web/cachette_bg.wasm" -o "$STAGE/web/opt.wasm"
-  if cmp -s "$STAGE/web/cachette_bg.wasm" "$STAGE/node/cachette_bg.wasm"; then
+  "$WASM_OPT" "${WASM_OPT_FLAGS[@]}" "$out/web/cachette_bg.wasm" -o "$out/web/opt.wasm"
+  if cmp -s "$out/web/cachette_bg.wasm" "$out/node/cachette_bg.wasm"; then
     # The usual case: both targets get the same module; optimise it once.
-    cp "$STAGE/web/opt.wasm" "$STAGE/node/opt.wasm"
+    cp "$out/web/opt.wasm" "$out/node/opt.wasm"
   else
-    "$WASM_OPT" "${WASM_OPT_FLAGS[@]}" "$STAGE/node/cachette_bg.wasm" -o "$STAGE/node/opt.wasm"
+    "$WASM_OPT" "${WASM_OPT_FLAGS[@]}" "$out/node/cachette_bg.wasm" -o "$out/node/opt.wasm"
   fi
   for t in web node; do
-    mv "$STAGE/$t/opt.wasm" "$STAGE/$t/cachette_bg.wasm"
+    mv "$out/$t/opt.wasm" "$out/$t/cachette_bg.wasm"
     # The optimised module must still compile in V8 with the glue's imports.
     node -e '
       const fs = require("fs");
@@ -89,8 +91,22 @@ else
       const mods = new Set(WebAssembly.Module.imports(m).map((i) => i.module));
       for (const name of mods) if (name !== "./cachette_bg.js") {
         console.error("unexpected import module " + name); process.exit(1);
-      }' "$STAGE/$t/cachette_bg.wasm"
+      }' "$out/$t/cachette_bg.wasm"
   done
+}
+
+key=$( { sha "$WASM_IN" "$MEMORY_WASM_IN"; echo "$have_bindgen"; sha "$ROOT/scripts/build-pkg.sh";
+         sha "$ROOT/node_modules/binaryen/package.json"; } | sha - )
+if [ "$(cat "$STAGE/key" 2>/dev/null || true)" = "$key" ] &&
+   [ -f "$STAGE/web/cachette_bg.wasm" ] && [ -f "$STAGE/node/cachette_bg.wasm" ] &&
+   [ -f "$STAGE/memory/web/cachette_bg.wasm" ] && [ -f "$STAGE/memory/node/cachette_bg.wasm" ]; then
+  log "wasm-bindgen + wasm-opt: up to date"
+else
+  rm -rf "$STAGE"
+  mkdir -p "$STAGE"
+  log "wasm-bindgen --target web, --target nodejs; wasm-opt ${WASM_OPT_FLAGS[*]}"
+  bind "$WASM_IN" "$STAGE"
+  bind "$MEMORY_WASM_IN" "$STAGE/memory"
   echo "$key" >"$STAGE/key"
 fi
 
@@ -119,6 +135,36 @@ cp "$STAGE/web/cachette.js" "$STAGE/web/cachette.d.ts" "$STAGE/web/cachette_bg.w
 cp "$STAGE/node/cachette.js" "$STAGE/node/cachette_bg.wasm" "$NEW/node/"
 # The nodejs glue is CommonJS inside a `"type": "module"` package.
 printf '{\n  "type": "commonjs"\n}\n' >"$NEW/node/package.json"
+# cachette/memory: the memory-only module beside copies of memory-cache.{js,cjs} (their relative
+# imports then reach it), and the main entries without `Cache`.
+mkdir -p "$NEW/memory/web" "$NEW/memory/node"
+cp "$NEW/memory-cache.js" "$NEW/memory-cache.cjs" "$NEW/memory/"
+cp "$STAGE/memory/web/cachette.js" "$STAGE/memory/web/cachette_bg.wasm" "$NEW/memory/web/"
+cp "$STAGE/memory/node/cachette.js" "$STAGE/memory/node/cachette_bg.wasm" "$NEW/memory/node/"
+printf '{\n  "type": "commonjs"\n}\n' >"$NEW/memory/node/package.json"
+node -e '
+  const fs = require("fs");
+  const [pkg] = process.argv.slice(1);
+  const edits = {
+    "browser.js": [[`import { CacheError } from "./error.js";`, `import { CacheError } from "../error.js";`],
+                   [`export { Cache } from "./web/cachette.js";\n`, ``]],
+    "workerd.js": [[`import { CacheError } from "./error.js";`, `import { CacheError } from "../error.js";`],
+                   [`export { Cache } from "./web/cachette.js";\n`, ``]],
+    "node.cjs": [[`require("./error.cjs")`, `require("../error.cjs")`],
+                 [`exports.Cache = wasm.Cache;\n`, ``]],
+    "node.mjs": [[`export const { Cache, MemoryCache,`, `export const { MemoryCache,`]],
+  };
+  for (const [file, swaps] of Object.entries(edits)) {
+    let src = fs.readFileSync(`${pkg}/${file}`, "utf8");
+    for (const [a, b] of swaps) {
+      const parts = src.split(a);
+      if (parts.length !== 2) throw new Error(`${file}: expected exactly one ${JSON.stringify(a)}`);
+      src = parts.join(b);
+    }
+    const head = file.endsWith(".cjs") && src.startsWith(`"use strict";\n`) ? `"use strict";\n` : "";
+    fs.writeFileSync(`${pkg}/memory/${file}`, head +
+      `// cachette/memory: made from ../${file} by scripts/build-pkg.sh, without Cache.\n` + src.slice(head.length));
+  }' "$NEW"
 # A .gitignore (or .npmignore) inside the package would silently drop files from `npm pack`.
 find "$NEW" \( -name .gitignore -o -name .npmignore \) -delete
 
@@ -167,3 +213,8 @@ for f in "${web_files[@]}"; do
   raw=$((raw + $(wc -c <"$OUT/$f"))) zipped=$((zipped + $(gz "$OUT/$f")))
 done
 row "web total (wasm+glue+entry)" "$raw" "$zipped"
+raw=0 zipped=0
+for f in memory/web/cachette_bg.wasm memory/web/cachette.js memory/browser.js memory/memory-cache.js error.js; do
+  raw=$((raw + $(wc -c <"$OUT/$f"))) zipped=$((zipped + $(gz "$OUT/$f")))
+done
+row "memory/ total (cachette/memory)" "$raw" "$zipped"

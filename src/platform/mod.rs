@@ -9,7 +9,9 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::clock::Clock;
 
+#[cfg(feature = "shared")]
 mod fetch;
+#[cfg(feature = "shared")]
 pub use fetch::FetchTransport;
 #[cfg(feature = "worker")]
 pub mod worker;

@@ -11,10 +11,9 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
+use super::args::{function_arg, generator_failed, key_arg, removal_arg, segment_arg};
 use super::error::{js, to_js, JsResult};
-use super::state::{
-    self, function_arg, generator_failed, key_arg, removal_arg, segment_arg, State,
-};
+use super::state::{self, State};
 use super::value::{
     cache_options, cache_options_from_env, health_object, is_thenable, put, set_options,
     stats_object, Bag,

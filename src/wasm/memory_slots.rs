@@ -48,8 +48,8 @@ use std::rc::Rc;
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 
+use super::args::{exclusive, function_arg, generator_failed, removal_arg, shared, text};
 use super::error::{js, to_js, JsResult};
-use super::state::{exclusive, function_arg, generator_failed, removal_arg, shared, text};
 use super::value::{
     cache_options, check_value, json_failure, key_format, set_options, size_of_failure,
     stats_object,
@@ -334,7 +334,7 @@ impl MemorySlots {
             .try_borrow_mut()
             .ok()
             .and_then(|mut e| e.take())
-            .unwrap_or_else(super::state::busy)
+            .unwrap_or_else(super::args::busy)
     }
 
     /// Removes every key that `kind` selects among the candidates (the keys JavaScript holds,

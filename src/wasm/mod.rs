@@ -3,9 +3,13 @@
 #![allow(unsafe_code)] // the wasm_bindgen macros expand to unsafe glue
 #![allow(unreachable_pub)] // #[wasm_bindgen] items are exported by the macro, not by Rust paths
 
+mod args;
+// `Cache` (with the shared tier) is left out of the memory-only module (`cachette/memory`).
+#[cfg(feature = "shared")]
 mod cache;
 mod error;
 mod memory_slots;
+#[cfg(feature = "shared")]
 mod state;
 mod value;
 

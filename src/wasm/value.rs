@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::error::{js, to_js, JsResult};
+#[cfg(feature = "shared")]
 use crate::cache::HealthReport;
 use crate::error::Error;
 use crate::key::KeyFormat;
@@ -24,6 +25,7 @@ fn bad_options(msg: String) -> JsValue {
     to_js(&Error::InvalidOptions(msg))
 }
 
+#[cfg(feature = "shared")]
 /// `JSON.stringify(data)`, refusing what JSON cannot carry with `UNSERIALIZABLE`.
 pub(crate) fn data_json(data: &JsValue) -> JsResult<String> {
     match js_sys::JSON::stringify(data) {
@@ -47,6 +49,7 @@ pub(crate) fn json_failure(data: &JsValue, thrown: Option<&JsValue>) -> JsValue 
     }))
 }
 
+#[cfg(feature = "shared")]
 /// The size a value is charged: `sizeOf(value)` when given, else the UTF-8 length of its JSON.
 pub(crate) fn value_size(value: &JsValue, size_of: Option<&Function>) -> JsResult<u64> {
     match size_of {
@@ -84,6 +87,7 @@ pub(crate) fn check_value(value: &JsValue) -> JsResult<()> {
     Ok(())
 }
 
+#[cfg(feature = "shared")]
 /// Whether `v` is a thenable (has a callable `then`).
 pub(crate) fn is_thenable(v: &JsValue) -> bool {
     v.is_object() && Reflect::get(v, &JsValue::from_str("then")).is_ok_and(|t| t.is_function())
@@ -303,6 +307,7 @@ fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResu
     Ok(JsOptions { core: o, size_of })
 }
 
+#[cfg(feature = "shared")]
 /// `Cache.fromEnv(env, options)`: `options` with `upstash.url` and `upstash.token` taken from
 /// `env` (or `process.env`).
 pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResult<JsOptions> {
@@ -377,11 +382,13 @@ pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
     fields_object(&s.fields())
 }
 
+#[cfg(feature = "shared")]
 /// The plain object `health()` returns for a cache whose backend is `backend`.
 pub(crate) fn health_object(h: &HealthReport) -> Object {
     fields_object(&h.fields())
 }
 
+#[cfg(feature = "shared")]
 /// Sets `name` on a plain object (for result objects built here).
 pub(crate) fn put(obj: &Object, name: &str, v: impl Into<JsValue>) {
     set(obj, name, v);

@@ -5,13 +5,16 @@
 //   web.html   import { init, Cache, ... } from "cachette/web"; await init();
 //              (the documented no-bundler style: the named `init` export)
 //   main.html  import { Cache, ... } from "cachette"   (the `browser` entry, top-level await)
+//   memory.html  import { MemoryCache, ... } from "cachette/memory"   (memory-only module)
+//   bundled.html  the same, bundled by esbuild for the browser (its .wasm beside the bundle)
 //
 // A page fails on any page error, console error or warning, failed or non-2xx request.
 import { createServer } from "node:http";
-import { readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { extname, join, normalize, sep } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import * as esbuild from "esbuild";
 import { assertSmoke, consumerProject, installedManifest, launchChromium } from "./helpers.mjs";
 
 const MIME = {
@@ -28,10 +31,11 @@ const importMap = {
   imports: {
     cachette: `/node_modules/cachette/${exportsMap["."].browser.replace(/^\.\//, "")}`,
     "cachette/web": `/node_modules/cachette/${exportsMap["./web"].default.replace(/^\.\//, "")}`,
+    "cachette/memory": `/node_modules/cachette/${exportsMap["./memory"].browser.replace(/^\.\//, "")}`,
   },
 };
 
-const page = (body) => `<!doctype html>
+const page = (body, memory = false) => `<!doctype html>
 <meta charset="utf-8">
 <link rel="icon" href="data:,">
 <script type="importmap">${JSON.stringify(importMap)}</script>
@@ -39,7 +43,7 @@ const page = (body) => `<!doctype html>
 <script type="module">
 ${body}
 import { runSmoke } from "/smoke.mjs";
-const results = await runSmoke(api);
+const results = await runSmoke(api, ${memory});
 document.getElementById("result").textContent = JSON.stringify(results);
 </script>
 `;
@@ -54,6 +58,47 @@ before(async () => {
     page(`import { init, Cache, MemoryCache, requestKey, CacheError } from "cachette/web";
 await init();
 const api = { init, Cache, MemoryCache, requestKey, CacheError };`),
+  );
+  await writeFile(
+    join(dir, "memory.html"),
+    page(
+      `import * as api from "cachette/memory";`,
+      true,
+    ),
+  );
+  // Bundled like an app would (esbuild, browser, minified); the wasm the bundle names with
+  // `new URL(..., import.meta.url)` is placed where it points, beside the bundle.
+  await writeFile(
+    join(dir, "bundled-entry.mjs"),
+    `import * as api from "cachette/memory";
+import { runSmoke } from "./smoke.mjs";
+const results = await runSmoke(api, true);
+document.getElementById("result").textContent = JSON.stringify(results);
+`,
+  );
+  await esbuild.build({
+    absWorkingDir: dir,
+    entryPoints: ["bundled-entry.mjs"],
+    outfile: join(dir, "dist", "bundle.js"),
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    minify: true,
+    logLevel: "silent",
+  });
+  await mkdir(join(dir, "dist", "web"), { recursive: true });
+  await copyFile(
+    join(dir, "node_modules", "cachette", "memory", "web", "cachette_bg.wasm"),
+    join(dir, "dist", "web", "cachette_bg.wasm"),
+  );
+  await writeFile(
+    join(dir, "bundled.html"),
+    `<!doctype html>
+<meta charset="utf-8">
+<link rel="icon" href="data:,">
+<pre id="result">pending</pre>
+<script type="module" src="/dist/bundle.js"></script>
+`,
   );
   await writeFile(
     join(dir, "main.html"),
@@ -117,3 +162,7 @@ async function smokeInPage(t, file) {
 test("browser: cachette/web with explicit init()", { timeout: 60_000 }, (t) => smokeInPage(t, "web.html"));
 
 test("browser: cachette (browser entry, top-level await)", { timeout: 60_000 }, (t) => smokeInPage(t, "main.html"));
+
+test("browser: cachette/memory (memory-only module, no bundler)", { timeout: 60_000 }, (t) => smokeInPage(t, "memory.html"));
+
+test("browser: cachette/memory bundled by esbuild", { timeout: 60_000 }, (t) => smokeInPage(t, "bundled.html"));

@@ -57,3 +57,37 @@ console.log(JSON.stringify({ same: MemoryCache === main.MemoryCache }));
   );
   assert.deepEqual(await runNodeJson(dir, "web.mjs"), { same: true });
 });
+
+test("Node ESM and CJS: cachette/memory, the memory-only module", async (t) => {
+  writeFileSync(
+    join(dir, "memory.mjs"),
+    `import * as api from "cachette/memory";
+import * as main from "cachette";
+import { runSmoke } from "./smoke.mjs";
+const results = await runSmoke(api, true);
+results.push({
+  name: "cachette/memory has its own module, and CacheError is the package's one class",
+  ok: api.MemoryCache !== main.MemoryCache && api.CacheError === main.CacheError,
+  error: "cachette/memory shares the main MemoryCache, or has another CacheError class",
+});
+console.log(JSON.stringify(results));
+`,
+  );
+  await assertSmoke(t, await runNodeJson(dir, "memory.mjs"));
+  writeFileSync(
+    join(dir, "memory.cjs"),
+    `const api = require("cachette/memory");
+import("./smoke.mjs").then(async ({ runSmoke }) => {
+  const results = await runSmoke(api, true);
+  const esm = await import("cachette/memory");
+  results.push({
+    name: "require and import of cachette/memory share one module instance",
+    ok: esm.MemoryCache === api.MemoryCache && Object.keys(api).sort().join() === "CacheError,MemoryCache,init,requestKey",
+    error: "different classes, or exports " + Object.keys(api).join(),
+  });
+  console.log(JSON.stringify(results));
+});
+`,
+  );
+  await assertSmoke(t, await runNodeJson(dir, "memory.cjs"));
+});

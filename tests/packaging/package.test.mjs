@@ -23,6 +23,13 @@ const EXPECTED_EXPORTS = {
     node: NODE,
     default: "./web.js",
   },
+  "./memory": {
+    types: "./memory/index.d.ts",
+    workerd: "./memory/workerd.js",
+    browser: "./memory/browser.js",
+    node: { import: "./memory/node.mjs", require: "./memory/node.cjs" },
+    default: "./memory/browser.js",
+  },
   "./package.json": "./package.json",
 };
 
@@ -40,6 +47,7 @@ test("exports map: entries and the order of conditions", () => {
   // the contract: types, workerd, browser, node (import, require), default.
   assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "workerd", "browser", "node", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["./web"]), ["types", "workerd", "node", "default"]);
+  assert.deepEqual(Object.keys(manifest.exports["./memory"]), ["types", "workerd", "browser", "node", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["."].node), ["import", "require"]);
   assert.equal(manifest.name, "cachette");
   assert.equal(manifest.type, "module");
@@ -61,7 +69,7 @@ test("the tarball holds exactly the package's files", () => {
   for (const target of [...targets, ...manifest.sideEffects.map((s) => s.replace(/^\.\//, ""))]) {
     assert.ok(packed.includes(target), `${target} is referenced but not shipped`);
   }
-  for (const wasm of ["web/cachette_bg.wasm", "node/cachette_bg.wasm"]) {
+  for (const wasm of ["web/cachette_bg.wasm", "node/cachette_bg.wasm", "memory/web/cachette_bg.wasm", "memory/node/cachette_bg.wasm"]) {
     const bytes = readFileSync(join(dir, "node_modules", "cachette", wasm));
     assert.ok(WebAssembly.validate(bytes), `${wasm} is not a valid module for this Node`);
   }
@@ -89,6 +97,8 @@ test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () =>
     `import { Cache, CacheError, MemoryCache, init, requestKey } from "cachette";
 import type { CacheErrorCode, CacheOptions, CacheStats, MemoryCacheOptions } from "cachette";
 import * as web from "cachette/web";
+import * as memory from "cachette/memory";
+import type { MemoryCacheOptions as MemoryOptions } from "cachette/memory";
 
 await init();
 await web.init();
@@ -123,6 +133,14 @@ try {
     console.log(code, name, asError);
   }
 }
+const small: MemoryOptions = { maxEntries: 10 };
+const fromMemory = new memory.MemoryCache(small);
+const memoryKey: string = memory.requestKey("v1", "ns", { a: 1 }, "jcs");
+await memory.init();
+// @ts-expect-error cachette/memory has no Cache
+memory.Cache;
+const sameError: typeof CacheError = memory.CacheError;
+console.log(fromMemory.stats().keys, memoryKey, sameError);
 const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") });
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,

@@ -1,7 +1,7 @@
-// Cloudflare workerd through Miniflare: a module Worker that imports "cachette" is bundled
-// with esbuild the way Wrangler bundles (conditions workerd, worker, browser; the `.wasm`
-// import left to the runtime as a CompiledWasm module), then run by Miniflare; its response
-// is the JSON of the smoke checks.
+// Cloudflare workerd through Miniflare: module Workers that import "cachette" and
+// "cachette/memory" are bundled with esbuild the way Wrangler bundles (conditions workerd,
+// worker, browser; the `.wasm` import left to the runtime as a CompiledWasm module), then run
+// by Miniflare; each response is the JSON of the smoke checks.
 import { copyFileSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { test } from "node:test";
@@ -11,7 +11,6 @@ import { Miniflare } from "miniflare";
 import { assertSmoke, consumerProject, tempDir } from "./helpers.mjs";
 
 const dir = consumerProject("workerd");
-const out = tempDir("workerd-out");
 
 writeFileSync(
   join(dir, "worker.js"),
@@ -26,27 +25,41 @@ export default {
 `,
 );
 
-// Like Wrangler: `import wasm from "./x.wasm"` stays an import, of a module the runtime
-// provides compiled; the .wasm file is placed next to the bundle.
-const wasmModules = [];
-const compiledWasm = {
-  name: "compiled-wasm",
-  setup(build) {
-    build.onResolve({ filter: /\.wasm$/ }, (args) => {
-      const source = resolve(args.resolveDir, args.path);
-      const name = basename(source);
-      copyFileSync(source, join(out, name));
-      wasmModules.push({ type: "CompiledWasm", path: join(out, name), source });
-      return { path: `./${name}`, external: true };
-    });
+writeFileSync(
+  join(dir, "memory-worker.js"),
+  `import * as api from "cachette/memory";
+import { runSmoke } from "./smoke.mjs";
+
+export default {
+  async fetch() {
+    return Response.json(await runSmoke(api, true));
   },
 };
+`,
+);
 
-test("workerd: import from \"cachette\" in a module Worker (Miniflare)", { timeout: 60_000 }, async (t) => {
+/** Bundles `entry` like Wrangler (`import wasm from "./x.wasm"` stays an import, of a module the
+ * runtime provides compiled; the .wasm file is placed next to the bundle), runs it in workerd
+ * and checks the smoke results; `entryFile` is the package file the bundle must have used. */
+async function smokeInWorkerd(t, entry, entryFile) {
+  const out = tempDir(`workerd-${entry.replace(/\W/g, "-")}`);
+  const wasmModules = [];
+  const compiledWasm = {
+    name: "compiled-wasm",
+    setup(build) {
+      build.onResolve({ filter: /\.wasm$/ }, (args) => {
+        const source = resolve(args.resolveDir, args.path);
+        const name = basename(source);
+        copyFileSync(source, join(out, name));
+        wasmModules.push({ type: "CompiledWasm", path: join(out, name), source });
+        return { path: `./${name}`, external: true };
+      });
+    },
+  };
   const bundle = join(out, "worker.js");
   const result = await esbuild.build({
     absWorkingDir: dir,
-    entryPoints: ["worker.js"],
+    entryPoints: [entry],
     outfile: bundle,
     bundle: true,
     format: "esm",
@@ -59,8 +72,8 @@ test("workerd: import from \"cachette\" in a module Worker (Miniflare)", { timeo
   });
   const inputs = Object.keys(result.metafile.inputs).map((p) => relative(dir, resolve(dir, p)));
   assert.ok(
-    inputs.includes(join("node_modules", "cachette", "workerd.js")),
-    `the bundle did not use the workerd entry: ${inputs.join(", ")}`,
+    inputs.includes(join("node_modules", "cachette", ...entryFile.split("/"))),
+    `the bundle did not use ${entryFile}: ${inputs.join(", ")}`,
   );
   assert.equal(wasmModules.length, 1, "exactly one .wasm import");
 
@@ -78,4 +91,12 @@ test("workerd: import from \"cachette\" in a module Worker (Miniflare)", { timeo
   } finally {
     await mf.dispose();
   }
-});
+}
+
+test("workerd: import from \"cachette\" in a module Worker (Miniflare)", { timeout: 60_000 }, (t) =>
+  smokeInWorkerd(t, "worker.js", "workerd.js"),
+);
+
+test("workerd: import from \"cachette/memory\" in a module Worker (Miniflare)", { timeout: 60_000 }, (t) =>
+  smokeInWorkerd(t, "memory-worker.js", "memory/workerd.js"),
+);

@@ -1,0 +1,10 @@
+// Types of `cachette/memory`: MemoryCache and requestKey on the memory-only module, without
+// `Cache` (and without the shared tier), for pages that must ship small.
+export { MemoryCache, requestKey, CacheError, init } from "../index.js";
+export type {
+  CacheErrorCode,
+  CacheStats,
+  KeyFormat,
+  MemoryCacheOptions,
+  SetOptions,
+} from "../index.js";
