@@ -702,4 +702,46 @@ mod tests {
         assert_eq!(t.insert(1, None, 0).unwrap(), 0);
         t.check_invariants();
     }
+
+    #[test]
+    fn an_entry_is_charged_at_most_u32_max_bytes() {
+        let mut t = slots(10, None);
+        let e = t.insert(u64::from(u32::MAX) + 1, None, 0).unwrap_err();
+        assert_eq!(e.code(), "VALUE_TOO_LARGE");
+        assert!(t.is_empty());
+        t.insert(u64::from(u32::MAX), None, 0).unwrap();
+        assert_eq!(t.bytes(), u64::from(u32::MAX));
+        t.check_invariants();
+    }
+
+    #[test]
+    fn past_sixteen_ttls_entries_share_lists_and_still_expire_on_time() {
+        let mut t = slots(100, None);
+        let mut gone = Gone::new();
+        // 40 distinct TTLs, shortest last: they cannot all have a list of their own.
+        let slots: Vec<(u32, u64)> = (0..40u64)
+            .rev()
+            .map(|i| (t.insert(1, Some(10 + i), 0).unwrap(), 10 + i))
+            .collect();
+        t.check_invariants();
+        for now in 0..60 {
+            for &(slot, ttl) in &slots {
+                let present = t.is_occupied(slot);
+                assert_eq!(
+                    present && t.is_live(slot, now),
+                    present && now < ttl,
+                    "slot {slot} at {now}"
+                );
+                assert!(
+                    !t.is_live(slot, now) || now < ttl,
+                    "never live after its TTL"
+                );
+            }
+            t.sweep(now, usize::MAX, &mut sink(&mut gone));
+            t.check_invariants();
+        }
+        // Every entry was swept by the time the longest TTL had passed.
+        assert_eq!(gone.len(), 40);
+        assert!(t.is_empty());
+    }
 }
