@@ -461,14 +461,15 @@ impl Core {
     }
 
     /// Shuts the cache down: every later operation fails with `SHUT_DOWN`; the entries go (not
-    /// logged). Returns true the first time; later calls do nothing.
+    /// logged) and the reserved slots are given back. Returns true the first time; later calls
+    /// do nothing.
     pub fn shutdown(&mut self) -> bool {
         if self.shut_down {
             return false;
         }
         self.shut_down = true;
         self.removed.clear();
-        self.tier.clear(&mut |_, _| {});
+        self.tier.release();
         true
     }
 }
@@ -668,7 +669,12 @@ mod tests {
             0,
             "slot numbers restart"
         );
+        assert!(
+            c.tier().reserved() >= 10,
+            "slots for max_entries are reserved"
+        );
         assert!(c.shutdown());
+        assert_eq!(c.tier().reserved(), 0, "shutdown gives the slots back");
         assert!(!c.shutdown());
         assert_eq!(c.clear().unwrap_err().code(), "SHUT_DOWN");
         let s = c.snapshot(0, "memory", false, false, None);

@@ -412,12 +412,12 @@ impl<V> MemoryTier<V> {
     /// True the first time.
     pub fn shutdown(&mut self) -> bool {
         let first = self.core.shutdown();
-        self.entries.clear();
-        self.table.clear();
+        self.entries = Vec::new();
+        self.table = HashTable::new();
         first
     }
 
-    /// Items in the expiry index, stale ones included; for tests of its bound.
+    /// Entries in the expiry index; for tests of its bound.
     #[doc(hidden)]
     pub fn expiry_index_len(&self) -> usize {
         self.core.tier().expiry_index_len()

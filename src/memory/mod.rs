@@ -521,6 +521,13 @@ impl SlotTier {
         n
     }
 
+    /// Removes everything without reporting it and gives the reserved slots back; the tier
+    /// stays usable (it reserves again as it grows).
+    pub fn release(&mut self) {
+        self.clear(&mut |_, _| {});
+        self.slots = Vec::new();
+    }
+
     /// Occupied slots, expired ones included, in slot order.
     pub fn occupied(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots
