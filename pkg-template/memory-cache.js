@@ -255,7 +255,6 @@ export function requestKey(version, namespace, data, keyFormat) {
   let maker = keyMakers[format];
   if (maker === null) {
     const slots = new MemorySlots({ keyFormat: format, maxEntries: 1, cleanupInterval: 0 }, ignore);
-    views();
     maker = keyMakers[format] = new KeyMaker(slots, slots.header() >>> 2);
   }
   if (version !== maker.version) maker.useVersion(version);

@@ -396,10 +396,8 @@ impl Cache {
     /// Pings Upstash: `healthy` when it answers, `degraded` while memory serves in its place,
     /// `unhealthy` when nothing serves (or after [`Cache::shutdown`]).
     pub async fn health(&self) -> Health {
-        let report = self.inner.cache.health().await;
         Health {
-            backend: report.backend,
-            report,
+            report: self.inner.cache.health().await,
         }
     }
 
@@ -461,16 +459,19 @@ impl Serialize for UpstashFigures<'_> {
 /// What [`Cache::health`] returns; serializes as `{ status, backend, latencyMs, error? }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
-    /// Status, latency of the probe, and why it is not healthy.
+    /// Status, backend, latency of the probe, and why it is not healthy.
     pub report: HealthReport,
-    /// `"upstash"` or `"memory"`.
-    pub backend: &'static str,
 }
 
 impl Health {
     /// The status.
     pub fn status(&self) -> HealthStatus {
         self.report.status
+    }
+
+    /// `"upstash"` or `"memory"`.
+    pub fn backend(&self) -> &'static str {
+        self.report.backend
     }
 }
 
@@ -546,7 +547,6 @@ mod tests {
                     latency_ms: 1.5,
                     error,
                 },
-                backend: "upstash",
             };
             let json = serde_json::to_value(&h).expect("serializes");
             assert_eq!(keys(&json), present(&h.report.fields()));

@@ -382,6 +382,11 @@ impl<V> MemoryTier<V> {
         self.core.set_version(version)
     }
 
+    /// Counts one read: a hit when it found a live entry, else a miss.
+    pub fn count_read(&mut self, hit: bool) {
+        self.core.count_read(hit);
+    }
+
     /// The operation counters.
     pub fn counters_mut(&mut self) -> &mut Counters {
         self.core.counters_mut()

@@ -227,8 +227,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// Reads `key` from memory, counting a hit or a miss.
     fn memory_get(m: &mut MemoryTier<V>, key: &str, now: u64) -> Result<Option<V>> {
         let found = m.get(key, now).cloned();
-        m.counters_mut().hits += u64::from(found.is_some());
-        m.counters_mut().misses += u64::from(found.is_none());
+        m.count_read(found.is_some());
         Ok(found)
     }
 
@@ -248,7 +247,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         if shared.local_ttl_ms > 0 {
             let mut m = self.memory();
             if let Some(near) = m.get(key, now).cloned() {
-                m.counters_mut().hits += 1;
+                m.count_read(true);
                 return Ok(Some(near));
             }
         }
@@ -258,7 +257,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 let text = String::from_utf8_lossy(&bytes);
                 let value = shared.codec.decode(&text)?;
                 let mut m = self.memory();
-                m.counters_mut().hits += 1;
+                m.count_read(true);
                 if shared.local_ttl_ms > 0 {
                     let size = if m.core().needs_sizes() {
                         text.len() as u64
@@ -272,7 +271,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             }
             Ok(None) => {
                 self.recovered();
-                self.memory().counters_mut().misses += 1;
+                self.memory().count_read(false);
                 Ok(None)
             }
             Err(e) => self.fail(shared, e, |m| Self::memory_get(m, key, now)),

@@ -50,11 +50,16 @@ type Op = Pin<Box<dyn Future<Output = JsResult<JsValue>>>>;
 /// generator) goes on as a spawned task.
 fn promise(op: impl Future<Output = JsResult<JsValue>> + 'static) -> Promise {
     let mut op: Op = Box::pin(op);
-    match op.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match poll_now(&mut op) {
         Poll::Ready(Ok(v)) => Promise::resolve(&v),
         Poll::Ready(Err(e)) => Promise::reject(&e),
         Poll::Pending => future_to_promise(op),
     }
+}
+
+/// Polls `op` once, here and now: an operation on the memory tier is ready at once.
+fn poll_now<T>(op: &mut Pin<Box<dyn Future<Output = T>>>) -> Poll<T> {
+    op.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// An asynchronous cache: `await cache.get(key)`, single-flight `getOrSet`, warming, health.
@@ -226,10 +231,7 @@ impl Cache {
         let (cache, k) = (self.state.cache.clone(), key.clone());
         let mut lookup: Pin<Box<dyn Future<Output = crate::Result<Option<JsValue>>>>> =
             Box::pin(async move { cache.get(&k).await });
-        match lookup
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
+        match poll_now(&mut lookup) {
             Poll::Ready(Ok(Some(hit))) => return Promise::resolve(&hit),
             Poll::Ready(Err(e)) => return Promise::reject(&to_js(&e)),
             Poll::Ready(Ok(None)) => lookup = Box::pin(async { Ok(None) }),

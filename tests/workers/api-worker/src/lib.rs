@@ -579,7 +579,7 @@ async fn upstash_stats_health(up: &Upstash) -> Check {
     ensure!(j["upstash"]["keyspaceHits"].as_u64().is_some(), "{j}");
     let h = c.health().await;
     ensure_eq!(h.report.status.as_str(), "healthy");
-    ensure_eq!(h.backend, "upstash");
+    ensure_eq!(h.backend(), "upstash");
     Ok(())
 }
 
