@@ -34,7 +34,7 @@ const HEX = 4;
 const TOUCHES = 12;
 const TOUCH_CAPACITY = 1024;
 const LOG_STRIDE = 2;
-const ENTRY_WORDS = 4;
+const ENTRY_WORDS = 3;
 const LAYOUT = { TOUCH_LEN, REMOVED_LEN, REMOVED_PTR, EXPIRY_PTR, ENTRY_WORDS, HEX, TOUCHES, TOUCH_CAPACITY, LOG_STRIDE };
 /** What MemorySlots' hot methods return on error (MemorySlots.takeError() has it). */
 const FAILED = 0xffffffff;
@@ -410,7 +410,10 @@ export class MemoryCache {
    * has run. */
   #put(t, key, value, size, ttl) {
     const prev = this.#map.get(key);
-    const slot = this.#slots.insert(prev === undefined ? -1 : prev, utf8Length(key), size, ttl, t);
+    // Without a byte bound the key's length is only checked against the 32 KiB limit, which a
+    // key of at most SHORT_KEY UTF-16 units cannot pass.
+    const keyLen = this.#sized || key.length > SHORT_KEY ? utf8Length(key) : 0;
+    const slot = this.#slots.insert(prev === undefined ? -1 : prev, keyLen, size, ttl, t);
     this.#drain();
     if (slot === FAILED) throw this.#slots.takeError();
     if (this.#keys[slot] !== key) {

@@ -198,7 +198,8 @@ impl Core {
 
     /// Stores an entry for a key of `key_len` bytes of UTF-8 whose value weighs `size` bytes,
     /// expiring `ttl` milliseconds after `now` (`None`: never), in `slot` if that slot holds the
-    /// key's live entry, else in a new slot; returns the slot. Counts nothing. Evicts least
+    /// key's live entry, else in a new slot; returns the slot. The entry is charged
+    /// `key_len + size` bytes when a byte bound is set, else nothing. Counts nothing. Evicts least
     /// recently used entries as the bounds require (logged). On error nothing changes:
     /// `SHUT_DOWN`, `INVALID_KEY` for a key over 32 KiB, `VALUE_TOO_LARGE`.
     pub fn store(
@@ -211,7 +212,12 @@ impl Core {
     ) -> Result<u32> {
         self.check_open()?;
         validate_key_len(key_len)?;
-        let charged = (key_len as u64).saturating_add(size);
+        // Entries are charged only against a byte bound: without one nothing is weighed.
+        let charged = if self.needs_sizes() {
+            (key_len as u64).saturating_add(size)
+        } else {
+            0
+        };
         self.tier.check_charge(charged)?;
         self.sweep_step(now);
         let slot = match slot {
@@ -551,6 +557,12 @@ mod tests {
         }
         let s = c.snapshot(0, "memory", false, false, None);
         assert_eq!((s.counters.sets, s.keys, s.memory_used_bytes), (1, 1, 5));
+        // Without a byte bound nothing is weighed, and no size is too large.
+        let mut unbounded = core(10, None);
+        unbounded.insert(None, 2, 3, None, 0).unwrap();
+        unbounded.insert(None, 1, u64::MAX, None, 0).unwrap();
+        let s = unbounded.snapshot(0, "memory", false, false, None);
+        assert_eq!((s.keys, s.memory_used_bytes), (2, 0));
         c.shutdown();
         assert_eq!(
             c.insert(None, 1, 0, None, 0).unwrap_err().code(),

@@ -5,6 +5,11 @@
 //! to what expired. Linking and unlinking are O(1), and the index needs no memory beyond the
 //! links.
 //!
+//! The first entry of list `i` has, instead of a previous slot, the end mark of list `i`
+//! ([`end_mark`]), and so does the last instead of a next slot: an entry finds its own list
+//! through its ends, with no list number stored in it. An entry without expiry has [`NIL`] in
+//! both links.
+//!
 //! At most [`MAX_LISTS`] lists exist. Once they are all in use, an entry with yet another TTL
 //! joins the list of the nearest TTL; it may then sit behind entries that expire later, so it is
 //! swept late (never returned late: liveness is always checked against its own expiry time).
@@ -15,11 +20,22 @@ use super::{Entry, NIL};
 /// The most TTL lists.
 pub(super) const MAX_LISTS: usize = 16;
 
-/// `Entry::list` of an entry without expiry.
-pub(super) const NO_LIST: u16 = u16::MAX;
+/// The end marks take the link values from here to [`NIL`] (excluded): slot numbers stay below.
+pub(super) const FIRST_MARK: u32 = NIL - MAX_LISTS as u32;
 
-/// `Entry::list` of a free slot.
-pub(super) const FREE: u16 = u16::MAX - 1;
+/// The link value that marks an end of list `list`.
+#[inline]
+pub(super) fn end_mark(list: usize) -> u32 {
+    FIRST_MARK + list as u32
+}
+
+/// The list whose end `link` marks, if it is an end mark.
+#[inline]
+fn marked_list(link: u32) -> Option<usize> {
+    (FIRST_MARK..NIL)
+        .contains(&link)
+        .then(|| (link - FIRST_MARK) as usize)
+}
 
 #[derive(Debug, Clone, Copy)]
 struct TtlList {
@@ -43,15 +59,15 @@ impl ExpiryLists {
 
     /// The list entries with `ttl` join: the list of that TTL, an empty list taken over, a new
     /// one, or (all in use) the list of the nearest TTL.
-    pub(super) fn list_for(&mut self, ttl: u64) -> u16 {
+    pub(super) fn list_for(&mut self, ttl: u64) -> usize {
         if let Some(i) = self.lists.iter().position(|l| l.ttl == ttl) {
-            return i as u16;
+            return i;
         }
         if let Some(i) = self.lists.iter().position(|l| l.head == NIL) {
             if let Some(l) = self.lists.get_mut(i) {
                 l.ttl = ttl;
             }
-            return i as u16;
+            return i;
         }
         if self.lists.len() < MAX_LISTS {
             self.lists.push(TtlList {
@@ -59,27 +75,25 @@ impl ExpiryLists {
                 head: NIL,
                 tail: NIL,
             });
-            return (self.lists.len() - 1) as u16;
+            return self.lists.len() - 1;
         }
-        let nearest = self
-            .lists
+        self.lists
             .iter()
             .enumerate()
             .min_by_key(|(_, l)| l.ttl.abs_diff(ttl))
-            .map_or(0, |(i, _)| i);
-        nearest as u16
+            .map_or(0, |(i, _)| i)
     }
 
     /// Appends `slot` (not linked yet) to list `list`.
-    pub(super) fn append(&mut self, entries: &mut [Entry], slot: u32, list: u16) {
-        let Some(l) = self.lists.get_mut(usize::from(list)) else {
+    pub(super) fn append(&mut self, entries: &mut [Entry], slot: u32, list: usize) {
+        let Some(l) = self.lists.get_mut(list) else {
             return;
         };
+        let mark = end_mark(list);
         let tail = l.tail;
         if let Some(e) = entries.get_mut(slot as usize) {
-            e.list = list;
-            e.eprev = tail;
-            e.enext = NIL;
+            e.eprev = if tail == NIL { mark } else { tail };
+            e.enext = mark;
         }
         if tail == NIL {
             l.head = slot;
@@ -92,27 +106,45 @@ impl ExpiryLists {
 
     /// Unlinks `slot` from its list, if it is in one.
     pub(super) fn unlink(&mut self, entries: &mut [Entry], slot: u32) {
-        let Some(&Entry {
-            list, eprev, enext, ..
-        }) = entries.get(slot as usize)
-        else {
-            return;
-        };
-        let Some(l) = self.lists.get_mut(usize::from(list)) else {
+        let Some(&Entry { eprev, enext, .. }) = entries.get(slot as usize) else {
             return;
         };
         if eprev == NIL {
-            l.head = enext;
-        } else if let Some(p) = entries.get_mut(eprev as usize) {
-            p.enext = enext;
+            return;
         }
-        if enext == NIL {
-            l.tail = eprev;
-        } else if let Some(n) = entries.get_mut(enext as usize) {
-            n.eprev = eprev;
+        match marked_list(eprev) {
+            Some(list) => {
+                if let Some(l) = self.lists.get_mut(list) {
+                    l.head = if marked_list(enext).is_some() {
+                        NIL
+                    } else {
+                        enext
+                    };
+                }
+            }
+            None => {
+                if let Some(p) = entries.get_mut(eprev as usize) {
+                    p.enext = enext;
+                }
+            }
+        }
+        match marked_list(enext) {
+            Some(list) => {
+                if let Some(l) = self.lists.get_mut(list) {
+                    l.tail = if marked_list(eprev).is_some() {
+                        NIL
+                    } else {
+                        eprev
+                    };
+                }
+            }
+            None => {
+                if let Some(n) = entries.get_mut(enext as usize) {
+                    n.eprev = eprev;
+                }
+            }
         }
         if let Some(e) = entries.get_mut(slot as usize) {
-            e.list = NO_LIST;
             e.eprev = NIL;
             e.enext = NIL;
         }
@@ -142,19 +174,21 @@ impl ExpiryLists {
         self.linked = 0;
     }
 
-    /// Asserts that the lists link exactly the entries that name them; for tests.
+    /// Asserts that the lists link exactly the entries that have links, each list ending in its
+    /// own marks; for tests.
     pub(super) fn check(&self, entries: &[Entry]) {
         let mut seen = 0;
         for (i, l) in self.lists.iter().enumerate() {
-            let mut prev = NIL;
+            let mark = end_mark(i);
+            assert_eq!(l.head == NIL, l.tail == NIL, "ends of list {i}");
+            let mut prev = mark;
             let mut slot = l.head;
-            while slot != NIL {
+            while slot != NIL && slot != mark {
                 let e = entries.get(slot as usize).expect("a linked slot exists");
-                assert_eq!(usize::from(e.list), i, "list of slot {slot}");
                 assert_eq!(e.eprev, prev, "expiry back link of slot {slot}");
                 assert!(
-                    e.expires_at.is_finite(),
-                    "slot {slot} never expires but is listed"
+                    e.expires_at.is_finite() && e.expires_at >= 0.0,
+                    "slot {slot} is free or never expires but is listed"
                 );
                 seen += 1;
                 assert!(
@@ -164,8 +198,13 @@ impl ExpiryLists {
                 prev = slot;
                 slot = e.enext;
             }
-            assert_eq!(prev, l.tail, "tail of list {i}");
+            if l.head != NIL {
+                assert_eq!(slot, mark, "list {i} ends in its own mark");
+                assert_eq!(prev, l.tail, "tail of list {i}");
+            }
         }
         assert_eq!(seen, self.linked, "entries linked");
+        let with_links = entries.iter().filter(|e| e.eprev != NIL).count();
+        assert_eq!(with_links, self.linked, "entries with expiry links");
     }
 }

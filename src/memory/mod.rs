@@ -6,9 +6,10 @@
 //! [`crate::cache::Core`].
 //!
 //! # Structure
-//! - Entries live in a slab (a `Vec` of 32-byte slots, freed slots chained into a free list).
-//!   Each holds its charged size, expiry time and the `prev`/`next` slot numbers of a doubly
-//!   linked recency list: `insert`, `touch` and `remove` are O(1).
+//! - Entries live in a slab (a `Vec` of 24-byte slots, freed slots chained into a free list).
+//!   Each holds its expiry time and the `prev`/`next` slot numbers of a doubly linked recency
+//!   list: `insert`, `touch` and `remove` are O(1). Charged sizes live beside the slab, in an
+//!   array made at the first entry charged more than 0 bytes.
 //! - Entries with a TTL are also in the expiry index (`memory/expiry.rs`): one list per TTL
 //!   value, linked through the entries, in expiry order; a sweep looks at list heads only and
 //!   costs in proportion to what expired, never a scan of the whole tier.
@@ -29,12 +30,18 @@ mod expiry;
 use std::fmt;
 
 use crate::error::{Error, Result};
-use expiry::{ExpiryLists, FREE, NO_LIST};
+use expiry::{ExpiryLists, FIRST_MARK};
 
 /// Expired entries a normal operation may sweep.
 pub const SWEEP_PER_OP: usize = 4;
 
 const NIL: u32 = u32::MAX;
+
+/// The most entries a tier holds: slot numbers stay below the expiry lists' end marks.
+pub const MAX_ENTRIES: usize = FIRST_MARK as usize - 1;
+
+/// `Entry::expires_at` of a free slot (below any time, so it reads as expired).
+const FREE: f64 = f64::NEG_INFINITY;
 
 /// Why an entry left the tier. The discriminants are part of the removal log that JavaScript
 /// reads (see [`crate::cache::Removed`]).
@@ -83,10 +90,9 @@ impl Default for MemoryConfig {
 }
 
 fn check_config(config: MemoryConfig) -> Result<()> {
-    if config.max_entries == 0 || config.max_entries >= NIL as usize {
+    if config.max_entries == 0 || config.max_entries > MAX_ENTRIES {
         return Err(Error::InvalidOptions(format!(
-            "maxEntries must be between 1 and {}, got {}",
-            NIL - 1,
+            "maxEntries must be between 1 and {MAX_ENTRIES}, got {}",
             config.max_entries
         )));
     }
@@ -98,24 +104,20 @@ fn check_config(config: MemoryConfig) -> Result<()> {
     Ok(())
 }
 
-/// One slot: 32 bytes, `#[repr(C)]`, because JavaScript reads `expires_at` (the first 8 bytes)
+/// One slot: 24 bytes, `#[repr(C)]`, because JavaScript reads `expires_at` (the first 8 bytes)
 /// straight from the slot array (see [`SlotTier::entries_address`]).
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
-    /// Milliseconds; `+Infinity` for no expiry, `0` for a free slot.
+    /// Milliseconds; `+Infinity` for no expiry, `-Infinity` ([`FREE`]) for a free slot.
     expires_at: f64,
-    charged: u32,
     /// Recency links.
     prev: u32,
     /// The next less recently used slot; for a free slot, the next free slot.
     next: u32,
-    /// Expiry list links.
+    /// Expiry list links ([`NIL`] for an entry without expiry; see `memory/expiry.rs`).
     eprev: u32,
     enext: u32,
-    /// The expiry list, [`expiry::NO_LIST`] or [`expiry::FREE`].
-    list: u16,
-    _pad: u16,
 }
 
 /// Bytes per slot in the slot array.
@@ -133,8 +135,9 @@ const RESERVED_SLOTS: usize = 1 << 20;
 /// itself). Inserting and updating never evict: call [`SlotTier::fit`] afterwards, so that a host
 /// can report the replacement before the evictions it causes.
 ///
-/// The slots for `max_entries` (up to 1,048,576) are reserved when the tier is made, 32 bytes
-/// each, as lru-cache reserves its arrays: the tier never holds more than it may need.
+/// The slots for `max_entries` (up to 1,048,576) are reserved when the tier is made, 24 bytes
+/// each, as lru-cache reserves its arrays: the tier never holds more than it may need. Charged
+/// sizes take 4 bytes more per slot once an entry is charged more than 0 bytes.
 ///
 /// ```
 /// use cachette::memory::{MemoryConfig, SlotTier};
@@ -150,6 +153,8 @@ const RESERVED_SLOTS: usize = 1 << 20;
 /// ```
 pub struct SlotTier {
     slots: Vec<Entry>,
+    /// Charged bytes by slot; empty while every entry is charged 0.
+    charges: Vec<u32>,
     free_head: u32,
     head: u32,
     tail: u32,
@@ -187,6 +192,7 @@ impl SlotTier {
         check_config(config)?;
         Ok(SlotTier {
             slots: Vec::with_capacity((config.max_entries + 1).min(RESERVED_SLOTS)),
+            charges: Vec::new(),
             free_head: NIL,
             head: NIL,
             tail: NIL,
@@ -247,12 +253,40 @@ impl SlotTier {
 
     #[inline]
     fn full(&self, slot: u32) -> Option<&Entry> {
-        self.slots.get(slot as usize).filter(|e| e.list != FREE)
+        self.slots
+            .get(slot as usize)
+            .filter(|e| e.expires_at != FREE)
     }
 
     #[inline]
     fn full_mut(&mut self, slot: u32) -> Option<&mut Entry> {
-        self.slots.get_mut(slot as usize).filter(|e| e.list != FREE)
+        self.slots
+            .get_mut(slot as usize)
+            .filter(|e| e.expires_at != FREE)
+    }
+
+    /// Bytes charged to `slot`.
+    #[inline]
+    fn charge(&self, slot: u32) -> u32 {
+        self.charges.get(slot as usize).copied().unwrap_or(0)
+    }
+
+    /// Charges `slot` `charged` bytes, making the charges array at the first charge above 0.
+    #[inline]
+    fn set_charge(&mut self, slot: u32, charged: u32) {
+        if self.charges.is_empty() && charged == 0 {
+            return;
+        }
+        let i = slot as usize;
+        if i >= self.charges.len() {
+            // As many as the slots reserved, so that it grows when they do, never past them.
+            let want = self.slots.capacity().max(i + 1);
+            self.charges.reserve_exact(want - self.charges.len());
+            self.charges.resize(self.slots.len().max(i + 1), 0);
+        }
+        if let Some(c) = self.charges.get_mut(i) {
+            *c = charged;
+        }
     }
 
     /// Whether `slot` holds an entry, expired or not.
@@ -371,13 +405,10 @@ impl SlotTier {
         self.check_charge(charged)?;
         let entry = Entry {
             expires_at: expiry_time(ttl_ms, now),
-            charged: charged as u32,
             prev: NIL,
             next: NIL,
             eprev: NIL,
             enext: NIL,
-            list: NO_LIST,
-            _pad: 0,
         };
         let slot = match self.slots.get_mut(self.free_head as usize) {
             Some(free) => {
@@ -397,6 +428,7 @@ impl SlotTier {
                 (self.slots.len() - 1) as u32
             }
         };
+        self.set_charge(slot, charged as u32);
         self.len += 1;
         self.bytes += charged;
         self.push_front(slot);
@@ -419,8 +451,9 @@ impl SlotTier {
         let Some(e) = self.full_mut(slot) else {
             return Ok(false);
         };
-        let old_charged = std::mem::replace(&mut e.charged, charged as u32);
         e.expires_at = expiry_time(ttl_ms, now);
+        let old_charged = self.charge(slot);
+        self.set_charge(slot, charged as u32);
         self.bytes = self.bytes - u64::from(old_charged) + charged;
         self.expiry.unlink(&mut self.slots, slot);
         self.index(slot, ttl_ms);
@@ -458,20 +491,20 @@ impl SlotTier {
     /// slot. Expired entries should be removed as [`RemovalCause::Expired`] (see
     /// [`SlotTier::is_live`]).
     pub fn remove(&mut self, slot: u32, cause: RemovalCause) -> bool {
-        let Some(&entry) = self.full(slot) else {
+        if self.full(slot).is_none() {
             return false;
-        };
+        }
         self.unlink(slot);
         self.expiry.unlink(&mut self.slots, slot);
         let free_head = self.free_head;
         if let Some(e) = self.slots.get_mut(slot as usize) {
-            e.expires_at = 0.0;
-            e.list = FREE;
+            e.expires_at = FREE;
             e.next = free_head;
         }
         self.free_head = slot;
         self.len -= 1;
-        self.bytes -= u64::from(entry.charged);
+        self.bytes -= u64::from(self.charge(slot));
+        self.set_charge(slot, 0);
         self.count(cause);
         true
     }
@@ -517,6 +550,7 @@ impl SlotTier {
         }
         self.expiry.clear();
         self.slots.clear();
+        self.charges.clear();
         self.free_head = NIL;
         n
     }
@@ -526,6 +560,7 @@ impl SlotTier {
     pub fn release(&mut self) {
         self.clear(&mut |_, _| {});
         self.slots = Vec::new();
+        self.charges = Vec::new();
     }
 
     /// Occupied slots, expired ones included, in slot order.
@@ -533,7 +568,7 @@ impl SlotTier {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.list != FREE)
+            .filter(|(_, e)| e.expires_at != FREE)
             .map(|(i, _)| i as u32)
     }
 
@@ -572,11 +607,11 @@ impl SlotTier {
             assert_eq!(e.prev, prev, "back link of slot {slot}");
             if e.expires_at.is_finite() {
                 with_ttl += 1;
-                assert_ne!(e.list, NO_LIST, "slot {slot} expires but is not indexed");
+                assert_ne!(e.eprev, NIL, "slot {slot} expires but is not indexed");
             } else {
-                assert_eq!(e.list, NO_LIST, "slot {slot} never expires but is indexed");
+                assert_eq!(e.eprev, NIL, "slot {slot} never expires but is indexed");
             }
-            bytes += u64::from(e.charged);
+            bytes += u64::from(self.charge(slot));
             seen += 1;
             assert!(seen <= self.len, "recency list longer than len (cycle?)");
             prev = slot;
@@ -593,8 +628,8 @@ impl SlotTier {
         let mut f = self.free_head;
         while f != NIL {
             let e = self.slots.get(f as usize).expect("a free slot exists");
-            assert_eq!(e.list, FREE, "free list reaches an occupied slot");
-            assert_eq!(e.expires_at, 0.0, "a free slot reads as expired");
+            assert_eq!(e.expires_at, FREE, "free list reaches an occupied slot");
+            assert_eq!(self.charge(f), 0, "a free slot is charged nothing");
             f = e.next;
             free += 1;
             assert!(free <= self.slots.len(), "free list cycle");
@@ -604,6 +639,10 @@ impl SlotTier {
         assert!(
             self.slots.capacity() <= self.config.max_entries + 1,
             "slots reserved past the bound"
+        );
+        assert!(
+            self.charges.capacity() <= self.config.max_entries + 1,
+            "charges reserved past the bound"
         );
         if let Some(m) = self.config.max_bytes {
             assert!(self.bytes <= m, "byte bound");
@@ -718,6 +757,53 @@ mod tests {
         assert!(t.is_empty());
         t.insert(u64::from(u32::MAX), None, 0).unwrap();
         assert_eq!(t.bytes(), u64::from(u32::MAX));
+        t.check_invariants();
+    }
+
+    #[test]
+    fn expiry_lists_unlink_at_either_end_and_in_the_middle() {
+        let mut t = slots(20, None);
+        let mut gone = Gone::new();
+        // Two TTLs interleaved: two lists, each ending in its own marks.
+        let short: Vec<u32> = (0..4).map(|_| t.insert(0, Some(10), 0).unwrap()).collect();
+        let long: Vec<u32> = (0..4).map(|_| t.insert(0, Some(20), 0).unwrap()).collect();
+        t.check_invariants();
+        // Middle, head and tail of the short list, then the only entry left in it.
+        for &s in &[short[1], short[0], short[3], short[2]] {
+            assert!(t.remove(s, RemovalCause::Explicit));
+            t.check_invariants();
+        }
+        assert_eq!(t.expiry_index_len(), 4);
+        // The emptied list is taken over by a new TTL; the long list is untouched.
+        let later = t.insert(0, Some(5), 8).unwrap();
+        t.check_invariants();
+        assert_eq!(t.sweep(13, usize::MAX, &mut sink(&mut gone)), 1);
+        assert_eq!(gone, [(later, RemovalCause::Expired)]);
+        assert_eq!(t.sweep(20, usize::MAX, &mut sink(&mut gone)), 4);
+        assert_eq!(&gone[1..].iter().map(|g| g.0).collect::<Vec<_>>(), &long);
+        t.check_invariants();
+    }
+
+    #[test]
+    fn charges_are_kept_beside_the_slots_from_the_first_charge_above_zero() {
+        let mut t = slots(4, Some(100));
+        let mut gone = Gone::new();
+        let a = t.insert(0, None, 0).unwrap();
+        let b = t.insert(30, None, 0).unwrap();
+        let c = t.insert(0, None, 0).unwrap();
+        assert_eq!(t.bytes(), 30);
+        assert!(t.update(a, 50, None, 0).unwrap());
+        assert!(t.update(c, 20, None, 0).unwrap());
+        assert_eq!(t.bytes(), 100);
+        t.check_invariants();
+        // Over the byte bound: the least recently used (b) goes, and with it its 30 bytes.
+        assert!(t.update(a, 80, None, 0).unwrap());
+        t.fit(&mut sink(&mut gone));
+        assert_eq!(gone, [(b, RemovalCause::Evicted)]);
+        assert_eq!(t.bytes(), 100);
+        // The freed slot is reused with nothing charged.
+        assert_eq!(t.insert(0, None, 0).unwrap(), b);
+        assert_eq!(t.bytes(), 100);
         t.check_invariants();
     }
 

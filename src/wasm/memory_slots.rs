@@ -16,7 +16,7 @@
 //! | 0 | reads logged by JavaScript since the last call (`TOUCHES` at most) |
 //! | 1 | entries of the removal log of the last call, not yet dropped by JavaScript |
 //! | 2 | address of that log: `LOG_STRIDE` words per entry, the slot then the cause |
-//! | 3 | address of the slot array: `ENTRY_WORDS` `f64` words per slot, the first its expiry time in milliseconds (`+Infinity`: never; `0`: free) |
+//! | 3 | address of the slot array: `ENTRY_WORDS` `f64` words per slot, the first its expiry time in milliseconds (`+Infinity`: never; `-Infinity`: free) |
 //! | 4-11 | the 32 hex digits of the last request key's MD5 (bytes) |
 //! | 12.. | the logged reads: slot numbers, oldest first |
 //!

@@ -113,6 +113,17 @@ for (const [name, Class] of Object.entries({ MemoryCache, Cache })) {
       c.shutdown();
     });
 
+    test("without maxBytes nothing is weighed: memoryUsedBytes stays 0, sizeOf is not called", async () => {
+      let calls = 0;
+      const c = new Class({ cleanupInterval: 0, sizeOf: () => ++calls });
+      await c.set("ab", "xyz");
+      await c.set("c", { big: "x".repeat(10_000) });
+      const s = await c.stats();
+      assert.deepEqual([s.keys, s.memoryUsedBytes, calls], [2, 0, 0]);
+      assert.equal(await c.get("ab"), "xyz");
+      c.shutdown();
+    });
+
     test("cleanupTimerActive follows cleanupInterval", async () => {
       const on = new Class({ cleanupInterval: 30 });
       const off = new Class({ cleanupInterval: 0 });
