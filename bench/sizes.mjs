@@ -17,8 +17,15 @@ import { fileURLToPath } from "node:url";
 import { gzipSync, constants as zlib } from "node:zlib";
 import * as esbuild from "esbuild";
 
-/** Budgets on the gzip -9 total, in bytes. */
+/** Budgets on the gzip -9 total, in bytes: the targets (not met yet; see README.md). */
 export const BUDGETS = { memory: 40 * 1024, full: 80 * 1024 };
+
+/**
+ * Ceilings on the gzip -9 total, in bytes: what ships now plus about 2%. The packaging test
+ * fails above them, so that no change grows what a page ships unnoticed; they come down as the
+ * sizes do, and go once the budgets are met.
+ */
+export const CEILINGS = { memory: 55_000, full: 106_000 };
 
 const gzipLength = (bytes) => gzipSync(bytes, { level: zlib.Z_BEST_COMPRESSION }).length;
 

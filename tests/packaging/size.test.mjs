@@ -1,16 +1,16 @@
-// What a page ships for each entry, from the installed tarball, against its budget (gzip -9 of
-// the esbuild bundle plus the .wasm it loads; bench/sizes.mjs measures, `npm run bench`
-// prints the same figures). The budgets are not met yet: the test is marked TODO, so it reports
-// the figures and the verdict on every run without failing it; the mark goes when they are met.
+// What a page ships for each entry, from the installed tarball (gzip -9 of the esbuild bundle plus
+// the .wasm it loads; bench/sizes.mjs measures, `npm run bench` prints the same figures). The
+// budgets (40 KB and 80 KB) are not met yet: the report shows the verdict on every run, and the
+// tests hold each entry under its ceiling (today's size plus about 2%), so growth fails here.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BUDGETS, shippedSizes, sizeReport } from "../../bench/sizes.mjs";
+import { CEILINGS, shippedSizes, sizeReport } from "../../bench/sizes.mjs";
 import { consumerProject } from "./helpers.mjs";
 
 const dir = consumerProject("size");
 const sizes = await shippedSizes(join(dir, "node_modules", "cachette"));
-console.log(sizeReport(sizes));
+console.log(sizeReport(sizes).join("\n"));
 
 // The memory-only module leaves out Cache, the Upstash client and the async glue: about half.
 test("cachette/memory exists and ships under 60% of the full entry", () => {
@@ -18,12 +18,10 @@ test("cachette/memory exists and ships under 60% of the full entry", () => {
   assert.ok(sizes.memory.bytes < 0.6 * sizes.full.bytes, `${sizes.memory.bytes} B vs ${sizes.full.bytes} B`);
 });
 
-const TODO = "budgets not met yet: see bench/sizes.mjs and the size report above";
-
-test(`cachette/memory ships at most ${BUDGETS.memory} B gzip`, { todo: TODO }, () => {
-  assert.ok(sizes.memory.bytes <= BUDGETS.memory, `${sizes.memory.bytes} B`);
+test(`cachette/memory ships at most ${CEILINGS.memory} B gzip`, () => {
+  assert.ok(sizes.memory.bytes <= CEILINGS.memory, `${sizes.memory.bytes} B`);
 });
 
-test(`cachette ships at most ${BUDGETS.full} B gzip`, { todo: TODO }, () => {
-  assert.ok(sizes.full.bytes <= BUDGETS.full, `${sizes.full.bytes} B`);
+test(`cachette ships at most ${CEILINGS.full} B gzip`, () => {
+  assert.ok(sizes.full.bytes <= CEILINGS.full, `${sizes.full.bytes} B`);
 });
