@@ -6,10 +6,19 @@
 // - get: Map.get alone over 10k reused keys, then each step MemoryCache's read path adds.
 // - set: the Map work of a bounded insert with eviction (get miss, delete, set, two arrays) with
 //   no policy at all, and the wasm call that decides the eviction, alone.
+// - request key: JSON.stringify alone (the part of requestKey() in JS), requestKey() of a number
+//   (the fixed cost of the wasm call and the key string), the whole requestKey(), the wasm
+//   keyDigest alone (canonical JSON + md5 + hex of a text already in wasm memory; natively,
+//   `cargo bench --bench keys -- bench_a` measures the same), and the JS contenders and their
+//   parts, over the 1,000 request objects of `npm run bench` (a).
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LRUCache } from "lru-cache";
+import fastStableStringify from "fast-json-stable-stringify";
+import SparkMD5 from "spark-md5";
+import safeStableStringify from "safe-stable-stringify";
+import md5 from "js-md5";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
@@ -90,5 +99,37 @@ console.log("set, 100k distinct keys into 10k entries");
   const l = new LRUCache({ max: CAP, ttl: 600_000 });
   let a = 0;
   row("lru-cache {max, ttl} set", ns((n) => { for (let k = 0; k < n; k++) l.set(churn[a++ % M], 1); }, 2e6));
+}
+{
+  const { requestKey } = require(join(ROOT, "pkg", "node.cjs"));
+  const SUBJECTS = ["Python Programming", "Linear Algebra", "Organic Chemistry", "World History", "Music Theory"];
+  const LEVELS = ["beginner", "intermediate", "advanced"];
+  const reqs = Array.from({ length: 1000 }, (_, j) => ({
+    topic: `${SUBJECTS[j % SUBJECTS.length]} ${Math.floor(j / SUBJECTS.length)}`,
+    level: LEVELS[j % 3],
+    n: 5,
+    tags: ["a", "b"],
+  }));
+  const texts = reqs.map((r) => fastStableStringify(r));
+  let a = 0;
+  const each = (f) => ns((n) => { for (let k = 0; k < n; k++) sink += f(reqs[a++ % 1000], a).length; }, 3e5);
+  console.log(`request key, 1,000 request objects of ${texts[0].length} bytes of JSON`);
+  row("JSON.stringify(data)", each((d) => JSON.stringify(d)));
+  row("requestKey(v, ns, 5): the fixed cost of the wasm path", each(() => requestKey("v1", "subtopics", 5)));
+  row("requestKey(v, ns, data)", each((d) => requestKey("v1", "subtopics", d)));
+  // The wasm part alone: the JSON text already in wasm memory, canonicalised, hashed, hex written.
+  const slots = new glue.MemorySlots({ keyFormat: "jcs", maxEntries: 1, cleanupInterval: 0 }, () => {});
+  slots.keyNamespace("subtopics");
+  const encoder = new TextEncoder();
+  for (const [label, text] of [["a 1-byte text (one md5 block)", "5"], ["the 74-byte text of one request", JSON.stringify(reqs[0])]]) {
+    const at = slots.keyInput(3 * text.length);
+    const len = encoder.encodeInto(text, new Uint8Array(glue.MemorySlots.memory().buffer, at, 3 * text.length)).written;
+    row(`wasm keyDigest of ${label}`, ns((n) => { for (let k = 0; k < n; k++) sink += slots.keyDigest(len); }, 3e5));
+  }
+  slots.free();
+  row("fast-json-stable-stringify(data)", each((d) => fastStableStringify(d)));
+  row("SparkMD5.hash of that text alone", ns((n) => { for (let k = 0; k < n; k++) sink += SparkMD5.hash(texts[a++ % 1000]).length; }, 3e5));
+  row("SparkMD5.hash(fast-json-stable-stringify(data))", each((d) => SparkMD5.hash(fastStableStringify(d))));
+  row("js-md5(safe-stable-stringify(data))", each((d) => md5(safeStableStringify(d))));
 }
 console.log(`(checksum ${sink})`);

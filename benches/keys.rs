@@ -11,6 +11,9 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 /// The typical tiny request.
 const SMALL: &str = r#"{"topic":"Python Programming"}"#;
 
+/// The request objects of `npm run bench` (a), as `JSON.stringify` writes them (74 bytes).
+const BENCH_A: &str = r#"{"topic":"Python Programming 0","level":"beginner","n":5,"tags":["a","b"]}"#;
+
 /// A ~1 KB nested request, as `JSON.stringify` writes it (keys deliberately unsorted).
 const NESTED: &str = concat!(
     r#"{"model":"gpt-4o-mini","temperature":0.7,"max_tokens":512,"top_p":1,"stream":false,"#,
@@ -29,7 +32,7 @@ const NESTED: &str = concat!(
 );
 
 fn bench_keys(c: &mut Criterion) {
-    let cases = [("small", SMALL), ("nested_1kb", NESTED)];
+    let cases = [("small", SMALL), ("bench_a", BENCH_A), ("nested_1kb", NESTED)];
     for format in [KeyFormat::Jcs, KeyFormat::Python] {
         for (name, data) in cases {
             let mut canonical = String::with_capacity(2048);
