@@ -2,12 +2,14 @@
 // top-level await. Bundlers that understand `new URL(..., import.meta.url)` emit the .wasm
 // as an asset; without a bundler, serve the package's files as they are.
 import initWasm, { __registerErrorClass } from "./web/cachette.js";
-import { CacheError } from "./error.js";
+import { CacheError, shutdownOnFree } from "./error.js";
 
 await initWasm({ module_or_path: new URL("./web/cachette_bg.wasm", import.meta.url) });
 __registerErrorClass(CacheError);
 
-export { Cache } from "./web/cachette.js";
+import { Cache } from "./web/cachette.js";
+shutdownOnFree(Cache);
+export { Cache };
 export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };
 

@@ -8,3 +8,16 @@ export class CacheError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Makes `free()` and `Symbol.dispose` of the wasm-bindgen class `Cache` end it as `shutdown()`
+ * does: wasm-bindgen's own `free()` would release the object under the caller's feet, leaving
+ * every method to throw a plain Error. What shutdown keeps goes when the object is collected.
+ */
+export function shutdownOnFree(Cache) {
+  Cache.prototype.free = function free() {
+    this.shutdown();
+  };
+  if (typeof Symbol.dispose === "symbol") Cache.prototype[Symbol.dispose] = Cache.prototype.free;
+  return Cache;
+}

@@ -164,6 +164,12 @@ function isThenable(v) {
 
 function ignore() {}
 
+/** Whether `f` is an `async` function or an async generator function. */
+function isAsyncFunction(f) {
+  const tag = f[Symbol.toStringTag];
+  return tag === "AsyncFunction" || tag === "AsyncGeneratorFunction";
+}
+
 /**
  * Request keys through a MemorySlots: the JSON text goes straight into wasm memory, the digest's
  * hex comes back through it, and no string crosses the boundary. Shared by MemoryCache#key and
@@ -474,6 +480,8 @@ export class MemoryCache {
 
   #getOrSet(t, namespace, data, generator, options) {
     if (typeof generator !== "function") throw MemorySlots.generatorError(0, generator);
+    // An async function is refused before it runs (its call would be paid for and lost).
+    if (isAsyncFunction(generator)) throw MemorySlots.generatorError(3, undefined);
     const ttl = options === undefined ? undefined : ttlOption(options);
     const key = this.#key(namespace, data);
     const hit = this.#read(t, key);

@@ -2,11 +2,11 @@
 // Node, CommonJS (`require("cachette")`). The wasm-bindgen `nodejs` glue reads and
 // instantiates node/cachette_bg.wasm synchronously when it is first required.
 const wasm = require("./node/cachette.js");
-const { CacheError } = require("./error.cjs");
+const { CacheError, shutdownOnFree } = require("./error.cjs");
 
 wasm.__registerErrorClass(CacheError);
 
-exports.Cache = wasm.Cache;
+exports.Cache = shutdownOnFree(wasm.Cache);
 const memoryCache = require("./memory-cache.cjs");
 exports.MemoryCache = memoryCache.MemoryCache;
 exports.requestKey = memoryCache.requestKey;

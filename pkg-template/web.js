@@ -3,7 +3,7 @@
 // what wasm-bindgen's init does: a URL or path string, a Request or Response, the module's
 // bytes, a compiled WebAssembly.Module, or a promise of one of these.
 import initWasm, { __registerErrorClass } from "./web/cachette.js";
-import { CacheError } from "./error.js";
+import { CacheError, shutdownOnFree } from "./error.js";
 
 let ready;
 
@@ -36,6 +36,8 @@ function isOptionsObject(value) {
   );
 }
 
-export { Cache } from "./web/cachette.js";
+import { Cache } from "./web/cachette.js";
+shutdownOnFree(Cache);
+export { Cache };
 export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };

@@ -2,12 +2,14 @@
 // `.wasm` import into a compiled WebAssembly.Module, instantiated synchronously here.
 import wasmModule from "./web/cachette_bg.wasm";
 import { initSync, __registerErrorClass } from "./web/cachette.js";
-import { CacheError } from "./error.js";
+import { CacheError, shutdownOnFree } from "./error.js";
 
 initSync({ module: wasmModule });
 __registerErrorClass(CacheError);
 
-export { Cache } from "./web/cachette.js";
+import { Cache } from "./web/cachette.js";
+shutdownOnFree(Cache);
+export { Cache };
 export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };
 

@@ -145,13 +145,14 @@ printf '{\n  "type": "commonjs"\n}\n' >"$NEW/memory/node/package.json"
 node -e '
   const fs = require("fs");
   const [pkg] = process.argv.slice(1);
+  const CACHE = `import { Cache } from "./web/cachette.js";\nshutdownOnFree(Cache);\nexport { Cache };\n`;
   const edits = {
-    "browser.js": [[`import { CacheError } from "./error.js";`, `import { CacheError } from "../error.js";`],
-                   [`export { Cache } from "./web/cachette.js";\n`, ``]],
-    "workerd.js": [[`import { CacheError } from "./error.js";`, `import { CacheError } from "../error.js";`],
-                   [`export { Cache } from "./web/cachette.js";\n`, ``]],
-    "node.cjs": [[`require("./error.cjs")`, `require("../error.cjs")`],
-                 [`exports.Cache = wasm.Cache;\n`, ``]],
+    "browser.js": [[`import { CacheError, shutdownOnFree } from "./error.js";`, `import { CacheError } from "../error.js";`],
+                   [CACHE, ``]],
+    "workerd.js": [[`import { CacheError, shutdownOnFree } from "./error.js";`, `import { CacheError } from "../error.js";`],
+                   [CACHE, ``]],
+    "node.cjs": [[`const { CacheError, shutdownOnFree } = require("./error.cjs")`, `const { CacheError } = require("../error.cjs")`],
+                 [`exports.Cache = shutdownOnFree(wasm.Cache);\n`, ``]],
     "node.mjs": [[`export const { Cache, MemoryCache,`, `export const { MemoryCache,`]],
   };
   for (const [file, swaps] of Object.entries(edits)) {
