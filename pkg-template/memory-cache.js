@@ -139,7 +139,12 @@ const clock =
     ? () => performance.now()
     : Date.now;
 
-/** `options.ttl` of a per-call option bag (undefined: the default); the wasm parser decides
+/** TTLs up to this many seconds (about 31 years) pass the plain case below; larger ones are
+ * left to the wasm parser, which knows the exact bound. */
+const PLAIN_TTL = 1e9;
+
+/** `options.ttl` of a per-call option bag (undefined: the default), checked in full (type and
+ * range) so that getOrSet refuses a bad one before its generator runs; the wasm parser decides
  * everything but the plain cases, and throws its INVALID_OPTIONS. */
 function ttlOption(options) {
   if (options === null) return undefined;
@@ -147,7 +152,7 @@ function ttlOption(options) {
     const names = Object.keys(options);
     if (names.length === 0 || (names.length === 1 && names[0] === "ttl")) {
       const ttl = options.ttl;
-      if (ttl === undefined || typeof ttl === "number") return ttl;
+      if (ttl === undefined || (typeof ttl === "number" && ttl > 0 && ttl <= PLAIN_TTL)) return ttl;
     }
   }
   return MemorySlots.ttlOption(options);
@@ -256,7 +261,8 @@ const keyMakers = { jcs: null, python: null };
  * the canonical JSON of `data`.
  */
 export function requestKey(version, namespace, data, keyFormat) {
-  const format = keyFormat === undefined ? "jcs" : keyFormat;
+  // Absent (undefined or null) means the default, as for the keyFormat option.
+  const format = keyFormat === undefined || keyFormat === null ? "jcs" : keyFormat;
   if (format !== "jcs" && format !== "python") throw MemorySlots.keyFormatError(format);
   let maker = keyMakers[format];
   if (maker === null) {

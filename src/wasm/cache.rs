@@ -25,17 +25,15 @@ use crate::error::Error;
 const WARM_CONCURRENCY: f64 = 4.0;
 
 /// Calls a generator and awaits its result when it is a promise; failures become
-/// `GENERATOR_FAILED` with the original as `cause`.
-async fn generate(generator: &Function, arg: Option<&JsValue>) -> JsResult<JsValue> {
+/// `GENERATOR_FAILED` with the original as `cause`. Shutdown ends the wait with `SHUT_DOWN`.
+async fn generate(state: &State, generator: &Function, arg: Option<&JsValue>) -> JsResult<JsValue> {
     let r = match arg {
         Some(a) => generator.call1(&JsValue::UNDEFINED, a),
         None => generator.call0(&JsValue::UNDEFINED),
     };
     let v = r.map_err(|e| generator_failed(&e))?;
     if is_thenable(&v) {
-        JsFuture::from(Promise::resolve(&v))
-            .await
-            .map_err(|e| generator_failed(&e))
+        js(state.until_stopped(&v).await)?.map_err(|e| generator_failed(&e))
     } else {
         Ok(v)
     }
@@ -245,7 +243,7 @@ impl Cache {
                 if let Some(hit) = js(lookup.await)? {
                     return Ok(hit);
                 }
-                let value = generate(&generator, None).await?;
+                let value = generate(&state, &generator, None).await?;
                 Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await?;
                 Ok(value)
             }
@@ -452,7 +450,8 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
         let outcome = if run.present.get(i).copied().unwrap_or(false) {
             WarmOutcome::Skipped
         } else {
-            let generated = generate(&run.generators[item.namespace], Some(&topic)).await;
+            let generated =
+                generate(&run.state, &run.generators[item.namespace], Some(&topic)).await;
             let stored = match generated {
                 Ok(v) => Cache::store_value(run.state.clone(), item.key.clone(), v, None).await,
                 Err(e) => Err(e),

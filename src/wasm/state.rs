@@ -9,8 +9,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::Function;
+use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use super::error::{js, JsResult};
 use super::value::{check_value, data_json, value_size, JsOptions};
@@ -41,6 +42,28 @@ pub(crate) struct State {
     size_of: Option<Function>,
     timer: RefCell<Option<Interval>>,
     pub(crate) popular_topics: Vec<String>,
+    stop: Stop,
+}
+
+/// A promise that resolves, to a token of its own, when the cache shuts down: generators are
+/// raced against it, so that shutdown releases whoever waits on one that never settles. (It
+/// resolves rather than rejects, so that nothing is left unhandled when nobody races it.)
+struct Stop {
+    promise: Promise,
+    resolve: Function,
+    token: JsValue,
+}
+
+impl Stop {
+    fn new() -> Stop {
+        let mut resolve = None;
+        let promise = Promise::new(&mut |res, _rej| resolve = Some(res));
+        Stop {
+            promise,
+            resolve: resolve.unwrap_or_else(|| Function::from(JsValue::UNDEFINED)),
+            token: Object::new().into(),
+        }
+    }
 }
 
 /// Builds the state and starts the cleanup timer where the runtime allows one.
@@ -59,6 +82,7 @@ pub(crate) fn create(opts: JsOptions) -> JsResult<Rc<State>> {
         size_of: opts.size_of,
         timer: RefCell::new(timer),
         popular_topics: opts.core.popular_topics,
+        stop: Stop::new(),
     }))
 }
 
@@ -85,9 +109,24 @@ impl State {
         js(self.cache.request_key(namespace, &text))
     }
 
-    /// Stops the timer; later operations fail with `SHUT_DOWN`.
+    /// Stops the timer; later operations fail with `SHUT_DOWN`, and so do the waits on
+    /// generators still running.
     pub(crate) fn shutdown(&self) {
         self.timer.borrow_mut().take();
         self.cache.shutdown();
+        let _ = self
+            .stop
+            .resolve
+            .call1(&JsValue::UNDEFINED, &self.stop.token);
+    }
+
+    /// What `pending` (a generator's promise) comes to, unless the cache shuts down first (or
+    /// has): then `SHUT_DOWN`, and whatever `pending` comes to is ignored.
+    pub(crate) async fn until_stopped(&self, pending: &JsValue) -> Result<JsResult<JsValue>> {
+        let race = Promise::race(&Array::of2(&Promise::resolve(pending), &self.stop.promise));
+        match JsFuture::from(race).await {
+            Ok(v) if v == self.stop.token => Err(Error::ShutDown),
+            settled => Ok(settled),
+        }
     }
 }

@@ -354,7 +354,12 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
 
 /// Per-call options `{ ttl }` (seconds); `undefined` means the default TTL.
 pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
-    Bag::new(v, "options", &["ttl"])?.number("ttl")
+    let ttl = Bag::new(v, "options", &["ttl"])?.number("ttl")?;
+    // The range is checked here too, so that getOrSet refuses a bad TTL before the generator runs.
+    if let Some(secs) = ttl {
+        js(crate::options::check_secs("ttl", secs, false))?;
+    }
+    Ok(ttl)
 }
 
 fn set(obj: &Object, name: &str, v: impl Into<JsValue>) {
