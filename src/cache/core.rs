@@ -392,9 +392,9 @@ impl Core {
         self.tier.sweep(now, budget, log!(self.removed))
     }
 
-    /// Live entries (expired ones are swept first, logged).
+    /// Live entries (every expired one is swept first, logged).
     pub fn len(&mut self, now: u64) -> usize {
-        self.sweep(now, usize::MAX);
+        self.tier.sweep_all(now, log!(self.removed));
         self.tier.len()
     }
 

@@ -13,7 +13,9 @@
 //! At most [`MAX_LISTS`] lists exist. Once they are all in use, an entry with yet another TTL
 //! joins the list of the nearest TTL; it may then sit behind entries that expire later, so it is
 //! swept late (never returned late: liveness is always checked against its own expiry time).
-//! The same holds when the host's clock steps backwards.
+//! The same holds when the host's clock steps backwards. A list that has taken an entry
+//! expiring before its tail is marked out of order until it empties, and a full sweep
+//! ([`ExpiryLists::out_of_order`]) walks such lists whole.
 
 use super::{Entry, NIL};
 
@@ -42,6 +44,8 @@ struct TtlList {
     ttl: u64,
     head: u32,
     tail: u32,
+    /// An entry was appended behind one that expires later (and the list has not emptied since).
+    out_of_order: bool,
 }
 
 /// The TTL lists (their links live in the entries).
@@ -66,6 +70,7 @@ impl ExpiryLists {
         if let Some(i) = self.lists.iter().position(|l| l.head == NIL) {
             if let Some(l) = self.lists.get_mut(i) {
                 l.ttl = ttl;
+                l.out_of_order = false;
             }
             return i;
         }
@@ -74,6 +79,7 @@ impl ExpiryLists {
                 ttl,
                 head: NIL,
                 tail: NIL,
+                out_of_order: false,
             });
             return self.lists.len() - 1;
         }
@@ -91,6 +97,10 @@ impl ExpiryLists {
         };
         let mark = end_mark(list);
         let tail = l.tail;
+        let expiry = |s: u32| entries.get(s as usize).map_or(0.0, |e| e.expires_at);
+        if tail != NIL && expiry(tail) > expiry(slot) {
+            l.out_of_order = true;
+        }
         if let Some(e) = entries.get_mut(slot as usize) {
             e.eprev = if tail == NIL { mark } else { tail };
             e.enext = mark;
@@ -116,6 +126,7 @@ impl ExpiryLists {
             Some(list) => {
                 if let Some(l) = self.lists.get_mut(list) {
                     l.head = if marked_list(enext).is_some() {
+                        l.out_of_order = false;
                         NIL
                     } else {
                         enext
@@ -166,6 +177,23 @@ impl ExpiryLists {
             .iter()
             .filter_map(|l| entries.get(l.head as usize).map(|e| e.expires_at))
             .reduce(f64::min)
+    }
+
+    /// The entries of the lists marked out of order, where expired entries may sit behind live
+    /// ones: what a full sweep must look at beyond the heads.
+    pub(super) fn out_of_order(&self, entries: &[Entry]) -> Vec<u32> {
+        let mut slots = Vec::new();
+        for (i, l) in self.lists.iter().enumerate() {
+            if !l.out_of_order {
+                continue;
+            }
+            let mut slot = l.head;
+            while slot != NIL && slot != end_mark(i) {
+                slots.push(slot);
+                slot = entries.get(slot as usize).map_or(NIL, |e| e.enext);
+            }
+        }
+        slots
     }
 
     /// Forgets every list.

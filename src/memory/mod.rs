@@ -540,6 +540,20 @@ impl SlotTier {
         removed
     }
 
+    /// Removes every expired entry, wherever it sits in the expiry index (the heads, then whole
+    /// any list that holds entries out of expiry order). Returns how many it removed.
+    pub fn sweep_all(&mut self, now: u64, on_remove: &mut impl FnMut(u32, RemovalCause)) -> usize {
+        let mut removed = self.sweep(now, usize::MAX, on_remove);
+        let now_f = now as f64;
+        for slot in self.expiry.out_of_order(&self.slots) {
+            if self.full(slot).is_some_and(|e| e.expires_at <= now_f) {
+                self.remove_reporting(slot, RemovalCause::Expired, on_remove);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Removes everything (each entry reported as [`RemovalCause::Explicit`]); slot numbers
     /// start again from 0. Returns how many entries there were.
     pub fn clear(&mut self, on_remove: &mut impl FnMut(u32, RemovalCause)) -> usize {
@@ -781,6 +795,42 @@ mod tests {
         assert_eq!(gone, [(later, RemovalCause::Expired)]);
         assert_eq!(t.sweep(20, usize::MAX, &mut sink(&mut gone)), 4);
         assert_eq!(&gone[1..].iter().map(|g| g.0).collect::<Vec<_>>(), &long);
+        t.check_invariants();
+    }
+
+    #[test]
+    fn a_full_sweep_finds_expired_entries_behind_live_ones() {
+        let mut t = slots(100, None);
+        let mut gone = Gone::new();
+        // Sixteen lists of long TTLs, then a short TTL that must share one of them: it sits
+        // behind an entry that expires much later.
+        for i in 0..16u64 {
+            t.insert(0, Some(1_000 + 10 * i), 0).unwrap();
+        }
+        let short = t.insert(0, Some(10), 0).unwrap();
+        assert_eq!(
+            t.sweep(20, usize::MAX, &mut sink(&mut gone)),
+            0,
+            "the heads are live"
+        );
+        assert!(!t.is_live(short, 20), "never returned late");
+        assert_eq!(t.sweep_all(20, &mut sink(&mut gone)), 1);
+        assert_eq!(gone, [(short, RemovalCause::Expired)]);
+        assert_eq!(t.len(), 16);
+        t.check_invariants();
+
+        // The clock stepping back: an entry stored "earlier" joins behind a later one.
+        let mut t = slots(100, None);
+        let mut gone = Gone::new();
+        let later = t.insert(0, Some(1_000), 100).unwrap();
+        let earlier = t.insert(0, Some(1_000), 0).unwrap();
+        assert_eq!(t.sweep(1_050, usize::MAX, &mut sink(&mut gone)), 0);
+        assert_eq!(t.sweep_all(1_050, &mut sink(&mut gone)), 1);
+        assert_eq!(gone, [(earlier, RemovalCause::Expired)]);
+        assert!(t.is_live(later, 1_050));
+        // Once the list has emptied, it is in order again.
+        assert_eq!(t.sweep_all(1_100, &mut sink(&mut gone)), 1);
+        assert!(t.is_empty());
         t.check_invariants();
     }
 
