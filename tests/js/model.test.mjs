@@ -66,8 +66,9 @@ const NAMESPACES = ["ns", "ab", "a*", "é"];
 const BAD_SEGMENTS = ["", "a:b"];
 const VERSIONS = ["v1", "v2", "v*"];
 const DATA = [{ q: 0 }, { q: 1 }, { topic: "Rust" }, { topic: "é😀" }, [1, 2], "str", 5, null, { b: 1, a: [true, null] }];
-/** Per-call TTLs in seconds (undefined: the cache's default); with the defaults below, at most
- * eight distinct TTLs, so every entry sits in its own TTL's expiry list (README "Expiry"). */
+/** Per-call TTLs in seconds (undefined: the cache's default); with one default below, at most
+ * five distinct TTLs in a run, so every entry sits in its own TTL's expiry list (README
+ * "Expiry"; past 16 TTLs, see the last test). */
 const TTLS = [undefined, 0.5, 1, 2, 10];
 const DEFAULT_TTLS = [1, 5, 60];
 /** Clock steps in milliseconds: the deadlines of the TTLs above, one millisecond either side. */
@@ -334,7 +335,11 @@ class Model {
 function show(x) {
   if (x === undefined) return "undefined";
   if (typeof x === "object" && x !== null && "id" in x) return `#${x.id}`;
-  if (typeof x === "string" && x.length > 40) return `${JSON.stringify(x.slice(0, 3))}.repeat(${x.length / [...x.slice(0, 1)][0].length})`;
+  if (typeof x === "string" && x.length > 40) {
+    const first = [...x][0];
+    const n = x.length / first.length;
+    return x === first.repeat(n) ? `${JSON.stringify(first)}.repeat(${n})` : `${JSON.stringify(x.slice(0, 40))}… (${x.length} units)`;
+  }
   return JSON.stringify(x);
 }
 const ttlText = (ttl) => (ttl === undefined ? "" : `, { ttl: ${ttl} }`);
@@ -919,6 +924,10 @@ const holder = {
   },
 };
 
+after(() => {
+  for (const c of holder.caches) c.shutdown();
+});
+
 // ---- arbitraries -----------------------------------------------------------------------------
 
 // A few keys are drawn often, so that reads find what was stored; the rest now and then.
@@ -1057,19 +1066,22 @@ const config = (maxEntries) =>
 
 test("MemoryCache against the model: LRU, TTL, entry and byte bounds, patterns, stats, shutdown", async () => {
   const cov = newCoverage();
-  await fc.assert(
-    fc.asyncProperty(
-      config(fc.constantFrom(1, 2, 3, 4, 6, 10, 1000)),
-      fc.commands([fc.oneof(...commonCommands())], { maxCommands: 60, size: "max" }),
-      (cfg, cmds) => runModel(cfg, cmds, cov),
-    ),
-    assertParams(1000),
-  );
-  console.log(
-    `model: MemoryCache (bounds, expiry, patterns) ${cov.runs} runs, ${cov.commands} commands ` +
-      `(${cov.hits} hits, ${cov.evictions} evictions, ${cov.expirations} expirations, ` +
-      `${cov.patternHits} keys deleted by pattern, ${cov.refused} stores refused)`,
-  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        config(fc.constantFrom(1, 2, 3, 4, 6, 10, 1000)),
+        fc.commands([fc.oneof(...commonCommands())], { maxCommands: 60, size: "max" }),
+        (cfg, cmds) => runModel(cfg, cmds, cov),
+      ),
+      assertParams(1000),
+    );
+  } finally {
+    console.log(
+      `model: MemoryCache (bounds, expiry, patterns) ${cov.runs} runs, ${cov.commands} commands ` +
+        `(${cov.hits} hits, ${cov.evictions} evictions, ${cov.expirations} expirations, ` +
+        `${cov.patternHits} keys deleted by pattern, ${cov.refused} stores refused)`,
+    );
+  }
   // The suite reached what it is for (each can fail if the generators stop producing it).
   for (const what of ["hits", "evictions", "expirations", "settles", "refused", "patternHits", "shutDownChecks", "timerTicks"]) {
     assert.ok(cov[what] > 0, `no ${what} in ${JSON.stringify(cov)}`);
@@ -1081,38 +1093,93 @@ test("MemoryCache against the model: the read log wraps and wasm memory grows un
   const burst = fc
     .tuple(fc.integer({ min: 1025, max: 1400 }), fc.nat({ max: 50 }), fc.integer({ min: 1, max: 7 }))
     .map(([n, o, s]) => new ReadBurst(n, o, s));
-  await fc.assert(
-    fc.asyncProperty(
-      config(fc.constantFrom(3, 8, 64, 200_000)),
-      fc.commands(
-        [
-          fc.oneof(
-            ...commonCommands(),
-            { arbitrary: burst, weight: 8 },
-            { arbitrary: fc.tuple(ns, fc.constantFrom(70_000, 150_000, 400_000)).map(([n, k]) => new BigKey(n, k)), weight: 2 },
-            {
-              arbitrary: fc
-                .tuple(fc.constantFrom("get", "has", "set", "delete"), fc.nat(), size)
-                .map(([f, p, s]) => new GrowElsewhere(f, p, s)),
-              weight: 5,
-            },
-          ),
-        ],
-        { maxCommands: 40, size: "max" },
+  const grow = fc
+    .tuple(fc.constantFrom("get", "has", "set", "delete"), fc.nat(), size)
+    .map(([f, p, s]) => new GrowElsewhere(f, p, s));
+  const bigKey = fc.tuple(ns, fc.constantFrom(70_000, 150_000, 400_000)).map(([n, k]) => new BigKey(n, k));
+  const commands = fc.oneof(
+    ...commonCommands(),
+    { arbitrary: burst, weight: 8 },
+    { arbitrary: bigKey, weight: 2 },
+    { arbitrary: grow, weight: 5 },
+  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        config(fc.constantFrom(3, 8, 64, 200_000)),
+        fc.commands([commands], { maxCommands: 40, size: "max" }),
+        (cfg, cmds) => runModel(cfg, cmds, cov),
       ),
-      (cfg, cmds) => runModel(cfg, cmds, cov),
-    ),
-    assertParams(300),
-  );
-  console.log(
-    `model: MemoryCache (read log, memory growth) ${cov.runs} runs, ${cov.commands} commands ` +
-      `(${cov.logWraps} read-log wraps, ${cov.detachedOps} operations on detached views, ` +
-      `${cov.grows} request keys that grew memory)`,
-  );
+      assertParams(300),
+    );
+  } finally {
+    console.log(
+      `model: MemoryCache (read log, memory growth) ${cov.runs} runs, ${cov.commands} commands ` +
+        `(${cov.logWraps} read-log wraps, ${cov.detachedOps} operations on detached views, ` +
+        `${cov.grows} request keys that grew memory)`,
+    );
+  }
   assert.ok(cov.logWraps > 0, "some burst wrapped the read log");
   assert.ok(cov.detachedOps > 0, "some operation ran on views that memory growth had detached");
 });
 
-after(() => {
-  for (const c of holder.caches) c.shutdown();
-});
+// Found by this test (seed -2067316674): once more than 16 distinct TTLs are in use, an entry
+// with yet another TTL joins the expiry list of the nearest TTL and can sit behind an entry that
+// expires later (README "Expiry": "swept late, never returned late"). `size` and
+// `stats().keys`, documented as live entries, then still count it after it expired (and
+// `memoryUsedBytes` still charges it). Shrunk counterexample, run first below as an example:
+//   set k0..k15 with the 16 TTLs 2..17 s (at one time), set k16 with ttl 1 s (it joins the
+//   2 s list behind the entry with ttl 2 s), advance 1000 ms: size 17, but 16 entries are live.
+// A clock that steps backwards does the same with fewer TTLs (expiry.rs says so). The expiry
+// index is Rust (src/memory/expiry.rs, Core::len): left for the lead; drop `todo` once fixed.
+const SIXTEEN_TTLS_COUNTEREXAMPLE = [
+  ...[3, 5, 4, 6, 7, 14, 13, 10, 2, 8, 15, 9, 11, 16, 17, 12].map((ttl, key) => ({ key, ttl })),
+  { key: 16, ttl: 1 },
+  { advance: 1000 },
+];
+
+test(
+  "size and stats().keys count live entries only, with more than 16 distinct TTLs",
+  { todo: "an expired entry behind a later-expiring one in a shared TTL list is still counted (see the comment above)" },
+  async () => {
+    const op = fc.oneof(
+      { arbitrary: fc.record({ key: fc.nat({ max: 40 }), ttl: fc.integer({ min: 1, max: 40 }) }), weight: 6 },
+      { arbitrary: fc.record({ advance: fc.constantFrom(1, 500, 1000, 2000, 5000) }), weight: 1 },
+    );
+    let runs = 0;
+    let ops = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 80, size: "max" }), async (list) => {
+          runs++;
+          const clock = { t: T0 };
+          Date.now = () => clock.t;
+          const mem = new MemoryCache({ maxEntries: 1000, cleanupInterval: 0 });
+          try {
+            await null;
+            const expiresAt = new Map();
+            for (const o of list) {
+              ops++;
+              if (o.advance === undefined) {
+                mem.set(`k${o.key}`, o.key, { ttl: o.ttl });
+                expiresAt.set(`k${o.key}`, clock.t + o.ttl * 1000);
+              } else {
+                clock.t += o.advance;
+                await null;
+                const live = [...expiresAt.values()].filter((at) => clock.t < at).length;
+                assert.equal(mem.size, live, "size");
+                assert.equal(mem.stats().keys, live, "stats().keys");
+              }
+            }
+          } finally {
+            mem.shutdown();
+            Date.now = realNow;
+          }
+        }),
+        { ...assertParams(200), examples: [[SIXTEEN_TTLS_COUNTEREXAMPLE]] },
+      );
+    } finally {
+      console.log(`model: MemoryCache (size past 16 TTLs) ${runs} runs, ${ops} commands`);
+    }
+  },
+);
