@@ -1126,12 +1126,10 @@ test("MemoryCache against the model: the read log wraps and wasm memory grows un
 // Found by this test (seed -2067316674): once more than 16 distinct TTLs are in use, an entry
 // with yet another TTL joins the expiry list of the nearest TTL and can sit behind an entry that
 // expires later (README "Expiry": "swept late, never returned late"). `size` and
-// `stats().keys`, documented as live entries, then still count it after it expired (and
-// `memoryUsedBytes` still charges it). Shrunk counterexample, run first below as an example:
+// `stats().keys`, documented as live entries, counted it after it expired, until Core::len swept
+// the lists that hold entries out of order whole. The shrunk counterexample runs first below:
 //   set k0..k15 with the 16 TTLs 2..17 s (at one time), set k16 with ttl 1 s (it joins the
-//   2 s list behind the entry with ttl 2 s), advance 1000 ms: size 17, but 16 entries are live.
-// A clock that steps backwards does the same with fewer TTLs (expiry.rs says so). The expiry
-// index is Rust (src/memory/expiry.rs, Core::len): left for the lead; drop `todo` once fixed.
+//   2 s list behind the entry with ttl 2 s), advance 1000 ms: size must be 16.
 const SIXTEEN_TTLS_COUNTEREXAMPLE = [
   ...[3, 5, 4, 6, 7, 14, 13, 10, 2, 8, 15, 9, 11, 16, 17, 12].map((ttl, key) => ({ key, ttl })),
   { key: 16, ttl: 1 },
@@ -1140,7 +1138,6 @@ const SIXTEEN_TTLS_COUNTEREXAMPLE = [
 
 test(
   "size and stats().keys count live entries only, with more than 16 distinct TTLs",
-  { todo: "an expired entry behind a later-expiring one in a shared TTL list is still counted (see the comment above)" },
   async () => {
     const op = fc.oneof(
       { arbitrary: fc.record({ key: fc.nat({ max: 40 }), ttl: fc.integer({ min: 1, max: 40 }) }), weight: 6 },
