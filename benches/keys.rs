@@ -12,7 +12,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 const SMALL: &str = r#"{"topic":"Python Programming"}"#;
 
 /// The request objects of `npm run bench` (a), as `JSON.stringify` writes them (74 bytes).
-const BENCH_A: &str = r#"{"topic":"Python Programming 0","level":"beginner","n":5,"tags":["a","b"]}"#;
+const BENCH_A: &str =
+    r#"{"topic":"Python Programming 0","level":"beginner","n":5,"tags":["a","b"]}"#;
 
 /// A ~1 KB nested request, as `JSON.stringify` writes it (keys deliberately unsorted).
 const NESTED: &str = concat!(
@@ -32,7 +33,11 @@ const NESTED: &str = concat!(
 );
 
 fn bench_keys(c: &mut Criterion) {
-    let cases = [("small", SMALL), ("bench_a", BENCH_A), ("nested_1kb", NESTED)];
+    let cases = [
+        ("small", SMALL),
+        ("bench_a", BENCH_A),
+        ("nested_1kb", NESTED),
+    ];
     for format in [KeyFormat::Jcs, KeyFormat::Python] {
         for (name, data) in cases {
             let mut canonical = String::with_capacity(2048);
