@@ -150,6 +150,20 @@ fn sweep_cost_is_proportional_to_what_expired() {
 }
 
 #[test]
+fn sweep_all_removes_expired_entries_behind_live_ones() {
+    // Found by tests/model_core.rs: "ab", stored after the clock stepped back, sits behind "aa"
+    // in their TTL list although it expires first.
+    let (mut t, log) = tier(24, None);
+    t.insert("aa", 1, 0, Some(20), 1_000).unwrap();
+    t.insert("ab", 2, 0, Some(20), 992).unwrap();
+    assert_eq!(t.sweep(1_012, usize::MAX), 0, "the list's head is live");
+    assert_eq!(t.sweep_all(1_012), 1);
+    assert_eq!(taken(&log), vec![("ab".to_owned(), RemovalCause::Expired)]);
+    assert_eq!(t.keys(1_012), ["aa"]);
+    t.check_invariants();
+}
+
+#[test]
 fn normal_operations_sweep_without_a_timer() {
     let (mut t, _) = tier(1_000, None);
     for i in 0..100u32 {

@@ -392,9 +392,15 @@ impl Core {
         self.tier.sweep(now, budget, log!(self.removed))
     }
 
+    /// Removes every expired entry, wherever it sits in the expiry index (logged). Returns how
+    /// many it removed.
+    pub fn sweep_all(&mut self, now: u64) -> usize {
+        self.tier.sweep_all(now, log!(self.removed))
+    }
+
     /// Live entries (every expired one is swept first, logged).
     pub fn len(&mut self, now: u64) -> usize {
-        self.tier.sweep_all(now, log!(self.removed));
+        self.sweep_all(now);
         self.tier.len()
     }
 

@@ -307,9 +307,12 @@ impl<V> MemoryTier<V> {
         n
     }
 
-    /// Removes every expired entry (cost proportional to what expired).
+    /// Removes every expired entry, those behind a live one in a TTL list included (see
+    /// [`SlotTier::sweep_all`](crate::memory::SlotTier::sweep_all)).
     pub fn sweep_all(&mut self, now: u64) -> usize {
-        self.sweep(now, usize::MAX)
+        let n = self.core.sweep_all(now);
+        self.drain();
+        n
     }
 
     /// Removes everything (each entry reported as [`RemovalCause::Explicit`]); returns how many
