@@ -237,7 +237,7 @@ impl MemorySlots {
                 let removed = match inner.try_borrow_mut() {
                     Ok(mut i) => {
                         i.begin();
-                        i.core.sweep(now, usize::MAX);
+                        i.core.sweep_all(now);
                         i.end();
                         !i.core.removed().is_empty()
                     }
