@@ -17,6 +17,8 @@
 //! runs the structure's invariant checker. A failing sequence is shrunk to a minimal one.
 //!
 //! `PROPTEST_CASES` sets the number of cases (256 by default).
+// proptest is a native dev dependency only.
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used)]
 
 mod support;
