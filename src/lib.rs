@@ -4,6 +4,10 @@ pub mod cache;
 pub mod canonical;
 pub mod clock;
 pub mod error;
+// Entry points for the fuzz targets in fuzz/; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod key;
 mod md5;

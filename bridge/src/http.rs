@@ -134,6 +134,19 @@ pub fn read_request(
     writer: &mut TcpStream,
     max_body: usize,
 ) -> Incoming {
+    parse_request(reader, writer, max_body, |r| {
+        let _ = r.get_ref().set_read_timeout(Some(BODY_TIMEOUT));
+    })
+}
+
+/// [`read_request`] over any reader and writer (`100 Continue` goes to `writer`);
+/// `before_body` runs just before a body is read.
+pub fn parse_request<R: BufRead, W: Write>(
+    reader: &mut R,
+    writer: &mut W,
+    max_body: usize,
+    before_body: impl FnOnce(&mut R),
+) -> Incoming {
     let head = match read_head(reader) {
         Ok(Some(head)) => head,
         Ok(None) => return Incoming::Closed,
@@ -181,7 +194,7 @@ pub fn read_request(
         {
             return Incoming::Closed;
         }
-        let _ = reader.get_ref().set_read_timeout(Some(BODY_TIMEOUT));
+        before_body(reader);
         // `len <= max_body`, so it fits in usize.
         let mut body = vec![0; len as usize];
         if reader.read_exact(&mut body).is_err() {
@@ -198,7 +211,7 @@ enum HeadError {
     Malformed(&'static str),
 }
 
-fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>, HeadError> {
+fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Request>, HeadError> {
     let mut budget = MAX_HEAD;
     let mut line = Vec::new();
     // Skip empty lines before the request line (RFC 9112 §2.2).
@@ -259,8 +272,8 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>, HeadE
     }))
 }
 
-fn read_line(
-    reader: &mut BufReader<TcpStream>,
+fn read_line<R: BufRead>(
+    reader: &mut R,
     line: &mut Vec<u8>,
     budget: &mut usize,
 ) -> Result<usize, HeadError> {

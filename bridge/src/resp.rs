@@ -27,6 +27,8 @@ pub enum Reply {
 const MAX_DEPTH: usize = 512;
 /// Longest header line (`$123`, `+status`, `-error`) accepted from Redis.
 const MAX_LINE: usize = 1 << 20;
+/// Most bytes of a bulk string allocated before they arrive; the rest grow as they are read.
+const BULK_AHEAD: usize = 64 * 1024;
 
 /// Appends `args` as one RESP2 command (an array of bulk strings).
 pub fn encode_command(out: &mut Vec<u8>, args: &[Vec<u8>]) {
@@ -106,8 +108,17 @@ fn read_depth<R: BufRead>(r: &mut R, depth: usize) -> io::Result<Reply> {
                 return Ok(Reply::NilBulk);
             }
             let len = usize::try_from(len).map_err(|_| protocol_error("bulk length"))?;
-            let mut buf = vec![0; len + 2];
-            r.read_exact(&mut buf)?;
+            // The announced length bounds the read, not the allocation: a length that no data
+            // follows costs nothing.
+            let want = len as u64 + 2;
+            let mut buf = Vec::with_capacity(len.min(BULK_AHEAD) + 2);
+            r.by_ref().take(want).read_to_end(&mut buf)?;
+            if (buf.len() as u64) < want {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "Redis closed the connection within a bulk string",
+                ));
+            }
             if !buf.ends_with(b"\r\n") {
                 return Err(protocol_error("bulk string without CRLF"));
             }
@@ -200,5 +211,23 @@ mod tests {
         assert!(read_reply(&mut &b":x\r\n"[..]).is_err());
         assert!(read_reply(&mut &b"$3\r\nab"[..]).is_err());
         assert!(read_reply(&mut &b""[..]).is_err());
+    }
+
+    #[test]
+    fn bulk_length_without_data_allocates_nothing_ahead() {
+        // Found by fuzz/fuzz_targets/bridge_resp.rs: the announced length was allocated (and
+        // zeroed) before any of the data was read: 624 MB here, an abort for `$9223372036854775807`.
+        for wire in [
+            &b"$624415471\r\n"[..],
+            b"$9223372036854775807\r\nab",
+            b"*1\r\n$4611686018427387904\r\n",
+        ] {
+            let err = read_reply(&mut &wire[..]).expect_err("the data is missing");
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        }
+        let mut big = b"$100000\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 100_000));
+        big.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&big), Reply::Bulk(vec![b'x'; 100_000]));
     }
 }

@@ -27,7 +27,9 @@ impl Parser<'_> {
         // the value is `mant × 10^(scale + exponent)` when `sig <= 19`.
         let mut mant: u64 = 0;
         let mut sig = 0usize;
-        let mut scale: i32 = 0;
+        // 64 bits: leading zeros (at most the input's length, below 2^32) and an exponent
+        // (saturating far beyond any finite double's) never overflow their sum `power`.
+        let mut scale: i64 = 0;
         let int_start = i;
         match b.get(i) {
             Some(b'0') => i += 1,
@@ -63,7 +65,7 @@ impl Parser<'_> {
                 i += 1;
             }
         }
-        let mut exponent: i32 = 0;
+        let mut exponent: i64 = 0;
         if let Some(b'e' | b'E') = b.get(i) {
             plain = false;
             i += 1;
@@ -75,7 +77,9 @@ impl Parser<'_> {
                 return Err(Bad::Number(start as u32));
             }
             while let Some(&d @ b'0'..=b'9') = b.get(i) {
-                exponent = (exponent * 10 + i32::from(d - b'0')).min(100_000);
+                exponent = exponent
+                    .saturating_mul(10)
+                    .saturating_add(i64::from(d - b'0'));
                 i += 1;
             }
             if exp_negative {
@@ -133,7 +137,7 @@ impl Parser<'_> {
                 mant /= 10;
                 power += 1;
             }
-            let digits = count_digits(mant) as i32;
+            let digits = count_digits(mant) as i64;
             return Ok(Val::Dec {
                 mant,
                 exp: (power + digits - 1) as i16,
@@ -494,6 +498,24 @@ mod tests {
         let mut s = String::new();
         push_number(x, format, &mut s);
         s
+    }
+
+    #[test]
+    fn exponents_offset_by_many_leading_zeros() {
+        // The exponent used to stop counting at 100000, so leading zeros beyond that were not
+        // made up for: this read as 0.1 (caught by fuzz/fuzz_targets/canonical.rs's oracle).
+        let zeros = "0".repeat(100_000);
+        let text = format!("[0.{zeros}1e100005, -0.{zeros}15e100020, 0.{zeros}1e-100005]");
+        assert_eq!(jcs(&text), "[10000,-15000000000000000000,0]");
+        assert_eq!(py(&text), "[10000.0, -1.5e+19, 0.0]");
+        assert!(is_unserializable_in(
+            &format!("0.{zeros}1e100400"),
+            KeyFormat::Python
+        ));
+        assert_eq!(
+            jcs("[1e-99999999999999999999999, -0e99999999999999999999]"),
+            "[0,0]"
+        );
     }
 
     #[test]

@@ -139,6 +139,42 @@ fn envelope(v: &Json) -> Result<Reply> {
     }
 }
 
+/// Reads one envelope per command from the answer to a batch of `count` commands.
+fn batch_replies(v: &Json, count: usize) -> Result<Vec<Result<Reply>>> {
+    match v {
+        Json::Arr(items) if items.len() == count => Ok(items.iter().map(envelope).collect()),
+        Json::Arr(items) => Err(protocol(format!(
+            "Upstash answered {} results to {count} commands",
+            items.len()
+        ))),
+        other => {
+            envelope(other).and_then(|_| Err(protocol("Upstash answered a batch with one result")))
+        }
+    }
+}
+
+/// The JSON of a 2xx reply body.
+fn parse_body(status: u16, body: &str) -> Result<Json> {
+    json::parse(body).ok_or_else(|| {
+        protocol(format!(
+            "Upstash answered HTTP {status} with a body that is not JSON: {}",
+            excerpt(body)
+        ))
+    })
+}
+
+/// Decodes the body of an HTTP 200 answer to one command, as [`Client::command`] does.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_command_body(body: &str) -> Result<Reply> {
+    envelope(&parse_body(200, body)?)
+}
+
+/// Decodes the body of an HTTP 200 answer to `count` commands, as [`Client::pipeline`] does.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_batch_body(body: &str, count: usize) -> Result<Vec<Result<Reply>>> {
+    batch_replies(&parse_body(200, body)?, count)
+}
+
 /// Appends the JSON array of one command.
 fn push_command<S: AsRef<str>>(args: &[S], out: &mut String) {
     out.push('[');
@@ -238,15 +274,7 @@ impl<T: Transport> Client<T> {
                         *self.sync_token.borrow_mut() = Some(t);
                     }
                     match r.status {
-                        200..=299 => {
-                            return json::parse(&r.body).ok_or_else(|| {
-                                protocol(format!(
-                                    "Upstash answered HTTP {} with a body that is not JSON: {}",
-                                    r.status,
-                                    excerpt(&r.body)
-                                ))
-                            })
-                        }
+                        200..=299 => return parse_body(r.status, &r.body),
                         401 | 403 => {
                             return Err(Error::UpstashAuth(format!(
                                 "Upstash refused the token (HTTP {})",
@@ -325,18 +353,7 @@ impl<T: Transport> Client<T> {
             push_command(c, &mut body);
         }
         body.push(']');
-        match self.post(path, body).await? {
-            Json::Arr(items) if items.len() == commands.len() => {
-                Ok(items.iter().map(envelope).collect())
-            }
-            Json::Arr(items) => Err(protocol(format!(
-                "Upstash answered {} results to {} commands",
-                items.len(),
-                commands.len()
-            ))),
-            other => envelope(&other)
-                .and_then(|_| Err(protocol("Upstash answered a batch with one result"))),
-        }
+        batch_replies(&self.post(path, body).await?, commands.len())
     }
 
     /// `GET key`.
