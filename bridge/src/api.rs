@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::base64;
 use crate::commands::{self, Command};
 use crate::faults::{Faults, Mode};
 use crate::http::{Request, Response};
@@ -521,7 +522,7 @@ fn entry(reply: &Reply, base64: bool) -> Value {
 fn to_json(reply: &Reply, base64: bool, top: bool) -> Value {
     let string = |bytes: &[u8]| -> Value {
         if base64 {
-            Value::String(base64::encode(bytes))
+            Value::String(BASE64.encode(bytes))
         } else {
             Value::String(String::from_utf8_lossy(bytes).into_owned())
         }

@@ -2,7 +2,6 @@
 //! real redis-server, with fault injection for tests. See `bridge/README.md`.
 
 mod api;
-mod base64;
 mod commands;
 mod faults;
 mod http;

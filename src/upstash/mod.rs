@@ -15,12 +15,14 @@
 //! HTTP itself sits behind the [`Transport`] trait: `fetch` in JavaScript runtimes, a plain
 //! socket client in native tests.
 
-mod base64;
 mod json;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 
 use crate::error::{Error, Result};
 use crate::options::UpstashOptions;
@@ -116,8 +118,9 @@ fn decode_reply(v: &Json) -> Result<Reply> {
         ),
         Json::Str(s) if s == "OK" => Reply::Bytes(b"OK".to_vec()),
         Json::Str(s) => Reply::Bytes(
-            base64::decode(s)
-                .ok_or_else(|| protocol("Upstash sent a string that is not base64"))?,
+            BASE64
+                .decode(s)
+                .map_err(|_| protocol("Upstash sent a string that is not base64"))?,
         ),
         Json::Arr(items) => Reply::Array(items.iter().map(decode_reply).collect::<Result<_>>()?),
         Json::Bool(_) | Json::Obj(_) => {
@@ -561,7 +564,35 @@ mod tests {
                 ]),
             ])
         );
-        for bad in [r#""not base64!""#, "1.5", "true", "{}"] {
+        // RFC 4648's vectors, and what padded standard base64 does not allow.
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+            ("😀", "8J+YgA=="),
+        ] {
+            let v = json::parse(&format!("\"{coded}\"")).unwrap();
+            assert_eq!(
+                decode_reply(&v).unwrap(),
+                Reply::Bytes(plain.as_bytes().to_vec())
+            );
+        }
+        for bad in [
+            r#""not base64!""#,
+            r#""abc""#,
+            r#""ab=c""#,
+            r#""====""#,
+            r#""Zg==Zg==""#,
+            r#""Zm9""#,
+            r#""Zm9v\n""#,
+            "1.5",
+            "true",
+            "{}",
+        ] {
             let v = json::parse(bad).unwrap();
             assert_eq!(
                 decode_reply(&v).unwrap_err().code(),
