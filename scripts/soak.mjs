@@ -26,23 +26,13 @@ const require = createRequire(import.meta.url);
 const { Cache, MemoryCache } = require(join(ROOT, "pkg", "node.cjs"));
 const { MemorySlots } = require(join(ROOT, "pkg", "node", "cachette.js"));
 const { startUpstash } = await import(join(ROOT, "tests", "js", "upstash-server.mjs"));
+const { rng } = await import(join(ROOT, "tests", "js", "random.mjs"));
 
 const MEMORY_OPS = Number(process.argv[2] ?? 1_000_000);
 const CACHE_OPS = Number(process.argv[3] ?? 100_000);
 const MAX_ENTRIES = 10_000;
 const MAX_BYTES = 1_000_000;
 
-/** mulberry32. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const wasmMemory = () => MemorySlots.memory().buffer.byteLength;
 function sample(label) {

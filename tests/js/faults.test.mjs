@@ -5,34 +5,13 @@
 // a raw client once faults are cleared); and once the faults stop, the cache serves from Upstash
 // again. The run is seeded (CACHETTE_FAULT_SEED replays one) and its accounting is printed.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Cache, CacheError, sleep } from "./package.mjs";
-import { startUpstash } from "./upstash-server.mjs";
+import { bridgeForTests } from "./upstash-server.mjs";
+import { rng } from "./random.mjs";
 
-let up;
-const unhandled = [];
-const onUnhandled = (reason) => unhandled.push(reason);
+const bridge = bridgeForTests();
 
-before(async () => {
-  up = await startUpstash();
-  process.on("unhandledRejection", onUnhandled);
-});
-after(() => {
-  up?.stop();
-  process.off("unhandledRejection", onUnhandled);
-});
-
-/** mulberry32: a small seeded generator. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TIMEOUT_MS = 150;
 const FAULTS = [
@@ -51,11 +30,11 @@ test("random faults between operations: every call settles, invalidations never 
   const seed = Number(process.env.CACHETTE_FAULT_SEED ?? Date.now() % 2 ** 31);
   const random = rng(seed);
   const pick = (xs) => xs[Math.floor(random() * xs.length)];
-  await up.raw("FLUSHDB");
+  await bridge.up.raw("FLUSHDB");
   const c = new Cache({
     cleanupInterval: 0,
     version: "v1",
-    upstash: { url: up.url, token: up.token, timeoutMs: TIMEOUT_MS, retries: 1 },
+    upstash: { url: bridge.up.url, token: bridge.up.token, timeoutMs: TIMEOUT_MS, retries: 1 },
   });
   const tally = { calls: 0, values: 0, faults: 0, invalidationsDone: 0, invalidationsChecked: 0 };
   const codes = {};
@@ -90,7 +69,7 @@ test("random faults between operations: every call settles, invalidations never 
     if (!(e instanceof CacheError)) problems.push(`${label} rejected with a non-CacheError: ${e}`);
     else if (!ALLOWED.has(e.code)) problems.push(`${label} rejected with ${e.code}: ${e.message}`);
     else codes[e.code] = (codes[e.code] ?? 0) + 1;
-    if (String(e?.message).includes(up.token)) problems.push(`${label}: the token leaked`);
+    if (String(e?.message).includes(bridge.up.token)) problems.push(`${label}: the token leaked`);
     return outcome;
   }
 
@@ -110,7 +89,7 @@ test("random faults between operations: every call settles, invalidations never 
   for (let round = 0; round < ROUNDS; round++) {
     if (random() < 0.35) {
       const fault = { ...pick(FAULTS)(), count: 1 + Math.floor(random() * 3) };
-      await up.faults(fault);
+      await bridge.up.faults(fault);
       tally.faults++;
     }
     if (random() < 0.15) {
@@ -126,8 +105,8 @@ test("random faults between operations: every call settles, invalidations never 
       const r = await settle(label, run);
       if (r.ok) {
         tally.invalidationsDone++;
-        await up.faults({ mode: "none" });
-        const left = (await up.raw("KEYS", pattern)).result;
+        await bridge.up.faults({ mode: "none" });
+        const left = (await bridge.up.raw("KEYS", pattern)).result;
         tally.invalidationsChecked++;
         if (left.length !== 0) problems.push(`${label} reported done, Redis still holds ${left}`);
       }
@@ -139,9 +118,9 @@ test("random faults between operations: every call settles, invalidations never 
   }
 
   // The faults stop: the cache goes back to Upstash.
-  await up.faults({ mode: "none" });
+  await bridge.up.faults({ mode: "none" });
   await c.set("after:faults", { back: true }, { ttl: 60 });
-  assert.equal((await up.raw("GET", "after:faults")).result, JSON.stringify({ back: true }));
+  assert.equal((await bridge.up.raw("GET", "after:faults")).result, JSON.stringify({ back: true }));
   assert.deepEqual(await c.get("after:faults"), { back: true });
   const s = await c.stats();
   assert.equal(s.fallbackActive, false);
@@ -152,10 +131,10 @@ test("random faults between operations: every call settles, invalidations never 
   console.log(
     `faults (seed ${seed}): ${tally.calls} calls, ${tally.values} values, errors ${JSON.stringify(codes)}, ` +
       `${tally.faults} faults set, ${tally.invalidationsDone} invalidations done and checked in Redis, ` +
-      `${unhandled.length} unhandled rejections`,
+      `${bridge.unhandled.length} unhandled rejections`,
   );
   assert.deepEqual(problems, [], `seed ${seed}`);
-  assert.deepEqual(unhandled.map(String), [], "unhandled rejections");
+  assert.deepEqual(bridge.unhandled.map(String), [], "unhandled rejections");
   assert.equal(tally.invalidationsChecked, tally.invalidationsDone);
   assert.ok(tally.calls > ROUNDS, "the run made its calls");
   assert.ok(Object.keys(codes).length > 0, "some fault reached a caller");

@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "../packaging/helpers.mjs";
 import { MemoryCache, requestKey, vectors, expectCacheError } from "./package.mjs";
+import { rng } from "./random.mjs";
 
 const rows = vectors("python-text.jsonl");
 
@@ -71,17 +72,6 @@ test("numbers: JSON.stringify's text decides int or float, as in a Python servic
   })(), "UNSERIALIZABLE");
 });
 
-/** mulberry32: a small seeded generator. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ["a", "b", "Z", "0", " ", "*", "?", "[", ":", "é", "ß", "中", "한", "😀", "𝄞", "\u007f",
   "\u2028", "\ue000", "\ufeff", "\uffff", "\n", "\t", '"', "\\", "/", "\b", "\f", "\r", "\u0000",

@@ -4,25 +4,14 @@
 // GENERATOR_FAILED and the next call runs it again; a generator still running at shutdown releases
 // its waiters. No rejection is left unhandled. The counts are printed for the record.
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, test } from "node:test";
+import { afterEach, describe, test } from "node:test";
 import { Cache, CacheError, sleep } from "./package.mjs";
-import { startUpstash } from "./upstash-server.mjs";
+import { bridgeForTests } from "./upstash-server.mjs";
 
-let up;
-const unhandled = [];
-const onUnhandled = (reason) => unhandled.push(reason);
-
-before(async () => {
-  up = await startUpstash();
-  process.on("unhandledRejection", onUnhandled);
-});
+const bridge = bridgeForTests();
 afterEach(async () => {
   await sleep(20);
-  assert.deepEqual(unhandled.map(String), [], "unhandled rejections");
-});
-after(() => {
-  up?.stop();
-  process.off("unhandledRejection", onUnhandled);
+  assert.deepEqual(bridge.unhandled.map(String), [], "unhandled rejections");
 });
 
 const TIERS = {
@@ -31,7 +20,7 @@ const TIERS = {
     new Cache({
       cleanupInterval: 0,
       maxEntries: 20_000,
-      upstash: { url: up.url, token: up.token, timeoutMs: 5_000, retries: 1 },
+      upstash: { url: bridge.up.url, token: bridge.up.token, timeoutMs: 5_000, retries: 1 },
     }),
 };
 
@@ -42,7 +31,7 @@ const PER_KEY = 10;
 for (const [tier, make] of Object.entries(TIERS)) {
   describe(`stampede, ${tier} tier`, () => {
     test(`${CALLERS} concurrent callers of one key: one generator call`, async () => {
-      if (tier === "upstash") await up.raw("FLUSHDB");
+      if (tier === "upstash") await bridge.up.raw("FLUSHDB");
       const c = make();
       let calls = 0;
       const value = { answer: "generated once" };
@@ -65,7 +54,7 @@ for (const [tier, make] of Object.entries(TIERS)) {
     });
 
     test(`${KEYS} keys × ${PER_KEY} callers: one call per key`, async () => {
-      if (tier === "upstash") await up.raw("FLUSHDB");
+      if (tier === "upstash") await bridge.up.raw("FLUSHDB");
       const c = make();
       const calls = new Map();
       const pending = [];
@@ -84,13 +73,13 @@ for (const [tier, make] of Object.entries(TIERS)) {
       results.forEach((r, i) => assert.equal(r, `value ${i % KEYS}`));
       assert.equal(calls.size, KEYS);
       assert.ok([...calls.values()].every((n) => n === 1), "a key's generator ran more than once");
-      if (tier === "upstash") assert.equal(await up.raw("DBSIZE").then((r) => r.result), KEYS);
+      if (tier === "upstash") assert.equal(await bridge.up.raw("DBSIZE").then((r) => r.result), KEYS);
       console.log(`stampede ${tier}: ${KEYS} keys × ${PER_KEY} callers, ${[...calls.values()].reduce((a, b) => a + b)} generator calls`);
       c.shutdown();
     });
 
     test(`a failing generator: all ${CALLERS} waiters get GENERATOR_FAILED, the next call retries`, async () => {
-      if (tier === "upstash") await up.raw("FLUSHDB");
+      if (tier === "upstash") await bridge.up.raw("FLUSHDB");
       const c = make();
       let calls = 0;
       const boom = new Error("the model is down");
@@ -120,7 +109,7 @@ for (const [tier, make] of Object.entries(TIERS)) {
     });
 
     test("a generator that never settles: its waiters are released by shutdown, nothing left behind", async () => {
-      if (tier === "upstash") await up.raw("FLUSHDB");
+      if (tier === "upstash") await bridge.up.raw("FLUSHDB");
       const c = make();
       let calls = 0;
       const waiters = Array.from({ length: 1_000 }, () =>

@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { ROOT } from "../packaging/helpers.mjs";
 
 export const TOKEN = "js-test-token-9f2c-secret";
@@ -81,4 +82,23 @@ export async function startUpstash() {
     /** One command straight to the bridge (plain JSON replies). */
     raw: async (...command) => (await post("", command)).body,
   };
+}
+
+/**
+ * For a test file of the shared tier: starts redis-server and the bridge before the file's tests
+ * and stops them after, collecting unhandled rejections meanwhile. Returns `{ up, unhandled }`;
+ * `up` (what startUpstash resolves to) is set once the bridge runs.
+ */
+export function bridgeForTests() {
+  const ctx = { up: null, unhandled: [] };
+  const onUnhandled = (reason) => ctx.unhandled.push(reason);
+  before(async () => {
+    ctx.up = await startUpstash();
+    process.on("unhandledRejection", onUnhandled);
+  });
+  after(() => {
+    ctx.up?.stop();
+    process.off("unhandledRejection", onUnhandled);
+  });
+  return ctx;
 }

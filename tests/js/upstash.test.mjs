@@ -1,22 +1,13 @@
 // The npm package's Cache with the shared tier: against the upstash-bridge in front of a real
 // redis-server, with faults injected while a load runs.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { Cache, MemoryCache, expectCacheError, rejectsCode, sleep, vectors } from "./package.mjs";
-import { startUpstash } from "./upstash-server.mjs";
+import { bridgeForTests } from "./upstash-server.mjs";
 
-let up;
-const unhandled = [];
-const onUnhandled = (reason) => unhandled.push(reason);
-
-before(async () => {
-  up = await startUpstash();
-  process.on("unhandledRejection", onUnhandled);
-});
+const bridge = bridgeForTests();
 after(() => {
-  up?.stop();
-  process.off("unhandledRejection", onUnhandled);
-  assert.deepEqual(unhandled, [], "no unhandled rejection");
+  assert.deepEqual(bridge.unhandled, [], "no unhandled rejection");
 });
 
 /** A Cache on the bridge: short timeout, one retry, no timer. */
@@ -24,22 +15,22 @@ const shared = (extra = {}) =>
   new Cache({
     cleanupInterval: 0,
     ...extra,
-    upstash: { url: up.url, token: up.token, timeoutMs: 300, retries: 1, ...extra.upstash },
+    upstash: { url: bridge.up.url, token: bridge.up.token, timeoutMs: 300, retries: 1, ...extra.upstash },
   });
 
 function noToken(message) {
-  assert.ok(!String(message).includes(up.token), `the token leaked into: ${message}`);
+  assert.ok(!String(message).includes(bridge.up.token), `the token leaked into: ${message}`);
 }
 
 describe("Cache over Upstash", () => {
   test("every method against the bridge", async () => {
-    await up.raw("FLUSHDB");
+    await bridge.up.raw("FLUSHDB");
     const c = shared({ version: "v1" });
     assert.equal(await c.get("missing"), undefined);
     await c.set("plain", { a: [1, "two", null], b: true }, { ttl: 60 });
     assert.deepEqual(await c.get("plain"), { a: [1, "two", null], b: true });
-    assert.equal(await up.raw("GET", "plain").then((r) => r.result), '{"a":[1,"two",null],"b":true}', "stored as JSON text");
-    const pttl = (await up.raw("PTTL", "plain")).result;
+    assert.equal(await bridge.up.raw("GET", "plain").then((r) => r.result), '{"a":[1,"two",null],"b":true}', "stored as JSON text");
+    const pttl = (await bridge.up.raw("PTTL", "plain")).result;
     assert.ok(pttl > 59_000 && pttl <= 60_000, `PX ttl ${pttl}`);
     assert.equal(await c.has("plain"), true);
     assert.equal(await c.delete("plain"), true);
@@ -85,7 +76,7 @@ describe("Cache over Upstash", () => {
   });
 
   test("warm checks presence in one request and skips what exists", async () => {
-    await up.raw("FLUSHDB");
+    await bridge.up.raw("FLUSHDB");
     const c = shared({ popularTopics: ["A", "B", "C"] });
     await c.store("subtopics", { topic: "B" }, "");
     const before = (await c.stats()).upstash.roundTrips;
@@ -102,7 +93,7 @@ describe("Cache over Upstash", () => {
   test("fromEnv reads the REST URL and token", async () => {
     // Connection settings other than the URL and token still come from the options.
     const c = Cache.fromEnv(
-      { UPSTASH_REDIS_REST_URL: up.url, UPSTASH_REDIS_REST_TOKEN: up.token },
+      { UPSTASH_REDIS_REST_URL: bridge.up.url, UPSTASH_REDIS_REST_TOKEN: bridge.up.token },
       { cleanupInterval: 0, upstash: { timeoutMs: 1000, retries: 0 } },
     );
     await c.set("env", 1);
@@ -121,13 +112,13 @@ describe("Cache over Upstash", () => {
     const c = shared();
     const lines = vectors("glob-redis.jsonl");
     for (const v of lines) {
-      await up.raw("FLUSHDB");
+      await bridge.up.raw("FLUSHDB");
       const mem = new MemoryCache({ maxEntries: 1000, cleanupInterval: 0 });
-      await up.raw("MSET", ...v.keys.flatMap((k) => [k, "1"]));
+      await bridge.up.raw("MSET", ...v.keys.flatMap((k) => [k, "1"]));
       for (const k of v.keys) mem.set(k, 1);
       const want = mem.deletePattern(v.pattern);
       assert.equal(await c.deletePattern(v.pattern), want, `line ${v.line} pattern ${JSON.stringify(v.pattern)}`);
-      for (const k of v.keys) assert.equal((await up.raw("EXISTS", k)).result === 1, mem.has(k), `line ${v.line} key ${k}`);
+      for (const k of v.keys) assert.equal((await bridge.up.raw("EXISTS", k)).result === 1, mem.has(k), `line ${v.line} key ${k}`);
     }
     assert.equal(lines.length, 500);
   });
@@ -142,7 +133,7 @@ describe("faults while a load runs", () => {
     ["401", { mode: "unauthorized" }],
   ]) {
     test(name, async () => {
-      await up.faults({ mode: "none" });
+      await bridge.up.faults({ mode: "none" });
       const c = shared();
       await c.set("warm", "before");
       // A load: a steady stream of reads and writes.
@@ -154,7 +145,7 @@ describe("faults while a load runs", () => {
         }
       })();
       await sleep(50);
-      await up.faults(fault);
+      await bridge.up.faults(fault);
       await sleep(400);
       // Reads and writes keep working from memory.
       await c.set("during", { ok: true });
@@ -169,7 +160,7 @@ describe("faults while a load runs", () => {
       const e = await rejectsCode(assert, () => c.deletePattern("during*"), codeFor(fault));
       noToken(e.message);
       assert.equal(await c.get("during"), undefined, "memory applied the invalidation");
-      await up.faults({ mode: "none" });
+      await bridge.up.faults({ mode: "none" });
       await sleep(100);
       running = false;
       await load;
