@@ -16,6 +16,13 @@ export { Cache } from "./web/cachette.js";
  */
 export declare function requestKey(version: string, namespace: string, data: unknown, keyFormat?: KeyFormat): string;
 
+/** One entry of `MemoryCache.dump()`: `ttl` is the seconds left, absent when it never expires. */
+export interface MemoryCacheEntry {
+    key: string;
+    value: unknown;
+    ttl?: number;
+}
+
 /** A synchronous in-memory cache holding any JS value: TTL, true LRU, entry and byte bounds. */
 export declare class MemoryCache {
     free(): void;
@@ -46,6 +53,39 @@ export declare class MemoryCache {
      * Whether `key` holds a live entry (not counted as a hit or miss; recency untouched).
      */
     has(key: string): boolean;
+    /**
+     * The value under `key`, or `undefined`, without refreshing recency or counting a hit or miss.
+     */
+    peek(key: string): unknown;
+    /**
+     * Seconds until `key`'s entry expires (`Infinity` if never), or `undefined` when absent.
+     */
+    remainingTtl(key: string): number | undefined;
+    /**
+     * The live keys, most recently used first (a snapshot).
+     */
+    keys(): IterableIterator<string>;
+    /**
+     * The live values, most recently used first (a snapshot).
+     */
+    values(): IterableIterator<unknown>;
+    /**
+     * The live `[key, value]` pairs, most recently used first (a snapshot).
+     */
+    entries(): IterableIterator<[string, unknown]>;
+    /**
+     * Same as `entries()`.
+     */
+    [Symbol.iterator](): IterableIterator<[string, unknown]>;
+    /**
+     * The live entries as plain data, most recently used first, with the seconds each has left.
+     */
+    dump(): MemoryCacheEntry[];
+    /**
+     * Stores what `dump()` returned, the first entry ending up the most recently used; all is
+     * checked before anything is stored.
+     */
+    load(entries: readonly MemoryCacheEntry[]): void;
     /**
      * Deletes every request key of `namespace` under the current version; returns how many.
      */

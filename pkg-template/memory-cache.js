@@ -446,18 +446,62 @@ export class MemoryCache {
     this.#put(this.#sized ? readClock() : t, key, value, size, ttl);
   }
 
-  #has(t, key) {
+  /** The slot of `key`'s live entry at time `t`, or -1; recency untouched, nothing counted (an
+   * expired entry found is removed). Afterwards F64 is a live view. */
+  #live(t, key) {
     const slot = this.#map.get(key);
     if (slot === undefined) {
       this.#checkKey(key);
-      return false;
+      return -1;
     }
     const at = F64[this.#exp + slot * ENTRY_WORDS];
-    if (at === Infinity || at > t) return true;
+    if (at === Infinity || at > t) return slot;
     const live = this.#slots.contains(slot, t);
     this.#drain();
     if (live === FAILED) throw this.#slots.takeError();
-    return live === 1;
+    return live === 1 ? slot : -1;
+  }
+
+  #has(t, key) {
+    return this.#live(t, key) >= 0;
+  }
+
+  #peek(t, key) {
+    const slot = this.#live(t, key);
+    return slot < 0 ? undefined : this.#values[slot];
+  }
+
+  #remainingTtl(t, key) {
+    const slot = this.#live(t, key);
+    if (slot < 0) return undefined;
+    const at = F64[this.#exp + slot * ENTRY_WORDS];
+    return at === Infinity ? Infinity : (at - t) / 1000;
+  }
+
+  /** Live slots at time `t`, most recently used first. */
+  #order(t) {
+    if (this.#closed) throw MemorySlots.shutDownError();
+    const slots = this.#slots.recency(t);
+    this.#drain();
+    return slots;
+  }
+
+  /** Checks a dump() before anything of it is stored; returns [key, value, size, ttl] rows. */
+  #loadable(entries) {
+    if (!Array.isArray(entries)) throw MemorySlots.loadError("not an array");
+    const rows = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (e === null || typeof e !== "object") throw MemorySlots.loadError(`entry ${i} is not an object`);
+      const names = Object.keys(e).filter((n) => n !== "key" && n !== "value" && n !== "ttl");
+      if (names.length !== 0) throw MemorySlots.loadError(`entry ${i} has an unknown field "${names[0]}"`);
+      this.#checkKey(e.key);
+      const ttl = e.ttl === undefined ? undefined : ttlOption({ ttl: e.ttl });
+      const size = this.#size(e.value);
+      if (this.#slots.checkCharge(utf8Length(e.key), size) === FAILED) throw this.#slots.takeError();
+      rows.push([e.key, e.value, size, ttl]);
+    }
+    return rows;
   }
 
   #delete(t, key) {
@@ -558,6 +602,66 @@ export class MemoryCache {
   /** Whether `key` holds a live entry (not counted as a hit or miss; recency untouched). */
   has(key) {
     return this.#run(this.#has, key);
+  }
+
+  /** The value under `key`, or `undefined`, without refreshing recency or counting a hit or
+   * miss. */
+  peek(key) {
+    return this.#run(this.#peek, key);
+  }
+
+  /** Seconds until `key`'s entry expires (`Infinity` if never), or `undefined` when absent. */
+  remainingTtl(key) {
+    return this.#run(this.#remainingTtl, key);
+  }
+
+  /** The live keys, most recently used first (a snapshot). */
+  keys() {
+    return Array.from(this.#order(now()), (s) => this.#keys[s]).values();
+  }
+
+  /** The live values, most recently used first (a snapshot). */
+  values() {
+    return Array.from(this.#order(now()), (s) => this.#values[s]).values();
+  }
+
+  /** The live `[key, value]` pairs, most recently used first (a snapshot). */
+  entries() {
+    return Array.from(this.#order(now()), (s) => [this.#keys[s], this.#values[s]]).values();
+  }
+
+  /** Same as `entries()`. */
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+
+  /**
+   * The live entries as plain data, most recently used first: `{ key, value, ttl }` with `ttl`
+   * the seconds left (absent for an entry that never expires). `load()` restores them.
+   */
+  dump() {
+    const t = now();
+    return Array.from(this.#order(t), (s) => {
+      const at = F64[this.#exp + s * ENTRY_WORDS];
+      const e = { key: this.#keys[s], value: this.#values[s] };
+      if (at !== Infinity) e.ttl = (at - t) / 1000;
+      return e;
+    });
+  }
+
+  /**
+   * Stores what `dump()` returned (each entry with its `ttl`, else the default TTL), so that the
+   * first entry ends up the most recently used. Everything is checked before anything is stored:
+   * a bad entry is refused (`INVALID_OPTIONS`, `INVALID_KEY`, `UNSERIALIZABLE`,
+   * `VALUE_TOO_LARGE`) with the cache unchanged. The bounds apply as to `set`.
+   */
+  load(entries) {
+    const rows = this.#loadable(entries);
+    const t = readClock();
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const [key, value, size, ttl] = rows[i];
+      this.#put(t, key, value, size, ttl);
+    }
   }
 
   /** Deletes `key`; true when a live entry was removed. */

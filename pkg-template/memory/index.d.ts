@@ -5,6 +5,7 @@ export type {
   CacheErrorCode,
   CacheStats,
   KeyFormat,
+  MemoryCacheEntry,
   MemoryCacheOptions,
   SetOptions,
 } from "../index.js";

@@ -307,6 +307,21 @@ impl MemorySlots {
         })
     }
 
+    /// 0 when an entry for a key of `key_len` bytes weighing `size` bytes could be stored (the key
+    /// is not over 32 KiB, the entry not over the byte bound), else `FAILED`. Changes nothing.
+    #[wasm_bindgen(js_name = checkCharge)]
+    pub fn check_charge(&self, key_len: u32, size: f64) -> u32 {
+        self.hot(|i| {
+            validate_key_len(key_len as usize)?;
+            if i.core.needs_sizes() {
+                i.core
+                    .tier()
+                    .check_charge(u64::from(key_len).saturating_add(size as u64))?;
+            }
+            Ok(0)
+        })
+    }
+
     /// A read JavaScript could not answer alone (the log is full, or the entry looks expired):
     /// 1, with recency refreshed, when `slot` is live, else 0 (an expired entry is removed).
     pub fn read(&self, slot: u32, now: f64) -> u32 {
@@ -380,6 +395,15 @@ impl MemorySlots {
     /// Live entries (expired ones are swept first).
     pub fn len(&self, now: f64) -> JsResult<u32> {
         self.run(|i| Ok(i.core.len(ms(now)) as u32))
+    }
+
+    /// Live slots, most recently used first (every expired entry is swept first, logged).
+    pub fn recency(&self, now: f64) -> JsResult<Vec<u32>> {
+        self.run(|i| {
+            let now = ms(now);
+            i.core.sweep_all(now);
+            Ok(i.core.tier().recency(now).collect())
+        })
     }
 
     /// The current version prefix.
@@ -502,6 +526,14 @@ impl MemorySlots {
             Error::InvalidKey
         };
         text(&value, what, err).err().unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// `INVALID_OPTIONS` for what `load(entries)` cannot read: `problem` says what and where.
+    #[wasm_bindgen(js_name = loadError)]
+    pub fn load_error(problem: &str) -> JsValue {
+        to_js(&Error::InvalidOptions(format!(
+            "load(entries) takes what dump() returns, an array of {{ key, value, ttl? }}: {problem}"
+        )))
     }
 
     /// `SHUT_DOWN`.
