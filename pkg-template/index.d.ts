@@ -16,6 +16,20 @@ export { Cache } from "./web/cachette.js";
  */
 export declare function requestKey(version: string, namespace: string, data: unknown, keyFormat?: KeyFormat): string;
 
+/** What `MemoryCache.getOrSet` calls its generator with. */
+export interface GeneratorContext {
+    /** The request key being generated. */
+    readonly key: string;
+    /** Aborted when the cache shuts down while the generation runs. */
+    readonly signal: AbortSignal;
+    /** The expired value being refreshed, if any. */
+    readonly stale: unknown;
+    /** Hands the result to every waiter without caching it. */
+    skip(): void;
+    /** Sets this entry's TTL, in seconds. */
+    ttl(seconds: number): void;
+}
+
 /** One entry of `MemoryCache.dump()`: `ttl` is the seconds left, absent when it never expires. */
 export interface MemoryCacheEntry {
     key: string;
@@ -44,7 +58,8 @@ export declare class MemoryCache {
      * The generator must be synchronous (use `Cache` for async generators); if it throws, the
      * error comes back as `GENERATOR_FAILED` with the original as `cause`, and nothing is cached.
      */
-    getOrSet(namespace: string, data: unknown, generator: () => unknown, options?: SetOptions): unknown;
+    getOrSet<T>(namespace: string, data: unknown, generator: (ctx: GeneratorContext) => Promise<T>, options?: SetOptions): Promise<T>;
+    getOrSet<T>(namespace: string, data: unknown, generator: (ctx: GeneratorContext) => T, options?: SetOptions): T;
     /**
      * The value under `key`, or `undefined`. Refreshes recency.
      */

@@ -169,6 +169,51 @@ function isThenable(v) {
 
 function ignore() {}
 
+/** What a generator is called with: `{ key, signal, stale, skip(), ttl(seconds) }`. */
+class GeneratorContext {
+  /** The request key being generated. */
+  key;
+  /** Aborted when the cache shuts down while the generation runs. */
+  signal;
+  /** The expired value being refreshed, if any (none yet: see the README). */
+  stale = undefined;
+  skipped = false;
+  entryTtl;
+  #controller;
+
+  constructor(key, ttl) {
+    this.key = key;
+    this.entryTtl = ttl;
+    this.#controller = new AbortController();
+    this.signal = this.#controller.signal;
+  }
+
+  /** Hands the result to the caller (and every waiter) without caching it. */
+  skip() {
+    this.skipped = true;
+  }
+
+  /** Sets this entry's TTL, in seconds (`INVALID_OPTIONS` for a bad one). */
+  ttl(seconds) {
+    this.entryTtl = ttlOption({ ttl: seconds });
+  }
+
+  /** Aborts `signal` when `stop` resolves (the cache shut down). */
+  onStop(stop) {
+    stop.promise.then(() => this.#controller.abort(MemorySlots.shutDownError()));
+  }
+}
+
+/** A promise that resolves, to a token of its own, when a cache shuts down (resolving rather
+ * than rejecting, so that nothing is left unhandled when nobody waits on it). */
+function stopSignal() {
+  const stop = { token: {}, resolve: ignore, promise: null };
+  stop.promise = new Promise((resolve) => {
+    stop.resolve = () => resolve(stop.token);
+  });
+  return stop;
+}
+
 /** Whether `f` is an `async` function or an async generator function. */
 function isAsyncFunction(f) {
   const tag = f[Symbol.toStringTag];
@@ -286,6 +331,8 @@ export class MemoryCache {
   #sized;
   #sizeOf;
   #maker;
+  #flights = new Map(); // request key -> promise of the generation under way
+  #stop = stopSignal();
 
   /** `new MemoryCache(options?)`. */
   constructor(options) {
@@ -530,26 +577,63 @@ export class MemoryCache {
 
   #getOrSet(t, namespace, data, generator, options) {
     if (typeof generator !== "function") throw MemorySlots.generatorError(0, generator);
-    // An async function is refused before it runs (its call would be paid for and lost).
-    if (isAsyncFunction(generator)) throw MemorySlots.generatorError(3, undefined);
     const ttl = options === undefined ? undefined : ttlOption(options);
     const key = this.#key(namespace, data);
+    const async = isAsyncFunction(generator);
     const hit = this.#read(t, key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return async ? Promise.resolve(hit) : hit;
+    // An async generator joins the generation under way for the key, if any, before it is called.
+    const flight = async ? this.#flights.get(key) : undefined;
+    if (flight !== undefined) return flight;
+    const ctx = new GeneratorContext(key, ttl);
     let value;
     try {
-      value = generator();
+      value = generator(ctx);
     } catch (e) {
       throw MemorySlots.generatorError(1, e);
     }
-    if (isThenable(value)) {
-      // The promise is not ours to await; keep its rejection from going unhandled.
-      Promise.resolve(value).catch(ignore);
-      throw MemorySlots.generatorError(2, undefined);
+    if (isThenable(value)) return this.#fly(key, value, ctx);
+    return this.#keep(key, value, ctx);
+  }
+
+  /** Stores what a generator produced (unless it called `skip()`); returns it. */
+  #keep(key, value, ctx) {
+    if (ctx.skipped) {
+      if (value === undefined) throw MemorySlots.undefinedValueError();
+      return value;
     }
     const size = this.#size(value);
-    this.#put(readClock(), key, value, size, ttl);
+    this.#put(readClock(), key, value, size, ctx.entryTtl);
     return value;
+  }
+
+  /**
+   * The promise of a generation under way for `key`: it stores the generator's value when it
+   * resolves, and is what every async getOrSet of the key gets until then. Shutdown settles it
+   * with `SHUT_DOWN` even if the generator's promise never settles.
+   */
+  #fly(key, pending, ctx) {
+    const existing = this.#flights.get(key);
+    if (existing !== undefined) {
+      // A plain function returned a promise while another generation ran: join that one.
+      Promise.resolve(pending).catch(ignore);
+      return existing;
+    }
+    const stop = this.#stop;
+    const flight = Promise.race([Promise.resolve(pending), stop.promise]).then(
+      (value) => {
+        this.#flights.delete(key);
+        if (value === stop.token || this.#closed) throw MemorySlots.shutDownError();
+        return this.#keep(key, value, ctx);
+      },
+      (e) => {
+        this.#flights.delete(key);
+        throw MemorySlots.generatorError(1, e);
+      },
+    );
+    this.#flights.set(key, flight);
+    ctx.onStop(stop);
+    return flight;
   }
 
   /** Hands wasm every key held (joined, with UTF-16 lengths and slots) to match against. */
@@ -685,9 +769,12 @@ export class MemoryCache {
   }
 
   /**
-   * The cached value for `(namespace, data)`, or the result of `generator()` stored under it.
-   * The generator must be synchronous (use `Cache` for async generators); if it throws, the
-   * error comes back as `GENERATOR_FAILED` with the original as `cause`, and nothing is cached.
+   * The cached value for `(namespace, data)`, or the result of `generator(ctx)` stored under it
+   * (`ctx`: `{ key, signal, stale, skip(), ttl(seconds) }`). A synchronous generator's value is
+   * returned as it is; with an `async` generator (or one that returns a promise) a promise is
+   * returned, every async call for the key joins the generation under way, and the value is
+   * stored when it resolves. A failure comes back as `GENERATOR_FAILED` with the original as
+   * `cause`, and nothing is cached.
    */
   getOrSet(namespace, data, generator, options) {
     return this.#run(this.#getOrSet, namespace, data, generator, options);
@@ -747,6 +834,7 @@ export class MemoryCache {
     this.#slots.shutdown();
     this.#closed = true;
     this.#reset(true);
+    this.#stop.resolve();
   }
 
   /** Same as `shutdown()`: the entries and the timer go now (the rest when collected). */

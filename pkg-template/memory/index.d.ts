@@ -5,6 +5,7 @@ export type {
   CacheErrorCode,
   CacheStats,
   KeyFormat,
+  GeneratorContext,
   MemoryCacheEntry,
   MemoryCacheOptions,
   SetOptions,

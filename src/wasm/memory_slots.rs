@@ -577,21 +577,15 @@ impl MemorySlots {
         size_of_failure(threw.then_some(&thrown))
     }
 
-    /// The error of `getOrSet` for a generator that is not a function (`kind` 0), that threw
-    /// `thrown` (1), that returned a promise (2), or that is an async function (3).
+    /// The error of `getOrSet` for a generator that is not a function (`kind` 0), or that threw
+    /// or rejected with `thrown` (any other `kind`).
     #[wasm_bindgen(js_name = generatorError)]
     pub fn generator_error(kind: u32, thrown: JsValue) -> JsValue {
         match kind {
-            0 => function_arg(&thrown, "generator").err().unwrap_or(JsValue::UNDEFINED),
-            1 => generator_failed(&thrown),
-            3 => to_js(&Error::InvalidOptions(
-                "MemoryCache.getOrSet needs a synchronous generator, not an async function (use Cache for async generators)"
-                    .to_owned(),
-            )),
-            _ => to_js(&Error::GeneratorFailed(
-                "MemoryCache.getOrSet needs a synchronous generator; it returned a promise (use Cache for async generators)"
-                    .to_owned(),
-            )),
+            0 => function_arg(&thrown, "generator")
+                .err()
+                .unwrap_or(JsValue::UNDEFINED),
+            _ => generator_failed(&thrown),
         }
     }
 }

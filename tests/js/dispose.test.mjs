@@ -1,7 +1,6 @@
 // free() and Symbol.dispose end a cache exactly as shutdown() does, on both classes: every
 // operation then fails with a CacheError SHUT_DOWN (thrown by MemoryCache, a rejection from
-// Cache), while stats() and version, MemoryCache's size and Cache's health() stay readable. And
-// MemoryCache.getOrSet refuses an async generator before calling it.
+// Cache), while stats() and version, MemoryCache's size and Cache's health() stay readable.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Cache, CacheError, MemoryCache } from "./package.mjs";
@@ -71,38 +70,3 @@ for (const [ending, end] of Object.entries(ENDINGS)) {
     });
   });
 }
-
-describe("MemoryCache.getOrSet refuses an async generator before calling it", () => {
-  const generators = {
-    "async function": async () => "paid",
-    "async arrow, bound": (async () => "paid").bind(null),
-    "async generator function": async function* gen() {
-      yield "paid";
-    },
-  };
-  for (const [kind, generator] of Object.entries(generators)) {
-    test(kind, () => {
-      const c = new MemoryCache({ cleanupInterval: 0 });
-      let calls = 0;
-      const counted = new Proxy(generator, {
-        apply(target, self, args) {
-          calls++;
-          return Reflect.apply(target, self, args);
-        },
-      });
-      assert.throws(
-        () => c.getOrSet("ns", { q: 1 }, counted),
-        (e) => e instanceof CacheError && e.code === "INVALID_OPTIONS" && /synchronous generator/.test(e.message),
-      );
-      assert.equal(calls, 0, "the generator was called");
-      assert.equal(c.size, 0);
-      assert.equal(c.stats().sets, 0);
-      // A synchronous generator still works; the async one is refused even on a hit.
-      assert.equal(c.getOrSet("ns", { q: 1 }, () => "made"), "made");
-      assert.throws(() => c.getOrSet("ns", { q: 1 }, counted), (e) => e.code === "INVALID_OPTIONS");
-      assert.equal(c.getOrSet("ns", { q: 1 }, () => "other"), "made");
-      assert.equal(calls, 0);
-      c.shutdown();
-    });
-  }
-});

@@ -555,8 +555,8 @@ class Store extends Op {
   }
 }
 
-/** getOrSet; `fail`: the generator throws ("throw") or returns a promise ("async"), which is
- * GENERATOR_FAILED on a miss, with nothing stored. */
+/** getOrSet; `fail`: the generator throws ("throw": GENERATOR_FAILED on a miss, nothing
+ * stored), or is an async function ("async": a promise, the value stored when it resolves). */
 class GetOrSet extends Op {
   constructor(ns, data, size, ttl, fail) {
     super();
@@ -565,7 +565,7 @@ class GetOrSet extends Op {
   call(r, generator = () => freshValue(r, this.size)) {
     return r.mem.getOrSet(this.ns, DATA[this.data], generator, ttlOpts(this.ttl));
   }
-  apply(m, r) {
+  async apply(m, r) {
     const key = modelKey(m.version, this.ns, DATA[this.data]);
     const e = m.entries.get(key);
     let generated = 0;
@@ -578,15 +578,38 @@ class GetOrSet extends Op {
       assert.equal(generated, 0, "no generator call on a hit");
       return;
     }
+    if (this.fail === "async") {
+      const value = freshValue(r, this.size);
+      const charge = m.charge(key, this.size);
+      const calls = r.sizeOfCalls;
+      const sized = m.maxBytes === null ? 0 : 1;
+      const refused = m.tooLarge(charge);
+      if (!refused && m.mayEvictWithZombies(key, charge)) settle(m, r);
+      const p = this.call(r, async () => {
+        generated++;
+        return value;
+      });
+      assert.ok(p instanceof Promise, "an async generator gives a promise");
+      m.read(key);
+      if (refused) {
+        await assert.rejects(p, (err) => err?.code === "VALUE_TOO_LARGE");
+        r.cov.refused++;
+      } else {
+        sameValue(await p, value, `${this} resolves to what it generated`);
+        m.put(key, value, charge, m.ttlMs(this.ttl));
+      }
+      assert.equal(r.sizeOfCalls, calls + sized, "sizeOf calls");
+      assert.equal(generated, 1, "one generator call on a miss");
+      return;
+    }
     if (this.fail !== null) {
       const calls = r.sizeOfCalls;
       const failure = new Error("generator failed");
       const err = throwsCode(assert, () => this.call(r, () => {
         generated++;
-        if (this.fail === "throw") throw failure;
-        return Promise.resolve(freshValue(r, this.size));
+        throw failure;
       }), "GENERATOR_FAILED");
-      if (this.fail === "throw") assert.equal(err.cause, failure, "the generator's error is the cause");
+      assert.equal(err.cause, failure, "the generator's error is the cause");
       m.read(key);
       assert.equal(r.sizeOfCalls, calls, "nothing sized");
     } else {
@@ -603,7 +626,7 @@ class GetOrSet extends Op {
     assert.equal(generated, 1, "one generator call on a miss");
   }
   toString() {
-    const fail = this.fail === null ? "" : `, generator ${this.fail === "throw" ? "throws" : "returns a promise"}`;
+    const fail = this.fail === null ? "" : `, generator ${this.fail === "throw" ? "throws" : "is async"}`;
     return `getOrSet(${show(this.ns)}, ${show(DATA[this.data])}, size ${this.size}${ttlText(this.ttl)}${fail})`;
   }
 }
