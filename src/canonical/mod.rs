@@ -64,10 +64,12 @@
 //! a warm call allocates nothing.
 
 // The parts, by concept: `parse` reads JSON text into a flat list of nodes, `number` reads and
-// prints numbers as each dialect does, `order` sorts member names, `write` writes the nodes.
+// prints numbers as each dialect does, `order` sorts member names, `write` writes the nodes,
+// `read` walks the nodes for the rest of the crate (the Upstash client's replies).
 mod number;
 mod order;
 mod parse;
+mod read;
 mod write;
 
 use std::cell::RefCell;
@@ -78,6 +80,8 @@ use crate::error::{Error, Result};
 #[cfg(feature = "serde")]
 use parse::Bad;
 use parse::{Node, Parser};
+pub(crate) use read::{Document, Kind, Value};
+pub(crate) use write::push_json_string;
 
 /// The deepest nesting of arrays and objects accepted in request data.
 pub const MAX_DEPTH: usize = 128;
