@@ -1,6 +1,11 @@
 //! Request key generation: canonical JSON alone, and the full key (canonical JSON + MD5 + prefix)
 //! through the allocation-free `request_key_into`, for a small and a ~1 KB nested payload, in both
 //! canonical JSON dialects.
+//!
+//! Beside them, `serde_json_sorted/{case}`: the same texts read into a `serde_json::Value` (its
+//! map sorted by UTF-8 bytes, `preserve_order` off) and written back, the nearest that serde_json
+//! comes to canonical JSON. It is the side-by-side measurement in `src/canonical/mod.rs`'s header:
+//! `cargo bench --bench keys -- 'canonical_json|serde_json_sorted'`.
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
 
@@ -38,6 +43,17 @@ fn bench_keys(c: &mut Criterion) {
         ("bench_a", BENCH_A),
         ("nested_1kb", NESTED),
     ];
+    for (name, data) in cases {
+        let mut sorted = Vec::with_capacity(2048);
+        c.bench_function(&format!("serde_json_sorted/{name}"), |b| {
+            b.iter(|| {
+                sorted.clear();
+                let r = serde_json::from_str::<serde_json::Value>(black_box(data))
+                    .and_then(|value| serde_json::to_writer(&mut sorted, &value));
+                black_box(r.is_ok())
+            })
+        });
+    }
     for format in [KeyFormat::Jcs, KeyFormat::Python] {
         for (name, data) in cases {
             let mut canonical = String::with_capacity(2048);

@@ -196,6 +196,14 @@ impl Writer<'_> {
     }
 }
 
+/// Appends `s` as a JSON string literal, escaped as `JSON.stringify` escapes it (the JCS
+/// dialect's escaping).
+pub(crate) fn push_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    push_plain(s, KeyFormat::Jcs, out);
+    out.push('"');
+}
+
 /// Writes validated string contents that contain escapes.
 #[inline(never)]
 fn push_escaped(raw: &str, format: KeyFormat, out: &mut String) {

@@ -1,37 +1,24 @@
 //! The shared tier's transport over the global `fetch` (browsers, Node.js 18+, workerd alike),
 //! with an `AbortController` timeout and `setTimeout` for backoff.
+//!
+//! The Fetch API's types (`RequestInit`, `Headers`, `Response`, `AbortController`,
+//! `AbortSignal`) are web-sys's. The global functions are bound here as plain globals, as
+//! reqwest's wasm client binds `fetch`: web-sys has them only as methods of `Window` or
+//! `WorkerGlobalScope`, and Node.js's `globalThis` is neither (nor is there a `window` in Node.js
+//! or workerd).
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, RequestInit, Response};
 
 use crate::upstash::{HttpRequest, HttpResponse, LocalFuture, Transport, TransportError};
 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = fetch, catch)]
-    fn global_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
-
-    type Response;
-    #[wasm_bindgen(method, getter)]
-    fn status(this: &Response) -> u16;
-    #[wasm_bindgen(method, getter)]
-    fn headers(this: &Response) -> Headers;
-    #[wasm_bindgen(method, catch)]
-    fn text(this: &Response) -> Result<Promise, JsValue>;
-
-    type Headers;
-    #[wasm_bindgen(method, catch, js_name = get)]
-    fn get_header(this: &Headers, name: &str) -> Result<Option<String>, JsValue>;
-
-    type AbortController;
-    #[wasm_bindgen(constructor, catch)]
-    fn new() -> Result<AbortController, JsValue>;
-    #[wasm_bindgen(method, getter)]
-    fn signal(this: &AbortController) -> JsValue;
-    #[wasm_bindgen(method)]
-    fn abort(this: &AbortController);
+    fn fetch_with_str_and_init(input: &str, init: &RequestInit) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(js_name = setTimeout, catch)]
     fn set_timeout(f: &Function, ms: f64) -> Result<JsValue, JsValue>;
@@ -42,10 +29,6 @@ extern "C" {
 /// `fetch`, as a [`Transport`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FetchTransport;
-
-fn set(obj: &Object, name: &str, v: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(name), v);
-}
 
 fn describe(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
@@ -62,20 +45,22 @@ fn describe(e: &JsValue) -> String {
     e.as_string().unwrap_or_else(|| "fetch failed".to_owned())
 }
 
-async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
-    let init = Object::new();
-    set(&init, "method", &JsValue::from_str("POST"));
-    let headers = Object::new();
-    set(
-        &headers,
-        "Content-Type",
-        &JsValue::from_str("application/json"),
-    );
+/// The request's headers, `Content-Type: application/json` first.
+fn headers(request: &HttpRequest) -> Result<Headers, JsValue> {
+    let headers = Headers::new()?;
+    headers.set("Content-Type", "application/json")?;
     for (name, value) in &request.headers {
-        set(&headers, name, &JsValue::from_str(value));
+        headers.set(name, value)?;
     }
-    set(&init, "headers", &headers);
-    set(&init, "body", &JsValue::from_str(&request.body));
+    Ok(headers)
+}
+
+async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    let headers = headers(&request).map_err(|e| TransportError::Failed(describe(&e)))?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&request.body));
 
     // The timeout aborts the request; `timed_out` tells an abort by us from other failures.
     let timed_out = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -83,7 +68,7 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
     let mut timer = None;
     let mut _on_timeout = None;
     if let Some(c) = controller {
-        set(&init, "signal", &c.signal());
+        init.set_signal(Some(&c.signal()));
         let flag = timed_out.clone();
         let cb = Closure::once(move || {
             flag.set(true);
@@ -93,7 +78,7 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
         _on_timeout = Some(cb);
     }
     let outcome = async {
-        let pending = global_fetch(&request.url, &init).map_err(|e| describe(&e))?;
+        let pending = fetch_with_str_and_init(&request.url, &init).map_err(|e| describe(&e))?;
         let response: Response = JsFuture::from(pending)
             .await
             .map_err(|e| describe(&e))?
@@ -104,11 +89,7 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
             .map_err(|e| describe(&e))?
             .as_string()
             .unwrap_or_default();
-        let sync_token = response
-            .headers()
-            .get_header("upstash-sync-token")
-            .ok()
-            .flatten();
+        let sync_token = response.headers().get("upstash-sync-token").ok().flatten();
         Ok::<_, String>(HttpResponse {
             status: response.status(),
             body,

@@ -15,8 +15,6 @@
 //! HTTP itself sits behind the [`Transport`] trait: `fetch` in JavaScript runtimes, a plain
 //! socket client in native tests.
 
-mod json;
-
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -24,10 +22,10 @@ use std::pin::Pin;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
+use crate::canonical::{push_json_string, Document, Kind, Value};
 use crate::error::{Error, Result};
 use crate::options::UpstashOptions;
 use crate::stats::UpstashStats;
-use json::Json;
 
 /// A boxed future that need not be `Send` (JavaScript runtimes are single-threaded).
 pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -109,21 +107,22 @@ fn protocol(msg: impl Into<String>) -> Error {
 }
 
 /// Decodes a base64-mode `result` into a [`Reply`].
-fn decode_reply(v: &Json) -> Result<Reply> {
-    Ok(match v {
-        Json::Null => Reply::Nil,
-        Json::Num(text) => Reply::Int(
+fn decode_reply(v: Value<'_>) -> Result<Reply> {
+    Ok(match v.kind() {
+        Kind::Null => Reply::Nil,
+        Kind::Integer(text) => Reply::Int(
             text.parse()
-                .map_err(|_| protocol(format!("Upstash sent a non-integer number: {text}")))?,
+                .map_err(|_| protocol(format!("Upstash sent an integer out of range: {text}")))?,
         ),
-        Json::Str(s) if s == "OK" => Reply::Bytes(b"OK".to_vec()),
-        Json::Str(s) => Reply::Bytes(
+        Kind::Number => return Err(protocol("Upstash sent a number that is not an integer")),
+        Kind::Str(s) if s == "OK" => Reply::Bytes(b"OK".to_vec()),
+        Kind::Str(s) => Reply::Bytes(
             BASE64
-                .decode(s)
+                .decode(s.as_bytes())
                 .map_err(|_| protocol("Upstash sent a string that is not base64"))?,
         ),
-        Json::Arr(items) => Reply::Array(items.iter().map(decode_reply).collect::<Result<_>>()?),
-        Json::Bool(_) | Json::Obj(_) => {
+        Kind::Array => Reply::Array(v.items().map(decode_reply).collect::<Result<_>>()?),
+        Kind::Bool(_) | Kind::Object => {
             return Err(protocol(
                 "Upstash sent a value that base64 mode never carries",
             ))
@@ -131,10 +130,18 @@ fn decode_reply(v: &Json) -> Result<Reply> {
     })
 }
 
+/// The message of an `{"error": "..."}` envelope, if `v` is one.
+fn command_error(v: Value<'_>) -> Option<String> {
+    match v.get("error")?.kind() {
+        Kind::Str(e) => Some(e.into_owned()),
+        _ => None,
+    }
+}
+
 /// Reads one `{"result": ...}` / `{"error": "..."}` envelope.
-fn envelope(v: &Json) -> Result<Reply> {
-    if let Some(Json::Str(e)) = v.get("error") {
-        return Err(Error::UpstashCommand(e.clone()));
+fn envelope(v: Value<'_>) -> Result<Reply> {
+    if let Some(e) = command_error(v) {
+        return Err(Error::UpstashCommand(e));
     }
     match v.get("result") {
         Some(r) => decode_reply(r),
@@ -143,39 +150,39 @@ fn envelope(v: &Json) -> Result<Reply> {
 }
 
 /// Reads one envelope per command from the answer to a batch of `count` commands.
-fn batch_replies(v: &Json, count: usize) -> Result<Vec<Result<Reply>>> {
-    match v {
-        Json::Arr(items) if items.len() == count => Ok(items.iter().map(envelope).collect()),
-        Json::Arr(items) => Err(protocol(format!(
-            "Upstash answered {} results to {count} commands",
-            items.len()
+fn batch_replies(v: Value<'_>, count: usize) -> Result<Vec<Result<Reply>>> {
+    if v.kind() != Kind::Array {
+        return envelope(v).and_then(|_| Err(protocol("Upstash answered a batch with one result")));
+    }
+    match v.items().count() {
+        n if n == count => Ok(v.items().map(envelope).collect()),
+        n => Err(protocol(format!(
+            "Upstash answered {n} results to {count} commands"
         ))),
-        other => {
-            envelope(other).and_then(|_| Err(protocol("Upstash answered a batch with one result")))
-        }
     }
 }
 
-/// The JSON of a 2xx reply body.
-fn parse_body(status: u16, body: &str) -> Result<Json> {
-    json::parse(body).ok_or_else(|| {
+/// Parses the body of a 2xx reply and reads its JSON with `read`.
+fn read_body<T>(status: u16, body: &str, read: impl FnOnce(Value<'_>) -> Result<T>) -> Result<T> {
+    let doc = Document::parse(body).map_err(|_| {
         protocol(format!(
             "Upstash answered HTTP {status} with a body that is not JSON: {}",
             excerpt(body)
         ))
-    })
+    })?;
+    read(doc.root())
 }
 
 /// Decodes the body of an HTTP 200 answer to one command, as [`Client::command`] does.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn decode_command_body(body: &str) -> Result<Reply> {
-    envelope(&parse_body(200, body)?)
+    read_body(200, body, envelope)
 }
 
 /// Decodes the body of an HTTP 200 answer to `count` commands, as [`Client::pipeline`] does.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn decode_batch_body(body: &str, count: usize) -> Result<Vec<Result<Reply>>> {
-    batch_replies(&parse_body(200, body)?, count)
+    read_body(200, body, |v| batch_replies(v, count))
 }
 
 /// Appends the JSON array of one command.
@@ -185,7 +192,7 @@ fn push_command<S: AsRef<str>>(args: &[S], out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        json::push_string(a.as_ref(), out);
+        push_json_string(a.as_ref(), out);
     }
     out.push(']');
 }
@@ -253,8 +260,8 @@ impl<T: Transport> Client<T> {
         self.sync_token.borrow().clone()
     }
 
-    /// POSTs `body` to `path` and returns the parsed JSON of a 200 reply.
-    async fn post(&self, path: &str, body: String) -> Result<Json> {
+    /// POSTs `body` to `path` and returns the status and body of a 2xx reply.
+    async fn post(&self, path: &str, body: String) -> Result<(u16, String)> {
         let mut attempt = 0;
         loop {
             let mut headers = vec![
@@ -277,7 +284,7 @@ impl<T: Transport> Client<T> {
                         *self.sync_token.borrow_mut() = Some(t);
                     }
                     match r.status {
-                        200..=299 => return parse_body(r.status, &r.body),
+                        200..=299 => return Ok((r.status, r.body)),
                         401 | 403 => {
                             return Err(Error::UpstashAuth(format!(
                                 "Upstash refused the token (HTTP {})",
@@ -286,15 +293,16 @@ impl<T: Transport> Client<T> {
                         }
                         500..=599 => format!("Upstash answered HTTP {}", r.status),
                         status => {
-                            return Err(
-                                match json::parse(&r.body).as_ref().and_then(|v| v.get("error")) {
-                                    Some(Json::Str(e)) => Error::UpstashCommand(e.clone()),
-                                    _ => protocol(format!(
-                                        "Upstash answered HTTP {status}: {}",
-                                        excerpt(&r.body)
-                                    )),
-                                },
-                            )
+                            let error = Document::parse(&r.body)
+                                .ok()
+                                .and_then(|doc| command_error(doc.root()));
+                            return Err(match error {
+                                Some(e) => Error::UpstashCommand(e),
+                                None => protocol(format!(
+                                    "Upstash answered HTTP {status}: {}",
+                                    excerpt(&r.body)
+                                )),
+                            });
                         }
                     }
                 }
@@ -324,7 +332,8 @@ impl<T: Transport> Client<T> {
     pub async fn command<S: AsRef<str>>(&self, args: &[S]) -> Result<Reply> {
         let mut body = String::new();
         push_command(args, &mut body);
-        envelope(&self.post("", body).await?)
+        let (status, body) = self.post("", body).await?;
+        read_body(status, &body, envelope)
     }
 
     /// Runs commands in one `/pipeline` request (not atomic); one result per command, in order.
@@ -356,7 +365,8 @@ impl<T: Transport> Client<T> {
             push_command(c, &mut body);
         }
         body.push(']');
-        batch_replies(&self.post(path, body).await?, commands.len())
+        let (status, body) = self.post(path, body).await?;
+        read_body(status, &body, |v| batch_replies(v, commands.len()))
     }
 
     /// `GET key`.
@@ -547,16 +557,25 @@ pub fn parse_info(text: &str) -> UpstashStats {
 mod tests {
     use super::*;
 
+    /// Reads one JSON text with `read`, as a 200 reply's body.
+    fn read<T>(text: &str, read: impl FnOnce(Value<'_>) -> Result<T>) -> Result<T> {
+        read_body(200, text, read)
+    }
+
     #[test]
     fn replies_decode_from_base64_mode() {
-        let v = json::parse(r#"["OK","T0s=","gA==",12,null,["MA==",["aw=="]]]"#).unwrap();
         assert_eq!(
-            decode_reply(&v).unwrap(),
+            read(
+                r#"["OK","T0s=","gA==",12,-0,null,["MA==",["aw=="]]]"#,
+                decode_reply
+            )
+            .unwrap(),
             Reply::Array(vec![
                 Reply::Bytes(b"OK".to_vec()),
                 Reply::Bytes(b"OK".to_vec()),
                 Reply::Bytes(vec![0x80]),
                 Reply::Int(12),
+                Reply::Int(0),
                 Reply::Nil,
                 Reply::Array(vec![
                     Reply::Bytes(b"0".to_vec()),
@@ -575,9 +594,8 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
             ("😀", "8J+YgA=="),
         ] {
-            let v = json::parse(&format!("\"{coded}\"")).unwrap();
             assert_eq!(
-                decode_reply(&v).unwrap(),
+                read(&format!("\"{coded}\""), decode_reply).unwrap(),
                 Reply::Bytes(plain.as_bytes().to_vec())
             );
         }
@@ -590,12 +608,14 @@ mod tests {
             r#""Zm9""#,
             r#""Zm9v\n""#,
             "1.5",
+            "1e3",
+            "9223372036854775808",
             "true",
             "{}",
+            "not json",
         ] {
-            let v = json::parse(bad).unwrap();
             assert_eq!(
-                decode_reply(&v).unwrap_err().code(),
+                read(bad, decode_reply).unwrap_err().code(),
                 "UPSTASH_PROTOCOL",
                 "{bad}"
             );
@@ -604,15 +624,49 @@ mod tests {
 
     #[test]
     fn envelopes_separate_results_and_errors() {
-        let ok = json::parse(r#"{"result":"dg=="}"#).unwrap();
-        assert_eq!(envelope(&ok).unwrap(), Reply::Bytes(b"v".to_vec()));
-        let err = json::parse(r#"{"error":"WRONGTYPE Operation"}"#).unwrap();
         assert_eq!(
-            envelope(&err).unwrap_err(),
-            Error::UpstashCommand("WRONGTYPE Operation".into())
+            read(r#"{"result":"dg=="}"#, envelope).unwrap(),
+            Reply::Bytes(b"v".to_vec())
         );
-        let neither = json::parse(r#"{"x":1}"#).unwrap();
-        assert_eq!(envelope(&neither).unwrap_err().code(), "UPSTASH_PROTOCOL");
+        assert_eq!(
+            read(
+                r#" { "error" : "WRONGTYPE \"x\" \u00e9 \ud83d\ude00" } "#,
+                envelope
+            )
+            .unwrap_err(),
+            Error::UpstashCommand("WRONGTYPE \"x\" é 😀".into())
+        );
+        for neither in [r#"{"x":1}"#, r#"{"x":{"result":1}}"#, r#"["result"]"#] {
+            assert_eq!(
+                read(neither, envelope).unwrap_err().code(),
+                "UPSTASH_PROTOCOL",
+                "{neither}"
+            );
+        }
+    }
+
+    #[test]
+    fn batches_read_one_envelope_per_command() {
+        let body = r#"[{"result":12},{"error":"ERR x"},{"result":null}]"#;
+        assert_eq!(
+            read(body, |v| batch_replies(v, 3)).unwrap(),
+            vec![
+                Ok(Reply::Int(12)),
+                Err(Error::UpstashCommand("ERR x".into())),
+                Ok(Reply::Nil)
+            ]
+        );
+        for (body, count) in [(body, 2), (r#"{"result":1}"#, 1), ("[", 1)] {
+            assert_eq!(
+                read(body, |v| batch_replies(v, count)).unwrap_err().code(),
+                "UPSTASH_PROTOCOL",
+                "{body}"
+            );
+        }
+        assert_eq!(
+            read(r#"{"error":"ERR batch"}"#, |v| batch_replies(v, 1)).unwrap_err(),
+            Error::UpstashCommand("ERR batch".into())
+        );
     }
 
     #[test]
@@ -620,6 +674,26 @@ mod tests {
         let mut out = String::new();
         push_command(&["SET", "k\"1", "{\"a\":1}", "PX", "60000"], &mut out);
         assert_eq!(out, r#"["SET","k\"1","{\"a\":1}","PX","60000"]"#);
+        // Every string reads back as itself.
+        let args = [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "ctl\u{1}\u{8}\n\t\u{1f}",
+            "é😀\u{7f}",
+        ];
+        out.clear();
+        push_command(&args, &mut out);
+        let doc = Document::parse(&out).unwrap();
+        let back: Vec<String> = doc
+            .root()
+            .items()
+            .map(|v| match v.kind() {
+                Kind::Str(s) => s.into_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(back, args);
     }
 
     #[test]
