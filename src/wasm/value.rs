@@ -1,25 +1,20 @@
 //! Values and option bags crossing from JavaScript: JSON text of request data, value sizes,
-//! option parsing and validation, and the statistics and health objects.
+//! the option bags (their serde structs, read by bag.rs) and validation, and the statistics
+//! and health objects (serialized by serde-wasm-bindgen).
 
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Function, Object, Reflect};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::bag::{self, plain_object, BagError, Names};
 use super::error::{js, to_js, JsResult};
 #[cfg(feature = "shared")]
 use crate::cache::HealthReport;
 use crate::error::Error;
 use crate::key::KeyFormat;
 use crate::options::{Options, UpstashOptions};
-use crate::stats::{Field, StatsSnapshot};
-
-/// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
-fn num(n: f64) -> String {
-    js_sys::Number::from(n)
-        .to_string_with_radix(10)
-        .map(String::from)
-        .unwrap_or_default()
-}
+use crate::stats::StatsSnapshot;
 
 fn bad_options(msg: String) -> JsValue {
     to_js(&Error::InvalidOptions(msg))
@@ -104,157 +99,60 @@ pub(crate) fn key_format(v: &JsValue) -> JsResult<KeyFormat> {
     js(name.parse())
 }
 
-/// Reads the option bag `bag`, refusing unknown names and wrong types.
-pub(crate) struct Bag<'a> {
-    obj: Option<&'a Object>,
-    what: &'static str,
-}
-
-impl<'a> Bag<'a> {
-    /// `undefined` and `null` are an empty bag; anything else must be a plain object whose keys
-    /// are all in `known`.
-    pub(crate) fn new(v: &'a JsValue, what: &'static str, known: &[&str]) -> JsResult<Bag<'a>> {
-        if v.is_undefined() || v.is_null() {
-            return Ok(Bag { obj: None, what });
-        }
-        let obj = v
-            .dyn_ref::<Object>()
-            .filter(|_| !v.is_function() && !Array::is_array(v))
-            .ok_or_else(|| bad_options(format!("{what} must be an object")))?;
-        for k in Object::keys(obj).iter() {
-            let k = k.as_string().unwrap_or_default();
-            if !known.contains(&k.as_str()) {
-                return Err(bad_options(format!(
-                    "{what} has an unknown option \"{k}\"; known: {}",
-                    known.join(", ")
-                )));
-            }
-        }
-        Ok(Bag {
-            obj: Some(obj),
-            what,
-        })
-    }
-
-    fn get(&self, name: &str) -> JsResult<Option<JsValue>> {
-        let Some(obj) = self.obj else { return Ok(None) };
-        let v = Reflect::get(obj, &JsValue::from_str(name))?;
-        Ok((!v.is_undefined()).then_some(v))
-    }
-
-    /// The option `name` converted by `read`; `INVALID_OPTIONS` saying it "must be {kind}" when
-    /// `read` refuses it.
-    fn typed<T>(
-        &self,
-        name: &str,
-        kind: &str,
-        read: impl FnOnce(JsValue) -> Option<T>,
-    ) -> JsResult<Option<T>> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) => read(v)
-                .map(Some)
-                .ok_or_else(|| bad_options(format!("{}.{name} must be {kind}", self.what))),
-        }
-    }
-
-    pub(crate) fn number(&self, name: &str) -> JsResult<Option<f64>> {
-        self.typed(name, "a number", |v| v.as_f64())
-    }
-
-    pub(crate) fn integer(&self, name: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
-        match self.number(name)? {
-            Some(n) if n.fract() != 0.0 || n < min || n > max => Err(bad_options(format!(
-                "{}.{name} must be a whole number from {} to {}, got {}",
-                self.what,
-                num(min),
-                num(max),
-                num(n)
-            ))),
-            other => Ok(other),
-        }
-    }
-
-    pub(crate) fn string(&self, name: &str) -> JsResult<Option<String>> {
-        self.typed(name, "a string", |v| v.as_string())
-    }
-
-    pub(crate) fn boolean(&self, name: &str) -> JsResult<Option<bool>> {
-        self.typed(name, "a boolean", |v| v.as_bool())
-    }
-
-    pub(crate) fn function(&self, name: &str) -> JsResult<Option<Function>> {
-        self.typed(name, "a function", |v| v.dyn_into::<Function>().ok())
-    }
-
-    pub(crate) fn strings(&self, name: &str) -> JsResult<Option<Vec<String>>> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) if Array::is_array(&v) => Array::from(&v)
-                .iter()
-                .map(|s| {
-                    s.as_string().ok_or_else(|| {
-                        bad_options(format!("{}.{name} must hold only strings", self.what))
-                    })
-                })
-                .collect::<JsResult<Vec<_>>>()
-                .map(Some),
-            Some(_) => Err(bad_options(format!(
-                "{}.{name} must be an array of strings",
-                self.what
-            ))),
-        }
-    }
-
-    pub(crate) fn value(&self, name: &str) -> JsResult<Option<JsValue>> {
-        self.get(name)
-    }
-}
-
 /// Cache options as read from JavaScript.
 pub(crate) struct JsOptions {
     pub(crate) core: Options,
     pub(crate) size_of: Option<Function>,
 }
 
-const MEMORY_OPTIONS: &[&str] = &[
-    "version",
-    "ttl",
-    "maxEntries",
-    "maxBytes",
-    "cleanupInterval",
-    "keyFormat",
-    "sizeOf",
-];
+/// The names of a cache's option bag that are JavaScript's alone (read here, not by serde:
+/// [`Options`] is the same struct in the Rust Worker API, which has no JS functions).
+const JS_ONLY: &[&str] = &["sizeOf"];
 
-const CACHE_OPTIONS: &[&str] = &[
-    "version",
-    "ttl",
-    "maxEntries",
-    "maxBytes",
-    "cleanupInterval",
-    "keyFormat",
-    "sizeOf",
-    "upstash",
-    "fallback",
-    "localTtl",
-    "popularTopics",
-];
+/// The fields of [`Options`] that `MemoryCache` does not have (the shared tier's).
+const SHARED_TIER: &[&str] = &["upstash", "fallback", "localTtl", "popularTopics"];
 
-/// Reads `options.upstash` (`{ url, token, timeoutMs, retries }`).
-fn upstash_options(v: &JsValue) -> JsResult<UpstashOptions> {
-    let bag = Bag::new(v, "upstash", &["url", "token", "timeoutMs", "retries"])?;
-    let mut u = UpstashOptions::new(
-        bag.string("url")?.unwrap_or_default(),
-        bag.string("token")?.unwrap_or_default(),
-    );
-    if let Some(n) = bag.integer("timeoutMs", 1.0, 600_000.0)? {
-        u.timeout_ms = n as u32;
+/// Per-call options (`set`, `store`, `getOrSet`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetOptions {
+    /// TTL in seconds; `None`: the cache's default.
+    ttl: Option<f64>,
+}
+
+#[cfg(feature = "shared")]
+/// Options of `Cache.warm`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WarmOptions {
+    /// Topics to warm; `None`: the cache's `popularTopics`.
+    pub(crate) topics: Option<Vec<String>>,
+    /// Generators running at once, 1 to 64; `None`: 4.
+    pub(crate) concurrency: Option<u32>,
+}
+
+#[cfg(feature = "shared")]
+/// The names of the warm options that are JavaScript functions (read here, not by serde).
+const WARM_JS_ONLY: &[&str] = &["onProgress"];
+
+/// `INVALID_OPTIONS` for the bag `what`.
+fn bag_error(what: &str) -> impl Fn(BagError) -> JsValue + '_ {
+    move |e| bad_options(e.message(what))
+}
+
+/// The function under `name` in the bag `v` (already read, so a plain object or nothing):
+/// `None` when absent or `undefined`.
+fn function_field(v: &JsValue, what: &str, name: &str) -> JsResult<Option<Function>> {
+    let Some(obj) = plain_object(v) else {
+        return Ok(None);
+    };
+    let f = Reflect::get(obj, &JsValue::from_str(name))?;
+    if f.is_undefined() {
+        return Ok(None);
     }
-    if let Some(n) = bag.integer("retries", 0.0, 10.0)? {
-        u.retries = n as u32;
-    }
-    Ok(u)
+    f.dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| bad_options(format!("{what}.{name} must be a function")))
 }
 
 /// Parses and validates the options of `new MemoryCache(...)` (`shared: false`) or
@@ -268,43 +166,13 @@ pub(crate) fn cache_options(v: &JsValue, class: &'static str, shared: bool) -> J
 /// Reads the option bag without the cross-field validation (`fromEnv` fills in the Upstash URL
 /// and token first).
 fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResult<JsOptions> {
-    let known = if shared {
-        CACHE_OPTIONS
-    } else {
-        MEMORY_OPTIONS
+    let names = Names {
+        extra: JS_ONLY,
+        refused: if shared { &[] } else { SHARED_TIER },
     };
-    let bag = Bag::new(v, class, known)?;
-    let mut o = Options::default();
-    if let Some(version) = bag.string("version")? {
-        o.version = version;
-    }
-    if let Some(ttl) = bag.number("ttl")? {
-        o.ttl = ttl;
-    }
-    if let Some(n) = bag.integer("maxEntries", 1.0, f64::from(u32::MAX / 2))? {
-        o.max_entries = n as usize;
-    }
-    if let Some(n) = bag.integer("maxBytes", 1.0, 9_007_199_254_740_991.0)? {
-        o.max_bytes = Some(n as u64);
-    }
-    if let Some(n) = bag.number("cleanupInterval")? {
-        o.cleanup_interval = n;
-    }
-    o.key_format = key_format(&bag.value("keyFormat")?.unwrap_or(JsValue::UNDEFINED))?;
-    if let Some(f) = bag.boolean("fallback")? {
-        o.fallback = f;
-    }
-    if let Some(n) = bag.number("localTtl")? {
-        o.local_ttl = n;
-    }
-    if let Some(topics) = bag.strings("popularTopics")? {
-        o.popular_topics = topics;
-    }
-    if let Some(u) = bag.value("upstash")? {
-        o.upstash = Some(upstash_options(&u)?);
-    }
-    let size_of = bag.function("sizeOf")?;
-    Ok(JsOptions { core: o, size_of })
+    let core = bag::read::<Options>(v, names).map_err(bag_error(class))?;
+    let size_of = function_field(v, class, "sizeOf")?;
+    Ok(JsOptions { core, size_of })
 }
 
 #[cfg(feature = "shared")]
@@ -340,11 +208,7 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
         ));
     };
     let mut opts = parse_cache_options(options, "Cache options", true)?;
-    let mut u = opts
-        .core
-        .upstash
-        .take()
-        .unwrap_or_else(|| UpstashOptions::new("", ""));
+    let mut u = opts.core.upstash.take().unwrap_or_default();
     u.url = url;
     u.token = token;
     opts.core.upstash = Some(u);
@@ -354,7 +218,9 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
 
 /// Per-call options `{ ttl }` (seconds); `undefined` means the default TTL.
 pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
-    let ttl = Bag::new(v, "options", &["ttl"])?.number("ttl")?;
+    let ttl = bag::read::<SetOptions>(v, Names::default())
+        .map_err(bag_error("options"))?
+        .ttl;
     // The range is checked here too, so that getOrSet refuses a bad TTL before the generator runs.
     if let Some(secs) = ttl {
         js(crate::options::check_secs("ttl", secs, false))?;
@@ -362,39 +228,69 @@ pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
     Ok(ttl)
 }
 
-fn set(obj: &Object, name: &str, v: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &JsValue::from_str(name), &v.into());
+#[cfg(feature = "shared")]
+/// The options of `warm`, with `concurrency` in range and `onProgress` a function.
+pub(crate) fn warm_options(v: &JsValue) -> JsResult<(WarmOptions, Option<Function>)> {
+    const WHAT: &str = "warm options";
+    let names = Names {
+        extra: WARM_JS_ONLY,
+        refused: &[],
+    };
+    let o = bag::read::<WarmOptions>(v, names).map_err(bag_error(WHAT))?;
+    if let Some(n) = o.concurrency.filter(|n| !(1..=64).contains(n)) {
+        return Err(bad_options(format!(
+            "{WHAT}.concurrency must be a whole number from 1 to 64, got {n}"
+        )));
+    }
+    let on_progress = function_field(v, WHAT, "onProgress")?;
+    Ok((o, on_progress))
 }
 
-/// The plain object of a report's fields (`stats()`, `health()`); absent fields are left out.
-fn fields_object(fields: &[(&str, Field<'_>)]) -> Object {
-    let o = Object::new();
-    for &(name, field) in fields {
-        match field {
-            Field::Text(s) => set(&o, name, s),
-            Field::Count(n) => set(&o, name, n as f64),
-            Field::Number(n) => set(&o, name, n),
-            Field::Flag(b) => set(&o, name, b),
-            Field::Upstash(u) => set(&o, name, fields_object(&u.fields())),
-            Field::Absent => {}
-        }
-    }
-    o
+/// The option names each bag accepts, by the name of its TypeScript interface (for the test
+/// that compares them with the interfaces' properties); `None` for an unknown bag.
+pub(crate) fn option_names(bag: &str) -> Option<Vec<String>> {
+    let own = |names: &[&str]| names.iter().map(|&n| n.to_owned()).collect::<Vec<_>>();
+    let cache = || {
+        own(bag::field_names::<Options>())
+            .into_iter()
+            .chain(own(JS_ONLY))
+    };
+    Some(match bag {
+        "MemoryCacheOptions" => cache()
+            .filter(|n| !SHARED_TIER.contains(&n.as_str()))
+            .collect(),
+        "CacheOptions" => cache().collect(),
+        "UpstashOptions" => own(bag::field_names::<UpstashOptions>()),
+        "SetOptions" => own(bag::field_names::<SetOptions>()),
+        #[cfg(feature = "shared")]
+        "WarmOptions" => own(bag::field_names::<WarmOptions>())
+            .into_iter()
+            .chain(own(WARM_JS_ONLY))
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// A result object (`stats()`, `health()`, `warm` results) for JavaScript: `None` fields left
+/// out, counts as numbers.
+pub(crate) fn to_object<T: Serialize + ?Sized>(v: &T) -> JsResult<Object> {
+    v.serialize(&serde_wasm_bindgen::Serializer::new())
+        .map(JsCast::unchecked_into)
+        .map_err(|e| {
+            to_js(&Error::Unserializable(format!(
+                "result: {}",
+                super::error::describe(&e.into())
+            )))
+        })
 }
 
 /// The plain object `stats()` returns.
-pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
-    fields_object(&s.fields())
+pub(crate) fn stats_object(s: &StatsSnapshot) -> JsResult<Object> {
+    to_object(s)
 }
 
 #[cfg(feature = "shared")]
 /// The plain object `health()` returns for a cache whose backend is `backend`.
-pub(crate) fn health_object(h: &HealthReport) -> Object {
-    fields_object(&h.fields())
-}
-
-#[cfg(feature = "shared")]
-/// Sets `name` on a plain object (for result objects built here).
-pub(crate) fn put(obj: &Object, name: &str, v: impl Into<JsValue>) {
-    set(obj, name, v);
+pub(crate) fn health_object(h: &HealthReport) -> JsResult<Object> {
+    to_object(h)
 }
