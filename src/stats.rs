@@ -208,9 +208,8 @@ impl Stats {
 ///
 /// [`StatsSnapshot::fields`], [`UpstashStats::fields`] and
 /// [`HealthReport::fields`](crate::cache::HealthReport::fields) are the one definition of those
-/// objects' field names and order: their `serde::Serialize` (on wasm32) is made from them, and
-/// both the npm package's objects (serde-wasm-bindgen) and the Rust Worker API's serde output
-/// come from that.
+/// objects' field names and order: the npm package's objects and the Rust Worker API's serde
+/// output are both made from them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Field<'a> {
     /// A string.
@@ -270,51 +269,6 @@ impl StatsSnapshot {
                 self.upstash.as_ref().map_or(Field::Absent, Field::Upstash),
             ),
         ]
-    }
-}
-
-/// A report's fields as a serde struct: [`Field::Absent`] fields are skipped.
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn serialize_fields<S: serde::Serializer>(
-    serializer: S,
-    name: &'static str,
-    fields: &[(&'static str, Field<'_>)],
-) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::SerializeStruct;
-    let mut o = serializer.serialize_struct(name, fields.len())?;
-    for &(key, field) in fields {
-        match field {
-            Field::Text(s) => o.serialize_field(key, s)?,
-            Field::Count(n) => o.serialize_field(key, &n)?,
-            Field::Number(n) => o.serialize_field(key, &n)?,
-            Field::Flag(b) => o.serialize_field(key, &b)?,
-            Field::Upstash(u) => o.serialize_field(key, u)?,
-            Field::Absent => o.skip_field(key)?,
-        }
-    }
-    o.end()
-}
-
-/// `stats().upstash`, from [`UpstashStats::fields`].
-#[cfg(target_arch = "wasm32")]
-impl serde::Serialize for UpstashStats {
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        serialize_fields(serializer, "UpstashStats", &self.fields())
-    }
-}
-
-/// The `stats()` object, from [`StatsSnapshot::fields`]: the npm package's (through
-/// serde-wasm-bindgen) and the Rust Worker API's.
-#[cfg(target_arch = "wasm32")]
-impl serde::Serialize for StatsSnapshot {
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        serialize_fields(serializer, "Stats", &self.fields())
     }
 }
 

@@ -53,6 +53,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::cache::{ttl_ms, Codec, HealthReport, HealthStatus, InFlight, Removal, TieredCache};
@@ -421,7 +422,37 @@ impl std::ops::Deref for Stats {
 
 impl Serialize for Stats {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        serialize_fields(serializer, "Stats", &self.0.fields())
+    }
+}
+
+/// A report's fields ([`crate::stats::Field`]) as a serde struct: absent fields are skipped.
+fn serialize_fields<S: Serializer>(
+    serializer: S,
+    name: &'static str,
+    fields: &[(&'static str, crate::stats::Field<'_>)],
+) -> std::result::Result<S::Ok, S::Error> {
+    use crate::stats::Field;
+    let mut o = serializer.serialize_struct(name, fields.len())?;
+    for &(key, field) in fields {
+        match field {
+            Field::Text(s) => o.serialize_field(key, s)?,
+            Field::Count(n) => o.serialize_field(key, &n)?,
+            Field::Number(n) => o.serialize_field(key, &n)?,
+            Field::Flag(b) => o.serialize_field(key, &b)?,
+            Field::Upstash(u) => o.serialize_field(key, &UpstashFigures(u))?,
+            Field::Absent => o.skip_field(key)?,
+        }
+    }
+    o.end()
+}
+
+/// `stats.upstash`, serialized from [`crate::stats::UpstashStats::fields`].
+struct UpstashFigures<'a>(&'a crate::stats::UpstashStats);
+
+impl Serialize for UpstashFigures<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serialize_fields(serializer, "UpstashStats", &self.0.fields())
     }
 }
 
@@ -446,7 +477,7 @@ impl Health {
 
 impl Serialize for Health {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.report.serialize(serializer)
+        serialize_fields(serializer, "Health", &self.report.fields())
     }
 }
 

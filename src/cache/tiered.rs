@@ -86,17 +86,6 @@ impl HealthReport {
     }
 }
 
-/// The `health()` object, from [`HealthReport::fields`].
-#[cfg(target_arch = "wasm32")]
-impl serde::Serialize for HealthReport {
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        crate::stats::serialize_fields(serializer, "Health", &self.fields())
-    }
-}
-
 /// Whether an error means Upstash could not be used (as opposed to a command failing there).
 fn unreachable(e: &Error) -> bool {
     matches!(

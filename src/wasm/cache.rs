@@ -8,7 +8,6 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -16,14 +15,14 @@ use super::args::{function_arg, generator_failed, key_arg, removal_arg, segment_
 use super::error::{js, to_js, JsResult};
 use super::state::{self, State};
 use super::value::{
-    cache_options, cache_options_from_env, health_object, is_thenable, set_options, stats_object,
-    to_object, warm_options,
+    cache_options, cache_options_from_env, health_object, is_thenable, put, set_options,
+    stats_object, Bag,
 };
 use crate::cache::{warm_plan, InFlight, Removal, WarmItem, WarmOutcome, WarmReport};
 use crate::error::Error;
 
 /// Default number of generators a warm run keeps going at once.
-const WARM_CONCURRENCY: u32 = 4;
+const WARM_CONCURRENCY: f64 = 4.0;
 
 /// Calls a generator and awaits its result when it is a promise; failures become
 /// `GENERATOR_FAILED` with the original as `cause`. Shutdown ends the wait with `SHUT_DOWN`.
@@ -310,7 +309,7 @@ impl Cache {
     #[wasm_bindgen(unchecked_return_type = "Promise<CacheStats>")]
     pub fn stats(&self) -> Promise {
         let (cache, timer) = (self.state.cache.clone(), self.state.timer_active());
-        promise(async move { Ok(stats_object(&cache.snapshot(timer).await)?.into()) })
+        promise(async move { Ok(stats_object(&cache.snapshot(timer).await).into()) })
     }
 
     /// `{ status, backend, latencyMs, error? }`: `"healthy"` while the cache serves normally,
@@ -319,7 +318,7 @@ impl Cache {
     #[wasm_bindgen(unchecked_return_type = "Promise<HealthReport>")]
     pub fn health(&self) -> Promise {
         let cache = self.state.cache.clone();
-        promise(async move { Ok(health_object(&cache.health().await)?.into()) })
+        promise(async move { Ok(health_object(&cache.health().await).into()) })
     }
 
     /// Generates and stores every `(namespace, topic)` pair not already cached:
@@ -368,44 +367,8 @@ struct WarmRun {
     topics: Vec<String>,
     next: Cell<usize>,
     report: RefCell<WarmReport>,
-    /// The failed items (namespace and topic indices) with their errors, in the order they
-    /// failed.
-    errors: RefCell<Vec<(usize, usize, JsValue)>>,
+    errors: Array,
     on_progress: Option<Function>,
-}
-
-/// What `warm` resolves to (`WarmResult` in the typings).
-#[derive(Serialize)]
-struct WarmResult<'a> {
-    warmed: u32,
-    skipped: u32,
-    failed: u32,
-    errors: Vec<WarmError<'a>>,
-}
-
-/// One failed item of a warm run.
-#[derive(Serialize)]
-struct WarmError<'a> {
-    namespace: &'a str,
-    topic: &'a str,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    error: JsValue,
-}
-
-/// One progress report of a warm run (`WarmProgress` in the typings).
-#[derive(Serialize)]
-struct WarmProgress<'a> {
-    done: u32,
-    total: u32,
-    namespace: &'a str,
-    topic: &'a str,
-    outcome: &'a str,
-    /// The item's error; `undefined` (left out) unless it failed.
-    #[serde(
-        with = "serde_wasm_bindgen::preserve",
-        skip_serializing_if = "JsValue::is_undefined"
-    )]
-    error: JsValue,
 }
 
 impl Cache {
@@ -425,9 +388,16 @@ impl Cache {
             namespaces.push(name.as_string().unwrap_or_default());
             functions.push(f);
         }
-        let (options, on_progress) = warm_options(options)?;
-        let concurrency = options.concurrency.unwrap_or(WARM_CONCURRENCY) as usize;
-        let topics = match options.topics {
+        let bag = Bag::new(
+            options,
+            "warm options",
+            &["topics", "concurrency", "onProgress"],
+        )?;
+        let concurrency = bag
+            .integer("concurrency", 1.0, 64.0)?
+            .unwrap_or(WARM_CONCURRENCY) as usize;
+        let on_progress = bag.function("onProgress")?;
+        let topics = match bag.strings("topics")? {
             Some(t) => t,
             None => self.state.popular_topics.clone(),
         };
@@ -451,7 +421,7 @@ impl Cache {
                 topics,
                 next: Cell::new(0),
                 report: RefCell::default(),
-                errors: RefCell::default(),
+                errors: Array::new(),
                 on_progress,
             });
             let all = Array::new();
@@ -460,21 +430,12 @@ impl Cache {
             }
             JsFuture::from(Promise::all(&all)).await?;
             let r = *run.report.borrow();
-            let errors = run.errors.take();
-            let result = WarmResult {
-                warmed: r.warmed,
-                skipped: r.skipped,
-                failed: r.failed,
-                errors: errors
-                    .iter()
-                    .map(|(namespace, topic, error)| WarmError {
-                        namespace: &run.namespaces[*namespace],
-                        topic: &run.topics[*topic],
-                        error: error.clone(),
-                    })
-                    .collect(),
-            };
-            Ok(to_object(&result)?.into())
+            let out = Object::new();
+            put(&out, "warmed", r.warmed);
+            put(&out, "skipped", r.skipped);
+            put(&out, "failed", r.failed);
+            put(&out, "errors", run.errors.clone());
+            Ok(out.into())
         }))
     }
 }
@@ -485,7 +446,7 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
         let Some(item) = run.plan.get(i) else { break };
         run.next.set(i + 1);
         let topic = JsValue::from_str(&run.topics[item.topic]);
-        let mut error: Option<JsValue> = None;
+        let mut error = None;
         let outcome = if run.present.get(i).copied().unwrap_or(false) {
             WarmOutcome::Skipped
         } else {
@@ -508,22 +469,25 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
             report.add(outcome);
             report.done()
         };
+        if let Some(e) = &error {
+            let entry = Object::new();
+            put(&entry, "namespace", run.namespaces[item.namespace].as_str());
+            put(&entry, "topic", topic.clone());
+            put(&entry, "error", e.clone());
+            run.errors.push(&entry);
+        }
         if let Some(cb) = &run.on_progress {
-            let event = to_object(&WarmProgress {
-                done,
-                total: run.plan.len() as u32,
-                namespace: &run.namespaces[item.namespace],
-                topic: &run.topics[item.topic],
-                outcome: outcome.as_str(),
-                error: error.clone().unwrap_or_default(),
-            })?;
+            let event = Object::new();
+            put(&event, "done", done);
+            put(&event, "total", run.plan.len() as u32);
+            put(&event, "namespace", run.namespaces[item.namespace].as_str());
+            put(&event, "topic", topic);
+            put(&event, "outcome", outcome.as_str());
+            if let Some(e) = error {
+                put(&event, "error", e);
+            }
             // A throwing progress callback must not stop the run; its error is ignored.
             let _ = cb.call1(&JsValue::UNDEFINED, &event);
-        }
-        if let Some(e) = error {
-            run.errors
-                .borrow_mut()
-                .push((item.namespace, item.topic, e));
         }
     }
     Ok(JsValue::UNDEFINED)

@@ -457,11 +457,16 @@ impl MemorySlots {
     /// (keys it does not hold; the hits it answered are counted from the read log).
     pub fn stats(&self, now: f64, misses: f64) -> JsResult<Object> {
         let timer = self.timer.try_borrow().is_ok_and(|t| t.is_some());
-        let snapshot = self.run(|i| {
+        self.run(|i| {
             i.core.add_reads(0, misses as u64);
-            Ok(i.core.snapshot(ms(now), "memory", timer, false, None))
-        })?;
-        stats_object(&snapshot)
+            Ok(stats_object(&i.core.snapshot(
+                ms(now),
+                "memory",
+                timer,
+                false,
+                None,
+            )))
+        })
     }
 
     /// Records the duration of one operation, in milliseconds.
@@ -511,14 +516,6 @@ impl MemorySlots {
         js(validate_key_len(len as usize))
             .err()
             .unwrap_or(JsValue::UNDEFINED)
-    }
-
-    /// The option names the bag named `bag` accepts (`"CacheOptions"`, `"SetOptions"`, ...: the
-    /// names of the TypeScript interfaces), as read by its serde struct; `undefined` for a bag
-    /// this module does not have. For the test that checks them against the typings.
-    #[wasm_bindgen(js_name = optionNames)]
-    pub fn option_names(bag: &str) -> Option<Vec<String>> {
-        super::value::option_names(bag)
     }
 
     /// The `ttl` of per-call options (`undefined`: the default); throws `INVALID_OPTIONS`.

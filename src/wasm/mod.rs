@@ -4,7 +4,6 @@
 #![allow(unreachable_pub)] // #[wasm_bindgen] items are exported by the macro, not by Rust paths
 
 mod args;
-mod bag;
 // `Cache` (with the shared tier) is left out of the memory-only module (`cachette/memory`).
 #[cfg(feature = "shared")]
 mod cache;

@@ -1,20 +1,57 @@
 //! Values and option bags crossing from JavaScript: JSON text of request data, value sizes,
-//! the option bags (their serde structs, read by bag.rs) and validation, and the statistics
-//! and health objects (serialized by serde-wasm-bindgen).
+//! option parsing and validation, and the statistics and health objects.
+//!
+//! # Why the option reader ([`Bag`]) and the result writer ([`fields_object`]) are hand-written
+//!
+//! The project's rule is a maintained crate unless it costs more than 2 KB gzip in a shipped
+//! module (or 10% on a hot path). serde derive with serde-wasm-bindgen was measured side by
+//! side (the wip-serde branch, commit "Option bags read through serde derive ..."), as gzip -9
+//! totals shipped to a page, `cachette/memory` and `cachette`:
+//!
+//! | how | memory-only | full |
+//! |---|---|---|
+//! | this file (hand-written reader and writer) | 54,283 B | 105,560 B |
+//! | serde derive, read with `serde_wasm_bindgen::from_value` | 76,381 B (+22,098) | 130,559 B (+24,999) |
+//! | serde derive, read with a small `Deserializer` over `JsValue` | 64,014 B (+9,731) | 117,422 B (+11,862) |
+//! | results (stats, health, warm) alone through serde-wasm-bindgen's `Serializer` | 56,508 B (+2,225) | 108,975 B (+3,415) |
+//!
+//! Most of it is serde's derived visitors (inlined at this crate's `opt-level = 3`), serde's
+//! error text (which formats floats and strings with Rust's `fmt`, bringing float-to-decimal
+//! and Unicode tables into a module that otherwise prints numbers through JavaScript), and
+//! serde-wasm-bindgen's field-name cache (a `HashMap` in a thread-local). serde-wasm-bindgen's
+//! own `from_value` would also lose behaviour: it reads only the fields a struct declares, so it
+//! cannot refuse an unknown name, reads `{ ttl: undefined }` as a value, takes arrays for objects
+//! and BigInts for whole numbers, and its errors name no field. The serde reader was faster
+//! (`MemorySlots.ttlOption({ ttl: 60 })` 328 against 635 ns/op, `Cache.set(k, v, { ttl: 60 })`
+//! 938 against 1,202 ns/op, in Node 20), but the set path of `MemoryCache` reads `{ ttl }` in
+//! JavaScript and never gets here, so that does not pay for the size.
+//!
+//! Re-measure: `./run build && node bench/sizes.mjs` on each variant.
+//!
+//! The schema of each bag is therefore written here (the name lists and the typed reads) and in
+//! the TypeScript interfaces of `mod.rs`; tests/js/contracts.test.mjs checks that they agree:
+//! the names each reader accepts (as it lists them when it refuses an unknown one) against each
+//! interface's properties, and the kind of value each reader takes against each property's type.
 
-use js_sys::{Function, Object, Reflect};
-use serde::{Deserialize, Serialize};
+use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::bag::{self, plain_object, BagError, Names};
 use super::error::{js, to_js, JsResult};
 #[cfg(feature = "shared")]
 use crate::cache::HealthReport;
 use crate::error::Error;
 use crate::key::KeyFormat;
 use crate::options::{Options, UpstashOptions};
-use crate::stats::StatsSnapshot;
+use crate::stats::{Field, StatsSnapshot};
+
+/// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
+fn num(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
+}
 
 fn bad_options(msg: String) -> JsValue {
     to_js(&Error::InvalidOptions(msg))
@@ -99,60 +136,157 @@ pub(crate) fn key_format(v: &JsValue) -> JsResult<KeyFormat> {
     js(name.parse())
 }
 
+/// Reads the option bag `bag`, refusing unknown names and wrong types.
+pub(crate) struct Bag<'a> {
+    obj: Option<&'a Object>,
+    what: &'static str,
+}
+
+impl<'a> Bag<'a> {
+    /// `undefined` and `null` are an empty bag; anything else must be a plain object whose keys
+    /// are all in `known`.
+    pub(crate) fn new(v: &'a JsValue, what: &'static str, known: &[&str]) -> JsResult<Bag<'a>> {
+        if v.is_undefined() || v.is_null() {
+            return Ok(Bag { obj: None, what });
+        }
+        let obj = v
+            .dyn_ref::<Object>()
+            .filter(|_| !v.is_function() && !Array::is_array(v))
+            .ok_or_else(|| bad_options(format!("{what} must be an object")))?;
+        for k in Object::keys(obj).iter() {
+            let k = k.as_string().unwrap_or_default();
+            if !known.contains(&k.as_str()) {
+                return Err(bad_options(format!(
+                    "{what} has an unknown option \"{k}\"; known: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(Bag {
+            obj: Some(obj),
+            what,
+        })
+    }
+
+    fn get(&self, name: &str) -> JsResult<Option<JsValue>> {
+        let Some(obj) = self.obj else { return Ok(None) };
+        let v = Reflect::get(obj, &JsValue::from_str(name))?;
+        Ok((!v.is_undefined()).then_some(v))
+    }
+
+    /// The option `name` converted by `read`; `INVALID_OPTIONS` saying it "must be {kind}" when
+    /// `read` refuses it.
+    fn typed<T>(
+        &self,
+        name: &str,
+        kind: &str,
+        read: impl FnOnce(JsValue) -> Option<T>,
+    ) -> JsResult<Option<T>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => read(v)
+                .map(Some)
+                .ok_or_else(|| bad_options(format!("{}.{name} must be {kind}", self.what))),
+        }
+    }
+
+    pub(crate) fn number(&self, name: &str) -> JsResult<Option<f64>> {
+        self.typed(name, "a number", |v| v.as_f64())
+    }
+
+    pub(crate) fn integer(&self, name: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
+        match self.number(name)? {
+            Some(n) if n.fract() != 0.0 || n < min || n > max => Err(bad_options(format!(
+                "{}.{name} must be a whole number from {} to {}, got {}",
+                self.what,
+                num(min),
+                num(max),
+                num(n)
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    pub(crate) fn string(&self, name: &str) -> JsResult<Option<String>> {
+        self.typed(name, "a string", |v| v.as_string())
+    }
+
+    pub(crate) fn boolean(&self, name: &str) -> JsResult<Option<bool>> {
+        self.typed(name, "a boolean", |v| v.as_bool())
+    }
+
+    pub(crate) fn function(&self, name: &str) -> JsResult<Option<Function>> {
+        self.typed(name, "a function", |v| v.dyn_into::<Function>().ok())
+    }
+
+    pub(crate) fn strings(&self, name: &str) -> JsResult<Option<Vec<String>>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) if Array::is_array(&v) => Array::from(&v)
+                .iter()
+                .map(|s| {
+                    s.as_string().ok_or_else(|| {
+                        bad_options(format!("{}.{name} must hold only strings", self.what))
+                    })
+                })
+                .collect::<JsResult<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(bad_options(format!(
+                "{}.{name} must be an array of strings",
+                self.what
+            ))),
+        }
+    }
+
+    pub(crate) fn value(&self, name: &str) -> JsResult<Option<JsValue>> {
+        self.get(name)
+    }
+}
+
 /// Cache options as read from JavaScript.
 pub(crate) struct JsOptions {
     pub(crate) core: Options,
     pub(crate) size_of: Option<Function>,
 }
 
-/// The names of a cache's option bag that are JavaScript's alone (read here, not by serde:
-/// [`Options`] is the same struct in the Rust Worker API, which has no JS functions).
-const JS_ONLY: &[&str] = &["sizeOf"];
+const MEMORY_OPTIONS: &[&str] = &[
+    "version",
+    "ttl",
+    "maxEntries",
+    "maxBytes",
+    "cleanupInterval",
+    "keyFormat",
+    "sizeOf",
+];
 
-/// The fields of [`Options`] that `MemoryCache` does not have (the shared tier's).
-const SHARED_TIER: &[&str] = &["upstash", "fallback", "localTtl", "popularTopics"];
+const CACHE_OPTIONS: &[&str] = &[
+    "version",
+    "ttl",
+    "maxEntries",
+    "maxBytes",
+    "cleanupInterval",
+    "keyFormat",
+    "sizeOf",
+    "upstash",
+    "fallback",
+    "localTtl",
+    "popularTopics",
+];
 
-/// Per-call options (`set`, `store`, `getOrSet`).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SetOptions {
-    /// TTL in seconds; `None`: the cache's default.
-    ttl: Option<f64>,
-}
-
-#[cfg(feature = "shared")]
-/// Options of `Cache.warm`.
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct WarmOptions {
-    /// Topics to warm; `None`: the cache's `popularTopics`.
-    pub(crate) topics: Option<Vec<String>>,
-    /// Generators running at once, 1 to 64; `None`: 4.
-    pub(crate) concurrency: Option<u32>,
-}
-
-#[cfg(feature = "shared")]
-/// The names of the warm options that are JavaScript functions (read here, not by serde).
-const WARM_JS_ONLY: &[&str] = &["onProgress"];
-
-/// `INVALID_OPTIONS` for the bag `what`.
-fn bag_error(what: &str) -> impl Fn(BagError) -> JsValue + '_ {
-    move |e| bad_options(e.message(what))
-}
-
-/// The function under `name` in the bag `v` (already read, so a plain object or nothing):
-/// `None` when absent or `undefined`.
-fn function_field(v: &JsValue, what: &str, name: &str) -> JsResult<Option<Function>> {
-    let Some(obj) = plain_object(v) else {
-        return Ok(None);
-    };
-    let f = Reflect::get(obj, &JsValue::from_str(name))?;
-    if f.is_undefined() {
-        return Ok(None);
+/// Reads `options.upstash` (`{ url, token, timeoutMs, retries }`).
+fn upstash_options(v: &JsValue) -> JsResult<UpstashOptions> {
+    let bag = Bag::new(v, "upstash", &["url", "token", "timeoutMs", "retries"])?;
+    let mut u = UpstashOptions::new(
+        bag.string("url")?.unwrap_or_default(),
+        bag.string("token")?.unwrap_or_default(),
+    );
+    if let Some(n) = bag.integer("timeoutMs", 1.0, 600_000.0)? {
+        u.timeout_ms = n as u32;
     }
-    f.dyn_into::<Function>()
-        .map(Some)
-        .map_err(|_| bad_options(format!("{what}.{name} must be a function")))
+    if let Some(n) = bag.integer("retries", 0.0, 10.0)? {
+        u.retries = n as u32;
+    }
+    Ok(u)
 }
 
 /// Parses and validates the options of `new MemoryCache(...)` (`shared: false`) or
@@ -166,13 +300,43 @@ pub(crate) fn cache_options(v: &JsValue, class: &'static str, shared: bool) -> J
 /// Reads the option bag without the cross-field validation (`fromEnv` fills in the Upstash URL
 /// and token first).
 fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResult<JsOptions> {
-    let names = Names {
-        extra: JS_ONLY,
-        refused: if shared { &[] } else { SHARED_TIER },
+    let known = if shared {
+        CACHE_OPTIONS
+    } else {
+        MEMORY_OPTIONS
     };
-    let core = bag::read::<Options>(v, names).map_err(bag_error(class))?;
-    let size_of = function_field(v, class, "sizeOf")?;
-    Ok(JsOptions { core, size_of })
+    let bag = Bag::new(v, class, known)?;
+    let mut o = Options::default();
+    if let Some(version) = bag.string("version")? {
+        o.version = version;
+    }
+    if let Some(ttl) = bag.number("ttl")? {
+        o.ttl = ttl;
+    }
+    if let Some(n) = bag.integer("maxEntries", 1.0, f64::from(u32::MAX / 2))? {
+        o.max_entries = n as usize;
+    }
+    if let Some(n) = bag.integer("maxBytes", 1.0, 9_007_199_254_740_991.0)? {
+        o.max_bytes = Some(n as u64);
+    }
+    if let Some(n) = bag.number("cleanupInterval")? {
+        o.cleanup_interval = n;
+    }
+    o.key_format = key_format(&bag.value("keyFormat")?.unwrap_or(JsValue::UNDEFINED))?;
+    if let Some(f) = bag.boolean("fallback")? {
+        o.fallback = f;
+    }
+    if let Some(n) = bag.number("localTtl")? {
+        o.local_ttl = n;
+    }
+    if let Some(topics) = bag.strings("popularTopics")? {
+        o.popular_topics = topics;
+    }
+    if let Some(u) = bag.value("upstash")? {
+        o.upstash = Some(upstash_options(&u)?);
+    }
+    let size_of = bag.function("sizeOf")?;
+    Ok(JsOptions { core: o, size_of })
 }
 
 #[cfg(feature = "shared")]
@@ -208,7 +372,11 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
         ));
     };
     let mut opts = parse_cache_options(options, "Cache options", true)?;
-    let mut u = opts.core.upstash.take().unwrap_or_default();
+    let mut u = opts
+        .core
+        .upstash
+        .take()
+        .unwrap_or_else(|| UpstashOptions::new("", ""));
     u.url = url;
     u.token = token;
     opts.core.upstash = Some(u);
@@ -218,9 +386,7 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
 
 /// Per-call options `{ ttl }` (seconds); `undefined` means the default TTL.
 pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
-    let ttl = bag::read::<SetOptions>(v, Names::default())
-        .map_err(bag_error("options"))?
-        .ttl;
+    let ttl = Bag::new(v, "options", &["ttl"])?.number("ttl")?;
     // The range is checked here too, so that getOrSet refuses a bad TTL before the generator runs.
     if let Some(secs) = ttl {
         js(crate::options::check_secs("ttl", secs, false))?;
@@ -228,69 +394,39 @@ pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
     Ok(ttl)
 }
 
-#[cfg(feature = "shared")]
-/// The options of `warm`, with `concurrency` in range and `onProgress` a function.
-pub(crate) fn warm_options(v: &JsValue) -> JsResult<(WarmOptions, Option<Function>)> {
-    const WHAT: &str = "warm options";
-    let names = Names {
-        extra: WARM_JS_ONLY,
-        refused: &[],
-    };
-    let o = bag::read::<WarmOptions>(v, names).map_err(bag_error(WHAT))?;
-    if let Some(n) = o.concurrency.filter(|n| !(1..=64).contains(n)) {
-        return Err(bad_options(format!(
-            "{WHAT}.concurrency must be a whole number from 1 to 64, got {n}"
-        )));
+fn set(obj: &Object, name: &str, v: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), &v.into());
+}
+
+/// The plain object of a report's fields (`stats()`, `health()`); absent fields are left out.
+fn fields_object(fields: &[(&str, Field<'_>)]) -> Object {
+    let o = Object::new();
+    for &(name, field) in fields {
+        match field {
+            Field::Text(s) => set(&o, name, s),
+            Field::Count(n) => set(&o, name, n as f64),
+            Field::Number(n) => set(&o, name, n),
+            Field::Flag(b) => set(&o, name, b),
+            Field::Upstash(u) => set(&o, name, fields_object(&u.fields())),
+            Field::Absent => {}
+        }
     }
-    let on_progress = function_field(v, WHAT, "onProgress")?;
-    Ok((o, on_progress))
-}
-
-/// The option names each bag accepts, by the name of its TypeScript interface (for the test
-/// that compares them with the interfaces' properties); `None` for an unknown bag.
-pub(crate) fn option_names(bag: &str) -> Option<Vec<String>> {
-    let own = |names: &[&str]| names.iter().map(|&n| n.to_owned()).collect::<Vec<_>>();
-    let cache = || {
-        own(bag::field_names::<Options>())
-            .into_iter()
-            .chain(own(JS_ONLY))
-    };
-    Some(match bag {
-        "MemoryCacheOptions" => cache()
-            .filter(|n| !SHARED_TIER.contains(&n.as_str()))
-            .collect(),
-        "CacheOptions" => cache().collect(),
-        "UpstashOptions" => own(bag::field_names::<UpstashOptions>()),
-        "SetOptions" => own(bag::field_names::<SetOptions>()),
-        #[cfg(feature = "shared")]
-        "WarmOptions" => own(bag::field_names::<WarmOptions>())
-            .into_iter()
-            .chain(own(WARM_JS_ONLY))
-            .collect(),
-        _ => return None,
-    })
-}
-
-/// A result object (`stats()`, `health()`, `warm` results) for JavaScript: `None` fields left
-/// out, counts as numbers.
-pub(crate) fn to_object<T: Serialize + ?Sized>(v: &T) -> JsResult<Object> {
-    v.serialize(&serde_wasm_bindgen::Serializer::new())
-        .map(JsCast::unchecked_into)
-        .map_err(|e| {
-            to_js(&Error::Unserializable(format!(
-                "result: {}",
-                super::error::describe(&e.into())
-            )))
-        })
+    o
 }
 
 /// The plain object `stats()` returns.
-pub(crate) fn stats_object(s: &StatsSnapshot) -> JsResult<Object> {
-    to_object(s)
+pub(crate) fn stats_object(s: &StatsSnapshot) -> Object {
+    fields_object(&s.fields())
 }
 
 #[cfg(feature = "shared")]
 /// The plain object `health()` returns for a cache whose backend is `backend`.
-pub(crate) fn health_object(h: &HealthReport) -> JsResult<Object> {
-    to_object(h)
+pub(crate) fn health_object(h: &HealthReport) -> Object {
+    fields_object(&h.fields())
+}
+
+#[cfg(feature = "shared")]
+/// Sets `name` on a plain object (for result objects built here).
+pub(crate) fn put(obj: &Object, name: &str, v: impl Into<JsValue>) {
+    set(obj, name, v);
 }
