@@ -1,5 +1,37 @@
 //! Values and option bags crossing from JavaScript: JSON text of request data, value sizes,
 //! option parsing and validation, and the statistics and health objects.
+//!
+//! # Why the option reader ([`Bag`]) and the result writer ([`fields_object`]) are hand-written
+//!
+//! The project's rule is a maintained crate unless it costs more than 2 KB gzip in a shipped
+//! module (or 10% on a hot path). serde derive with serde-wasm-bindgen was measured side by
+//! side (the wip-serde branch, commit "Option bags read through serde derive ..."), as gzip -9
+//! totals shipped to a page, `cachette/memory` and `cachette`:
+//!
+//! | how | memory-only | full |
+//! |---|---|---|
+//! | this file (hand-written reader and writer) | 54,283 B | 105,560 B |
+//! | serde derive, read with `serde_wasm_bindgen::from_value` | 76,381 B (+22,098) | 130,559 B (+24,999) |
+//! | serde derive, read with a small `Deserializer` over `JsValue` | 64,014 B (+9,731) | 117,422 B (+11,862) |
+//! | results (stats, health, warm) alone through serde-wasm-bindgen's `Serializer` | 56,508 B (+2,225) | 108,975 B (+3,415) |
+//!
+//! Most of it is serde's derived visitors (inlined at this crate's `opt-level = 3`), serde's
+//! error text (which formats floats and strings with Rust's `fmt`, bringing float-to-decimal
+//! and Unicode tables into a module that otherwise prints numbers through JavaScript), and
+//! serde-wasm-bindgen's field-name cache (a `HashMap` in a thread-local). serde-wasm-bindgen's
+//! own `from_value` would also lose behaviour: it reads only the fields a struct declares, so it
+//! cannot refuse an unknown name, reads `{ ttl: undefined }` as a value, takes arrays for objects
+//! and BigInts for whole numbers, and its errors name no field. The serde reader was faster
+//! (`MemorySlots.ttlOption({ ttl: 60 })` 328 against 635 ns/op, `Cache.set(k, v, { ttl: 60 })`
+//! 938 against 1,202 ns/op, in Node 20), but the set path of `MemoryCache` reads `{ ttl }` in
+//! JavaScript and never gets here, so that does not pay for the size.
+//!
+//! Re-measure: `./run build && node bench/sizes.mjs` on each variant.
+//!
+//! The schema of each bag is therefore written here (the name lists and the typed reads) and in
+//! the TypeScript interfaces of `mod.rs`; tests/js/contracts.test.mjs checks that they agree:
+//! the names each reader accepts (as it lists them when it refuses an unknown one) against each
+//! interface's properties, and the kind of value each reader takes against each property's type.
 
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;

@@ -1,12 +1,15 @@
 // The installed package's typings against what the package does at run time: the shapes of
 // `stats()` (`CacheStats`, with its nested `upstash`) and `health()` (`HealthReport`) from
-// MemoryCache, Cache on memory and Cache on Upstash, and the `CacheErrorCode` union against the
-// codes the package's errors carry. The typings are read from the installed package's .d.ts with
-// the TypeScript compiler API (typescript/unstable/sync); the objects come from the package.
+// MemoryCache, Cache on memory and Cache on Upstash, the `CacheErrorCode` union against the
+// codes the package's errors carry, and the option bags (`MemoryCacheOptions`, `CacheOptions`,
+// `UpstashOptions`, `SetOptions`, `WarmOptions`) against what the option readers accept. The
+// typings are read from the installed package's .d.ts with the TypeScript compiler API
+// (typescript/unstable/sync); the objects and the readers' behaviour come from the package.
 //
 // Each shape is defined once in Rust (StatsSnapshot::fields, UpstashStats::fields,
-// HealthReport::fields; Error::CODES, which tests/contracts.rs checks against the union), so a
-// field or code added, dropped or renamed on one side only fails here.
+// HealthReport::fields; Error::CODES, which tests/contracts.rs checks against the union; the
+// name lists and typed reads of src/wasm/value.rs), so a field, code or option added, dropped,
+// renamed or retyped on one side only fails here.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -50,7 +53,37 @@ function properties(checker, type) {
   return props;
 }
 
-/** Reads `CacheStats`, `HealthReport` and `CacheErrorCode` from the installed package. */
+/** The option bag interfaces the contract reads. */
+const OPTION_BAGS = ["MemoryCacheOptions", "CacheOptions", "UpstashOptions", "SetOptions", "WarmOptions"];
+
+/**
+ * The properties of an option bag interface: name -> { text, kinds, literals }, where
+ * kinds are the runtime kinds the property's type admits: "number", "string", "boolean",
+ * "function", "array" (of strings), "object".
+ */
+function optionProperties(checker, type) {
+  const props = new Map();
+  for (const p of checker.getPropertiesOfType(type)) {
+    const full = checker.getTypeOfSymbol(p);
+    const t = checker.getNonNullableType(full) ?? full;
+    const out = { text: checker.typeToString(t), kinds: new Set(), literals: [] };
+    for (const m of t.isUnionType() ? t.getTypes() : [t]) {
+      const text = checker.typeToString(m);
+      if (m.flags & (TypeFlags.Boolean | TypeFlags.BooleanLiteral)) out.kinds.add("boolean");
+      else if (m.flags & TypeFlags.StringLiteral) out.literals.push(m.value);
+      else if (m.flags & TypeFlags.String) out.kinds.add("string");
+      else if (m.flags & TypeFlags.Number) out.kinds.add("number");
+      else if (text === "string[]") out.kinds.add("array");
+      else if (text.includes("=>")) out.kinds.add("function");
+      else if (m.flags & TypeFlags.Object) out.kinds.add("object");
+      else throw new Error(`the contract cannot read the option type ${text} of ${p.name}`);
+    }
+    props.set(p.name, out);
+  }
+  return props;
+}
+
+/** Reads `CacheStats`, `HealthReport`, `CacheErrorCode` and the option bags from the installed package. */
 function readTypings() {
   const dir = mkdtempSync(join(PROJECT, "contracts-"));
   try {
@@ -71,8 +104,10 @@ function readTypings() {
     );
     writeFileSync(
       join(dir, "contract.mts"),
-      'import type { CacheErrorCode, CacheStats, HealthReport } from "cachette";\n' +
-        "export type Contract = [CacheErrorCode, CacheStats, HealthReport];\n",
+      "import type {\n" +
+        `  CacheErrorCode, CacheStats, HealthReport, ${OPTION_BAGS.join(", ")}\n` +
+        '} from "cachette";\n' +
+        `export type Contract = [CacheErrorCode, CacheStats, HealthReport, ${OPTION_BAGS.join(", ")}];\n`,
     );
     const api = new API({ cwd: dir });
     try {
@@ -93,6 +128,7 @@ function readTypings() {
       return {
         stats: properties(checker, declared("CacheStats")),
         health: properties(checker, declared("HealthReport")),
+        options: Object.fromEntries(OPTION_BAGS.map((name) => [name, optionProperties(checker, declared(name))])),
         errorCodes: (codes.isUnionType() ? codes.getTypes() : [codes]).map((t) => {
           assert.ok(t.flags & TypeFlags.StringLiteral, `CacheErrorCode member ${checker.typeToString(t)}`);
           return t.value;
@@ -288,5 +324,105 @@ describe("CacheErrorCode vs the codes the package produces", () => {
       if (!codes.has(code)) problems.push(`CacheErrorCode "${code}" is never produced by these cases`);
     }
     assert.deepEqual(problems, [], `codes produced: ${JSON.stringify(Object.fromEntries(produced))}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Option bags: the names each reader accepts (it lists them when it refuses an unknown one) and
+// the kind of value it takes for each, against the interfaces' properties.
+
+/** Runs a reader of each bag on `bag`; resolves to the error it threw or rejected with, or null. */
+const READERS = {
+  MemoryCacheOptions: [["new MemoryCache(bag)", (bag) => new MemoryCache(bag).shutdown()]],
+  CacheOptions: [["new Cache(bag)", (bag) => new Cache(bag).shutdown()]],
+  UpstashOptions: [["new Cache({ upstash: bag })", (bag) => new Cache({ upstash: bag }).shutdown()]],
+  SetOptions: [
+    ["MemoryCache.set(k, v, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
+    ["Cache.set(k, v, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
+  ],
+  WarmOptions: [["Cache.warm({}, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.warm({}, bag))]],
+};
+
+async function withCache(cache, fn) {
+  try {
+    return await fn(cache);
+  } finally {
+    cache.shutdown();
+  }
+}
+
+async function failure(read, bag) {
+  try {
+    await read(bag);
+    return null;
+  } catch (e) {
+    return e;
+  }
+}
+
+/** The names a reader accepts, from its refusal of an unknown one ("...; known: a, b, c"). */
+async function acceptedNames(read) {
+  const probe = "notAnOption";
+  const e = await failure(read, { [probe]: 1 });
+  assert.equal(e?.code, "INVALID_OPTIONS", `an unknown option is refused (got ${describeValue(e)})`);
+  const m = /has an unknown option "notAnOption"; known: (.*)$/.exec(e.message);
+  assert.ok(m, `the refusal lists the known names: ${e.message}`);
+  return m[1].split(", ");
+}
+
+/** A value of a kind the property's type admits. */
+function sample({ kinds, literals }) {
+  if (literals.length) return literals[0];
+  if (kinds.has("number")) return 1;
+  if (kinds.has("string")) return "s";
+  if (kinds.has("boolean")) return true;
+  if (kinds.has("function")) return () => 0;
+  if (kinds.has("array")) return ["a"];
+  if (kinds.has("object")) return {};
+  throw new Error("no sample");
+}
+
+/** Whether `message` is a reader's refusal of the kind of value given for `name`. */
+const wrongKind = (message, name) =>
+  ["a number", "a string", "a boolean", "a function", "an object", "an array of strings", '"jcs" or "python"']
+    .some((kind) => message.includes(`${name} must be ${kind}`)) || message.includes(`${name} must hold only strings`);
+
+describe("option bags vs the readers", () => {
+  test("each interface has exactly the names its readers accept", async () => {
+    const problems = [];
+    for (const [bag, readers] of Object.entries(READERS)) {
+      const typed = [...typings.options[bag].keys()].sort();
+      for (const [where, read] of readers) {
+        const accepted = (await acceptedNames(read)).sort();
+        for (const name of accepted) {
+          if (!typed.includes(name)) problems.push(`${where} accepts "${name}", which ${bag} lacks`);
+          const e = await failure(read, { [name]: undefined });
+          if (e && /unknown option/.test(e.message)) problems.push(`${where} lists "${name}" as known but refuses it: ${e.message}`);
+        }
+        for (const name of typed) {
+          if (!accepted.includes(name)) problems.push(`${bag}.${name} is typed but ${where} refuses it`);
+        }
+      }
+    }
+    assert.deepEqual(problems, [], "the option interfaces and the option readers disagree");
+  });
+
+  test("each property's type is the kind of value its readers take, and a wrong kind names the field", async () => {
+    const problems = [];
+    for (const [bag, readers] of Object.entries(READERS)) {
+      for (const [name, type] of typings.options[bag]) {
+        for (const [where, read] of readers) {
+          const good = await failure(read, { [name]: sample(type) });
+          if (good && wrongKind(good.message, name)) {
+            problems.push(`${where}: ${bag}.${name} is typed ${type.text}, but ${describeValue(sample(type))} is refused: ${good.message}`);
+          }
+          const bad = await failure(read, { [name]: Symbol("wrong") });
+          if (bad?.code !== "INVALID_OPTIONS" || !bad.message.includes(name)) {
+            problems.push(`${where}: a symbol as ${name} gives ${describeValue(bad)}, not INVALID_OPTIONS naming "${name}"`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(problems, [], "the option interfaces' types and the option readers disagree");
   });
 });
