@@ -54,11 +54,16 @@ export declare class MemoryCache {
      */
     delete(key: string): boolean;
     /**
-     * The cached value for `(namespace, data)`, or the result of `generator()` stored under it.
-     * The generator must be synchronous (use `Cache` for async generators); if it throws, the
-     * error comes back as `GENERATOR_FAILED` with the original as `cause`, and nothing is cached.
+     * The cached value for `(namespace, data)`, or the result of `generator(ctx)` stored under it.
+     * With an `async` generator, a promise: every async call for the key joins one generation,
+     * and the value is stored when it resolves. A failure is `GENERATOR_FAILED` with the original
+     * as `cause`, and nothing is cached.
      */
     getOrSet<T>(namespace: string, data: unknown, generator: (ctx: GeneratorContext) => Promise<T>, options?: SetOptions): Promise<T>;
+    /**
+     * The cached value for `(namespace, data)`, or the value `generator(ctx)` returns, stored
+     * under it (unless the generator called `ctx.skip()`).
+     */
     getOrSet<T>(namespace: string, data: unknown, generator: (ctx: GeneratorContext) => T, options?: SetOptions): T;
     /**
      * The value under `key`, or `undefined`. Refreshes recency.
