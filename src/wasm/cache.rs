@@ -98,7 +98,7 @@ impl Cache {
     /// `env.UPSTASH_REDIS_REST_TOKEN` (a Workers `env`, or `process.env` when `env` is omitted).
     #[wasm_bindgen(js_name = fromEnv)]
     pub fn from_env(
-        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, unknown>")] env: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "object")] env: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CacheOptions")] options: JsValue,
     ) -> JsResult<Cache> {
         let opts = cache_options_from_env(&env, &options)?;

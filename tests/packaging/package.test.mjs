@@ -141,6 +141,26 @@ await memory.init();
 memory.Cache;
 const sameError: typeof CacheError = memory.CacheError;
 console.log(fromMemory.stats().keys, memoryKey, sameError);
+
+// A Worker's Env interface (as Wrangler writes it: no index signature) is accepted by fromEnv.
+interface Env {
+  UPSTASH_REDIS_REST_URL: string;
+  UPSTASH_REDIS_REST_TOKEN: string;
+  MY_KV: { get(key: string): Promise<string | null> };
+}
+declare const env: Env;
+const fromEnv: Cache = Cache.fromEnv(env, { ttl: 60 });
+fromEnv.shutdown();
+// @ts-expect-error fromEnv takes an object, not a string
+Cache.fromEnv("UPSTASH_REDIS_REST_URL");
+
+// Generators: the context, and an async generator's promise.
+const generated: string = mem.getOrSet("ns", { q: 1 }, (ctx) => (ctx.ttl(30), ctx.key));
+const later: Promise<number> = mem.getOrSet("ns", { q: 2 }, async (ctx) => (ctx.signal.aborted ? 0 : 1));
+const dumped: { key: string; value: unknown; ttl?: number }[] = mem.dump();
+mem.load(dumped);
+const firstKey: string | undefined = mem.keys().next().value;
+console.log(generated, later, firstKey, mem.peek("k"), mem.remainingTtl("k"));
 const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") });
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,
