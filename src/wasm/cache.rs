@@ -360,6 +360,8 @@ impl Cache {
 /// What every warm worker shares.
 struct WarmRun {
     state: Rc<State>,
+    /// The cache's generations under way, shared with `getOrSet`: one generator per key.
+    in_flight: Rc<RefCell<InFlight<Promise>>>,
     plan: Vec<WarmItem>,
     present: Vec<bool>,
     namespaces: Vec<String>,
@@ -406,6 +408,7 @@ impl Cache {
             cache.request_key(ns, json)
         }))?;
         let state = self.state.clone();
+        let in_flight = self.in_flight.clone();
         // Generators and progress callbacks run in tasks, never inside the `warm()` call.
         Ok(future_to_promise(async move {
             let keys: Vec<String> = plan.iter().map(|i| i.key.clone()).collect();
@@ -414,6 +417,7 @@ impl Cache {
             let workers = concurrency.min(plan.len());
             let run = Rc::new(WarmRun {
                 state,
+                in_flight,
                 plan,
                 present,
                 namespaces,
@@ -447,17 +451,37 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
         run.next.set(i + 1);
         let topic = JsValue::from_str(&run.topics[item.topic]);
         let mut error = None;
+        let joined = run.in_flight.borrow().get(&item.key);
         let outcome = if run.present.get(i).copied().unwrap_or(false) {
             WarmOutcome::Skipped
+        } else if let Some(flight) = joined {
+            // A getOrSet (or another warm) is generating this key: wait for it, generate nothing.
+            match JsFuture::from(flight).await {
+                Ok(_) => WarmOutcome::Skipped,
+                Err(e) => {
+                    error = Some(e);
+                    WarmOutcome::Failed
+                }
+            }
         } else {
-            let generated =
-                generate(&run.state, &run.generators[item.namespace], Some(&topic)).await;
-            let stored = match generated {
-                Ok(v) => Cache::store_value(run.state.clone(), item.key.clone(), v, None).await,
-                Err(e) => Err(e),
-            };
-            match stored {
-                Ok(()) => WarmOutcome::Warmed,
+            // Registered as the key's generation, so that a getOrSet meanwhile joins it.
+            let (state, in_flight, key) =
+                (run.state.clone(), run.in_flight.clone(), item.key.clone());
+            let generator = run.generators[item.namespace].clone();
+            let arg = topic.clone();
+            let flight = future_to_promise(async move {
+                let r = async {
+                    let value = generate(&state, &generator, Some(&arg)).await?;
+                    Cache::store_value(state.clone(), key.clone(), value.clone(), None).await?;
+                    Ok(value)
+                }
+                .await;
+                in_flight.borrow_mut().finish(&key);
+                r
+            });
+            run.in_flight.borrow_mut().start(&item.key, flight.clone());
+            match JsFuture::from(flight).await {
+                Ok(_) => WarmOutcome::Warmed,
                 Err(e) => {
                     error = Some(e);
                     WarmOutcome::Failed

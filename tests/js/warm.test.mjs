@@ -161,3 +161,40 @@ test("warm: concurrency 1 runs generators one at a time, in topic order per name
   assert.deepEqual(calls, TOPICS.map((t) => `subtopics/${t}`));
   cache.shutdown();
 });
+
+test("warm and getOrSet of the same key run one generator, whichever starts first", async () => {
+  const cache = new Cache({ cleanupInterval: 0 });
+  let calls = 0;
+  const slow = async (topic) => {
+    calls++;
+    await sleep(30);
+    return `about ${topic}`;
+  };
+  // getOrSet first: warm waits for it and counts the topic as skipped.
+  const first = cache.getOrSet("subtopics", { topic: "Rust" }, () => slow("Rust"));
+  await sleep(1);
+  const report = await cache.warm({ subtopics: slow }, { topics: ["Rust", "Go"] });
+  assert.equal(await first, "about Rust");
+  assert.deepEqual([report.warmed, report.skipped, report.failed], [1, 1, 0]);
+  assert.equal(calls, 2, "Rust once (by getOrSet), Go once (by warm)");
+  // warm first: a getOrSet meanwhile joins warm's generation.
+  const warming = cache.warm({ subtopics: slow }, { topics: ["Zig"] });
+  await sleep(5);
+  const joined = await cache.getOrSet("subtopics", { topic: "Zig" }, () => slow("Zig, again"));
+  assert.equal(joined, "about Zig");
+  assert.deepEqual((await warming).warmed, 1);
+  assert.equal(calls, 3);
+  // A failure of the generation both wait on reaches both.
+  const boom = new Error("down");
+  const failing = cache.getOrSet("quiz", { topic: "C" }, async () => {
+    calls++;
+    await sleep(20);
+    throw boom;
+  });
+  await sleep(1);
+  const failed = await cache.warm({ quiz: slow }, { topics: ["C"] });
+  await assert.rejects(failing, (e) => e.code === "GENERATOR_FAILED" && e.cause === boom);
+  assert.deepEqual([failed.failed, failed.errors[0].error.code], [1, "GENERATOR_FAILED"]);
+  assert.equal(calls, 4);
+  cache.shutdown();
+});
