@@ -188,6 +188,11 @@ class GeneratorContext {
     this.signal = this.#controller.signal;
   }
 
+  /** Aborts `signal` (the cache shut down while the generation ran). */
+  abort() {
+    this.#controller.abort(MemorySlots.shutDownError());
+  }
+
   /** Hands the result to the caller (and every waiter) without caching it. */
   skip() {
     this.skipped = true;
@@ -197,22 +202,10 @@ class GeneratorContext {
   ttl(seconds) {
     this.entryTtl = ttlOption({ ttl: seconds });
   }
-
-  /** Aborts `signal` when `stop` resolves (the cache shut down). */
-  onStop(stop) {
-    stop.promise.then(() => this.#controller.abort(MemorySlots.shutDownError()));
-  }
 }
 
-/** A promise that resolves, to a token of its own, when a cache shuts down (resolving rather
- * than rejecting, so that nothing is left unhandled when nobody waits on it). */
-function stopSignal() {
-  const stop = { token: {}, resolve: ignore, promise: null };
-  stop.promise = new Promise((resolve) => {
-    stop.resolve = () => resolve(stop.token);
-  });
-  return stop;
-}
+/** What a generation under way resolves to when the cache shuts down first. */
+const STOPPED = {};
 
 /** Whether `f` is an `async` function or an async generator function. */
 function isAsyncFunction(f) {
@@ -331,8 +324,7 @@ export class MemoryCache {
   #sized;
   #sizeOf;
   #maker;
-  #flights = new Map(); // request key -> promise of the generation under way
-  #stop = stopSignal();
+  #flights = new Map(); // request key -> the generation under way: { promise, ctx, stop }
 
   /** `new MemoryCache(options?)`. */
   constructor(options) {
@@ -584,7 +576,7 @@ export class MemoryCache {
     if (hit !== undefined) return async ? Promise.resolve(hit) : hit;
     // An async generator joins the generation under way for the key, if any, before it is called.
     const flight = async ? this.#flights.get(key) : undefined;
-    if (flight !== undefined) return flight;
+    if (flight !== undefined) return flight.promise;
     const ctx = new GeneratorContext(key, ttl);
     let value;
     try {
@@ -610,20 +602,23 @@ export class MemoryCache {
   /**
    * The promise of a generation under way for `key`: it stores the generator's value when it
    * resolves, and is what every async getOrSet of the key gets until then. Shutdown settles it
-   * with `SHUT_DOWN` even if the generator's promise never settles.
+   * with `SHUT_DOWN` (through its own `stop`) even if the generator's promise never settles.
    */
   #fly(key, pending, ctx) {
     const existing = this.#flights.get(key);
     if (existing !== undefined) {
       // A plain function returned a promise while another generation ran: join that one.
       Promise.resolve(pending).catch(ignore);
-      return existing;
+      return existing.promise;
     }
-    const stop = this.#stop;
-    const flight = Promise.race([Promise.resolve(pending), stop.promise]).then(
+    let stop = ignore;
+    const stopped = new Promise((resolve) => {
+      stop = () => resolve(STOPPED);
+    });
+    const promise = Promise.race([Promise.resolve(pending), stopped]).then(
       (value) => {
         this.#flights.delete(key);
-        if (value === stop.token || this.#closed) throw MemorySlots.shutDownError();
+        if (value === STOPPED || this.#closed) throw MemorySlots.shutDownError();
         return this.#keep(key, value, ctx);
       },
       (e) => {
@@ -631,9 +626,8 @@ export class MemoryCache {
         throw MemorySlots.generatorError(1, e);
       },
     );
-    this.#flights.set(key, flight);
-    ctx.onStop(stop);
-    return flight;
+    this.#flights.set(key, { promise, ctx, stop });
+    return promise;
   }
 
   /** Hands wasm every key held (joined, with UTF-16 lengths and slots) to match against. */
@@ -699,19 +693,24 @@ export class MemoryCache {
     return this.#run(this.#remainingTtl, key);
   }
 
+  /** An iterator over `pick(slot)` of the live slots now, most recently used first. */
+  #listing(pick) {
+    return Array.from(this.#order(now()), pick).values();
+  }
+
   /** The live keys, most recently used first (a snapshot). */
   keys() {
-    return Array.from(this.#order(now()), (s) => this.#keys[s]).values();
+    return this.#listing((s) => this.#keys[s]);
   }
 
   /** The live values, most recently used first (a snapshot). */
   values() {
-    return Array.from(this.#order(now()), (s) => this.#values[s]).values();
+    return this.#listing((s) => this.#values[s]);
   }
 
   /** The live `[key, value]` pairs, most recently used first (a snapshot). */
   entries() {
-    return Array.from(this.#order(now()), (s) => [this.#keys[s], this.#values[s]]).values();
+    return this.#listing((s) => [this.#keys[s], this.#values[s]]);
   }
 
   /** Same as `entries()`. */
@@ -834,7 +833,10 @@ export class MemoryCache {
     this.#slots.shutdown();
     this.#closed = true;
     this.#reset(true);
-    this.#stop.resolve();
+    for (const { ctx, stop } of this.#flights.values()) {
+      ctx.abort();
+      stop();
+    }
   }
 
   /** Same as `shutdown()`: the entries and the timer go now (the rest when collected). */

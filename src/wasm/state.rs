@@ -6,7 +6,8 @@
 //! runs only outside the cache's borrows (serialization and sizing happen before a call reaches
 //! the memory tier).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise};
@@ -42,28 +43,18 @@ pub(crate) struct State {
     size_of: Option<Function>,
     timer: RefCell<Option<Interval>>,
     pub(crate) popular_topics: Vec<String>,
-    stop: Stop,
+    stops: Stops,
 }
 
-/// A promise that resolves, to a token of its own, when the cache shuts down: generators are
-/// raced against it, so that shutdown releases whoever waits on one that never settles. (It
-/// resolves rather than rejects, so that nothing is left unhandled when nobody races it.)
-struct Stop {
-    promise: Promise,
-    resolve: Function,
-    token: JsValue,
-}
-
-impl Stop {
-    fn new() -> Stop {
-        let mut resolve = None;
-        let promise = Promise::new(&mut |res, _rej| resolve = Some(res));
-        Stop {
-            promise,
-            resolve: resolve.unwrap_or_else(|| Function::from(JsValue::UNDEFINED)),
-            token: Object::new().into(),
-        }
-    }
+/// The waits on generators' promises, each raced against a promise of its own that shutdown
+/// resolves to `token`, so that shutdown releases whoever waits on a generator that never
+/// settles. Each wait's stop is forgotten when the wait ends: nothing accumulates on a
+/// long-lived promise. (Stops resolve rather than reject: nothing is left unhandled.)
+#[derive(Default)]
+struct Stops {
+    pending: RefCell<HashMap<u64, Function>>,
+    next: Cell<u64>,
+    token: Object,
 }
 
 /// Builds the state and starts the cleanup timer where the runtime allows one.
@@ -82,7 +73,7 @@ pub(crate) fn create(opts: JsOptions) -> JsResult<Rc<State>> {
         size_of: opts.size_of,
         timer: RefCell::new(timer),
         popular_topics: opts.core.popular_topics,
-        stop: Stop::new(),
+        stops: Stops::default(),
     }))
 }
 
@@ -114,18 +105,34 @@ impl State {
     pub(crate) fn shutdown(&self) {
         self.timer.borrow_mut().take();
         self.cache.shutdown();
-        let _ = self
-            .stop
-            .resolve
-            .call1(&JsValue::UNDEFINED, &self.stop.token);
+        let stops: Vec<Function> = self
+            .stops
+            .pending
+            .borrow_mut()
+            .drain()
+            .map(|(_, f)| f)
+            .collect();
+        for stop in stops {
+            let _ = stop.call1(&JsValue::UNDEFINED, &self.stops.token);
+        }
     }
 
     /// What `pending` (a generator's promise) comes to, unless the cache shuts down first (or
     /// has): then `SHUT_DOWN`, and whatever `pending` comes to is ignored.
     pub(crate) async fn until_stopped(&self, pending: &JsValue) -> Result<JsResult<JsValue>> {
-        let race = Promise::race(&Array::of2(&Promise::resolve(pending), &self.stop.promise));
-        match JsFuture::from(race).await {
-            Ok(v) if v == self.stop.token => Err(Error::ShutDown),
+        self.cache.check_open()?;
+        let mut resolve = None;
+        let stop = Promise::new(&mut |res, _rej| resolve = Some(res));
+        let id = self.stops.next.get();
+        self.stops.next.set(id.wrapping_add(1));
+        if let Some(resolve) = resolve {
+            self.stops.pending.borrow_mut().insert(id, resolve);
+        }
+        let race = Promise::race(&Array::of2(&Promise::resolve(pending), &stop));
+        let settled = JsFuture::from(race).await;
+        self.stops.pending.borrow_mut().remove(&id);
+        match settled {
+            Ok(v) if v == JsValue::from(&self.stops.token) => Err(Error::ShutDown),
             settled => Ok(settled),
         }
     }
