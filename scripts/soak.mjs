@@ -3,10 +3,11 @@
 //   node scripts/soak.mjs [memoryOps] [cacheOps]     (defaults 1,000,000 and 100,000)
 //
 // 1. MemoryCache: `memoryOps` operations (60% get, 25% set with one of 40 TTLs from 1 ms to
-//    4 s, 5% delete, 5% getOrSet, 5% has, 0.05% deletePattern, which hands wasm every key)
-//    over 200,000 keys into a cache bounded at 10,000 entries and 1 MB, with the cleanup timer
-//    on. Time runs for real (the
-//    loop yields to the event loop every 2,000 operations, so timers and expiry happen).
+//    4 s, 5% delete, 5% getOrSet (half with an async generator), 5% has, 0.05% deletePattern,
+//    which hands wasm every key) over 200,000 keys into a cache bounded at 10,000 entries and
+//    1 MB, with the cleanup timer on. Time runs for real (the loop settles the async
+//    generations and yields to the event loop every 2,000 operations, so timers and expiry
+//    happen).
 // 2. Cache over the upstash-bridge (redis-server behind it; started here): `cacheOps`
 //    operations (get, set with TTL, getOrSet, delete), 32 at a time.
 //
@@ -59,6 +60,15 @@ async function soakMemory() {
   let errors = 0;
   let maxSeen = 0;
   let maxBytes = 0;
+  const generations = [];
+  const settleGenerations = async () => {
+    for (const r of await Promise.allSettled(generations.splice(0))) {
+      if (r.status === "rejected") {
+        errors++;
+        if (errors < 5) console.error(r.reason);
+      }
+    }
+  };
   const t0 = performance.now();
   for (let i = 0; i < MEMORY_OPS; i++) {
     const k = `key:${Math.floor(random() * 200_000)}`;
@@ -67,7 +77,10 @@ async function soakMemory() {
       if (r < 0.6) mem.get(k);
       else if (r < 0.85) mem.set(k, { i, text: "x".repeat(Math.floor(random() * 64)) }, { ttl: ttls[i % 40] });
       else if (r < 0.9) mem.delete(k);
-      else if (r < 0.95) mem.getOrSet("soak", { k }, () => ({ made: i }));
+      else if (r < 0.925) mem.getOrSet("soak", { k }, () => ({ made: i }));
+      else if (r < 0.95) {
+        generations.push(mem.getOrSet("soak", { k, async: true }, async () => ({ made: i })));
+      }
       else if (r < 0.9995) mem.has(k);
       else mem.deletePattern(`key:${Math.floor(random() * 100)}*`);
     } catch (e) {
@@ -75,6 +88,7 @@ async function soakMemory() {
       if (errors < 5) console.error(e);
     }
     if (i % 2_000 === 0) {
+      await settleGenerations();
       await tick();
       const s = mem.stats();
       maxSeen = Math.max(maxSeen, s.keys);
@@ -82,6 +96,7 @@ async function soakMemory() {
     }
     if (i === MEMORY_OPS / 2) samples.push(sample("middle"));
   }
+  await settleGenerations();
   const ms = performance.now() - t0;
   samples.push(sample("after"));
   const s = mem.stats();
