@@ -211,14 +211,7 @@ impl Core {
         now: u64,
     ) -> Result<u32> {
         self.check_open()?;
-        validate_key_len(key_len)?;
-        // Entries are charged only against a byte bound: without one nothing is weighed.
-        let charged = if self.needs_sizes() {
-            (key_len as u64).saturating_add(size)
-        } else {
-            0
-        };
-        self.tier.check_charge(charged)?;
+        let charged = self.charge(key_len, size)?;
         self.sweep_step(now);
         let slot = match slot {
             Some(s) if self.tier.is_live(s, now) => {
@@ -235,6 +228,20 @@ impl Core {
         };
         self.tier.fit(log!(self.removed));
         Ok(slot)
+    }
+
+    /// What an entry for a key of `key_len` bytes of UTF-8 weighing `size` bytes is charged:
+    /// `key_len + size` against a byte bound, else nothing. `INVALID_KEY` for a key over 32 KiB,
+    /// `VALUE_TOO_LARGE` for an entry over the bound. Changes nothing.
+    pub fn charge(&self, key_len: usize, size: u64) -> Result<u64> {
+        validate_key_len(key_len)?;
+        let charged = if self.needs_sizes() {
+            (key_len as u64).saturating_add(size)
+        } else {
+            0
+        };
+        self.tier.check_charge(charged)?;
+        Ok(charged)
     }
 
     /// [`Core::store`] for `ttl_secs` seconds (or the default TTL), counting a set:

@@ -311,15 +311,7 @@ impl MemorySlots {
     /// is not over 32 KiB, the entry not over the byte bound), else `FAILED`. Changes nothing.
     #[wasm_bindgen(js_name = checkCharge)]
     pub fn check_charge(&self, key_len: u32, size: f64) -> u32 {
-        self.hot(|i| {
-            validate_key_len(key_len as usize)?;
-            if i.core.needs_sizes() {
-                i.core
-                    .tier()
-                    .check_charge(u64::from(key_len).saturating_add(size as u64))?;
-            }
-            Ok(0)
-        })
+        self.hot(|i| i.core.charge(key_len as usize, size as u64).map(|_| 0))
     }
 
     /// A read JavaScript could not answer alone (the log is full, or the entry looks expired):
