@@ -177,13 +177,13 @@ class GeneratorContext {
   signal;
   /** The expired value being refreshed, if any (none yet: see the README). */
   stale = undefined;
-  skipped = false;
-  entryTtl;
+  #skipped = false;
+  #ttl;
   #controller;
 
   constructor(key, ttl) {
     this.key = key;
-    this.entryTtl = ttl;
+    this.#ttl = ttl;
     this.#controller = new AbortController();
     this.signal = this.#controller.signal;
   }
@@ -195,12 +195,22 @@ class GeneratorContext {
 
   /** Hands the result to the caller (and every waiter) without caching it. */
   skip() {
-    this.skipped = true;
+    this.#skipped = true;
   }
 
   /** Sets this entry's TTL, in seconds (`INVALID_OPTIONS` for a bad one). */
   ttl(seconds) {
-    this.entryTtl = ttlOption({ ttl: seconds });
+    this.#ttl = ttlOption({ ttl: seconds });
+  }
+
+  /** Whether the generator called `skip()` (for MemoryCache; not part of the context's API). */
+  static skipped(ctx) {
+    return ctx.#skipped;
+  }
+
+  /** The entry's TTL in seconds, or undefined for the default (for MemoryCache). */
+  static ttlOf(ctx) {
+    return ctx.#ttl;
   }
 }
 
@@ -590,12 +600,12 @@ export class MemoryCache {
 
   /** Stores what a generator produced (unless it called `skip()`); returns it. */
   #keep(key, value, ctx) {
-    if (ctx.skipped) {
+    if (GeneratorContext.skipped(ctx)) {
       if (value === undefined) throw MemorySlots.undefinedValueError();
       return value;
     }
     const size = this.#size(value);
-    this.#put(readClock(), key, value, size, ctx.entryTtl);
+    this.#put(readClock(), key, value, size, GeneratorContext.ttlOf(ctx));
     return value;
   }
 
