@@ -79,6 +79,9 @@ impl Clock for ManualClock {
     }
 }
 
+/// A TTL in milliseconds that means "never expires" (what `secs_to_ms(f64::INFINITY)` gives).
+pub const NEVER_MS: u64 = u64::MAX;
+
 /// Converts a duration in seconds (possibly fractional) to whole milliseconds, rounding up so
 /// that a positive duration never becomes zero. Callers validate that `secs` is finite and
 /// non-negative first.

@@ -19,8 +19,17 @@ pub const MAX_TTL_SECS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
 pub struct Options {
     /// Key prefix; non-empty, no `:`. Default `"v1"`.
     pub version: String,
-    /// Default TTL in seconds (fractional allowed). Default 3600.
+    /// Default TTL in seconds (fractional allowed; `f64::INFINITY`: no expiry). Default 3600.
     pub ttl: f64,
+    /// Seconds an entry is kept past its TTL as a stale value (see [`Stale`]). Default 0.
+    pub grace: f64,
+    /// Whether `getOrSet` serves a stale value at once while one refresh runs. Default off.
+    pub stale_while_revalidate: Stale,
+    /// Whether `getOrSet` serves a stale value when the generator or the shared tier fails.
+    /// Default off.
+    pub stale_if_error: Stale,
+    /// Seconds a generator may run before its waiters get `TIMEOUT`; 0 (default): no limit.
+    pub timeout: f64,
     /// Entry bound of the memory tier. Default 1000.
     pub max_entries: usize,
     /// Optional byte bound of the memory tier.
@@ -44,6 +53,10 @@ impl Default for Options {
         Options {
             version: "v1".to_owned(),
             ttl: 3600.0,
+            grace: 0.0,
+            stale_while_revalidate: Stale::Off,
+            stale_if_error: Stale::Off,
+            timeout: 0.0,
             max_entries: 1000,
             max_bytes: None,
             cleanup_interval: 60.0,
@@ -54,6 +67,114 @@ impl Default for Options {
             popular_topics: Vec::new(),
         }
     }
+}
+
+/// How long past its TTL a stale value may be served for one purpose (`staleWhileRevalidate`,
+/// `staleIfError`): not at all, for the grace period, or for a window of its own (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Stale {
+    /// Never.
+    #[default]
+    Off,
+    /// Within the grace period.
+    Grace,
+    /// Within this many seconds past the TTL.
+    Secs(f64),
+}
+
+impl Stale {
+    /// The window in milliseconds, given the grace period in milliseconds.
+    pub fn window_ms(self, grace_ms: u64) -> u64 {
+        match self {
+            Stale::Off => 0,
+            Stale::Grace => grace_ms,
+            Stale::Secs(s) => crate::clock::secs_to_ms(s),
+        }
+    }
+}
+
+/// The policy of one call (per-call options over the cache's defaults), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallPolicy {
+    /// The entry's TTL; `None`: no expiry.
+    pub ttl_ms: Option<u64>,
+    /// How long past its TTL the entry is kept as a stale value.
+    pub grace_ms: u64,
+    /// How long past its TTL a stale value is served at once while one refresh runs.
+    pub stale_while_revalidate_ms: u64,
+    /// How long past its TTL a stale value is served when the refresh fails.
+    pub stale_if_error_ms: u64,
+    /// The generator's time limit; 0: none.
+    pub timeout_ms: u64,
+}
+
+impl CallPolicy {
+    /// How long past its TTL an entry stored under this policy is kept: the longest of the
+    /// three windows.
+    pub fn keep_ms(&self) -> u64 {
+        self.grace_ms
+            .max(self.stale_while_revalidate_ms)
+            .max(self.stale_if_error_ms)
+    }
+}
+
+/// Parses a duration written with a unit: a non-negative decimal number followed by `ms`, `s`,
+/// `m`, `h` or `d` (`"500ms"`, `"1.5s"`, `"5m"`, `"1h"`, `"1d"`); returns seconds.
+///
+/// ```
+/// use cachette::options::parse_duration;
+/// assert_eq!(parse_duration("500ms"), Some(0.5));
+/// assert_eq!(parse_duration("5m"), Some(300.0));
+/// assert_eq!(parse_duration("5"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<f64> {
+    // Digit by digit: `str::parse::<f64>` would bring Rust's float parser (about 20 KB of
+    // wasm) into the module for this alone.
+    let bytes = text.as_bytes();
+    let (mut n, mut place, mut digits, mut i) = (0.0, 0.0, 0, 0);
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'0'..=b'9' => {
+                let d = f64::from(b - b'0');
+                if place == 0.0 {
+                    n = n * 10.0 + d;
+                } else {
+                    place /= 10.0;
+                    n += d * place;
+                }
+                digits += 1;
+            }
+            b'.' if place == 0.0 && digits > 0 => {
+                place = 1.0;
+                digits = 0;
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    let scale = match &bytes[i..] {
+        b"ms" => 0.001,
+        b"s" => 1.0,
+        b"m" => 60.0,
+        b"h" => 3600.0,
+        b"d" => 86_400.0,
+        _ => return None,
+    };
+    (digits > 0).then_some(n * scale)
+}
+
+/// Checks a TTL in seconds: positive, at most 100 years, or `Infinity` (no expiry).
+pub fn check_ttl(name: &str, secs: f64) -> Result<()> {
+    if secs == f64::INFINITY {
+        return Ok(());
+    }
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(invalid(format!(
+            "{name} must be a positive duration (seconds, or a string such as \"30s\"); \
+             for entries that never expire use Infinity"
+        )));
+    }
+    check_secs(name, secs, false)
 }
 
 /// Connection settings of the shared tier.
@@ -92,6 +213,11 @@ impl fmt::Debug for UpstashOptions {
     }
 }
 
+/// A checked TTL in seconds as milliseconds; `None` for `Infinity` (no expiry).
+pub fn ttl_to_ms(secs: f64) -> Option<u64> {
+    (secs != f64::INFINITY).then(|| crate::clock::secs_to_ms(secs))
+}
+
 fn invalid(msg: String) -> Error {
     Error::InvalidOptions(msg)
 }
@@ -114,10 +240,32 @@ pub fn check_secs(name: &str, secs: f64, zero_ok: bool) -> Result<()> {
 }
 
 impl Options {
+    /// The policy of a call that gives no options of its own (the TTL in milliseconds).
+    pub fn defaults(&self) -> CallPolicy {
+        let grace_ms = crate::clock::secs_to_ms(self.grace);
+        CallPolicy {
+            ttl_ms: ttl_to_ms(self.ttl),
+            grace_ms,
+            stale_while_revalidate_ms: self.stale_while_revalidate.window_ms(grace_ms),
+            stale_if_error_ms: self.stale_if_error.window_ms(grace_ms),
+            timeout_ms: crate::clock::secs_to_ms(self.timeout),
+        }
+    }
+
     /// Validates every field. See the module docs for what is refused.
     pub fn validate(&self) -> Result<()> {
         validate_segment("version", &self.version).map_err(|e| invalid(format!("version: {e}")))?;
-        check_secs("ttl", self.ttl, false)?;
+        check_ttl("ttl", self.ttl)?;
+        check_secs("grace", self.grace, true)?;
+        check_secs("timeout", self.timeout, true)?;
+        for (name, stale) in [
+            ("staleWhileRevalidate", self.stale_while_revalidate),
+            ("staleIfError", self.stale_if_error),
+        ] {
+            if let Stale::Secs(s) = stale {
+                check_secs(name, s, true)?;
+            }
+        }
         check_secs("cleanupInterval", self.cleanup_interval, true)?;
         check_secs("localTtl", self.local_ttl, true)?;
         if self.max_entries == 0 {
@@ -203,7 +351,10 @@ mod tests {
             Box::new(|o| o.ttl = 0.0),
             Box::new(|o| o.ttl = -1.0),
             Box::new(|o| o.ttl = f64::NAN),
-            Box::new(|o| o.ttl = f64::INFINITY),
+            Box::new(|o| o.ttl = f64::NEG_INFINITY),
+            Box::new(|o| o.grace = -1.0),
+            Box::new(|o| o.timeout = f64::INFINITY),
+            Box::new(|o| o.stale_if_error = Stale::Secs(f64::NAN)),
             Box::new(|o| o.ttl = 1e12),
             Box::new(|o| o.max_entries = 0),
             Box::new(|o| o.max_bytes = Some(0)),
@@ -235,6 +386,51 @@ mod tests {
             ..Options::default()
         };
         assert_eq!(code(&o), None);
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("500ms"), Some(0.5));
+        assert_eq!(parse_duration("30s"), Some(30.0));
+        assert_eq!(parse_duration("1.5m"), Some(90.0));
+        assert_eq!(parse_duration("1h"), Some(3600.0));
+        assert_eq!(parse_duration("1d"), Some(86_400.0));
+        assert_eq!(parse_duration("0s"), Some(0.0));
+        for bad in [
+            "", "s", "5", "5 s", " 5s", "5S", "5sec", "-5s", "1.s", ".5s", "5.5.5s", "1e3s", "5mss",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ttl_infinity_means_no_expiry_and_zero_names_it() {
+        let o = Options {
+            ttl: f64::INFINITY,
+            ..Options::default()
+        };
+        assert_eq!(code(&o), None);
+        assert_eq!(o.defaults().ttl_ms, None);
+        let msg = check_ttl("ttl", 0.0).unwrap_err().to_string();
+        assert!(msg.contains("Infinity"), "{msg}");
+    }
+
+    #[test]
+    fn stale_windows_default_to_grace() {
+        let o = Options {
+            grace: 10.0,
+            stale_while_revalidate: Stale::Grace,
+            stale_if_error: Stale::Secs(60.0),
+            timeout: 0.5,
+            ..Options::default()
+        };
+        let p = o.defaults();
+        assert_eq!(p.ttl_ms, Some(3_600_000));
+        assert_eq!((p.grace_ms, p.stale_while_revalidate_ms), (10_000, 10_000));
+        assert_eq!(
+            (p.stale_if_error_ms, p.timeout_ms, p.keep_ms()),
+            (60_000, 500, 60_000)
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ fn bad_inputs_leave_the_cache_unchanged() {
         ..Options::default()
     });
     c.set("k", "v".into(), 1, None, 0).unwrap();
-    for ttl in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    for ttl in [0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 1e12] {
         assert_eq!(
             c.set("k", "new".into(), 1, Some(ttl), 0)
                 .unwrap_err()

@@ -197,7 +197,7 @@ impl Core {
     // ---- entries ----------------------------------------------------------------------------
 
     /// Stores an entry for a key of `key_len` bytes of UTF-8 whose value weighs `size` bytes,
-    /// expiring `ttl` milliseconds after `now` (`None`: never), in `slot` if that slot holds the
+    /// expiring `ttl` milliseconds after `now` (`None` or [`crate::clock::NEVER_MS`]: never), in `slot` if that slot holds the
     /// key's live entry, else in a new slot; returns the slot. The entry is charged
     /// `key_len + size` bytes when a byte bound is set, else nothing. Counts nothing. Evicts least
     /// recently used entries as the bounds require (logged). On error nothing changes:
@@ -212,6 +212,7 @@ impl Core {
     ) -> Result<u32> {
         self.check_open()?;
         let charged = self.charge(key_len, size)?;
+        let ttl = ttl.filter(|&t| t != crate::clock::NEVER_MS);
         self.sweep_step(now);
         let slot = match slot {
             Some(s) if self.tier.is_live(s, now) => {

@@ -25,7 +25,7 @@ use hashbrown::HashMap;
 use crate::error::Result;
 use crate::glob;
 use crate::key;
-use crate::options::check_secs;
+use crate::options::check_ttl;
 
 /// The pattern matching every request key of `namespace` under `version`, with glob
 /// metacharacters of both escaped (so namespace `a*` never matches namespace `ab`).
@@ -64,12 +64,13 @@ pub enum Removal {
     SwitchVersion = 3,
 }
 
-/// Converts an optional per-call TTL in seconds (or the default) to milliseconds.
+/// Converts an optional per-call TTL in seconds (or the default) to milliseconds;
+/// `Infinity` is [`crate::clock::NEVER_MS`].
 pub fn ttl_ms(ttl_secs: Option<f64>, default_ms: u64) -> Result<u64> {
     match ttl_secs {
         None => Ok(default_ms),
         Some(secs) => {
-            check_secs("ttl", secs, false)?;
+            check_ttl("ttl", secs)?;
             Ok(crate::clock::secs_to_ms(secs))
         }
     }

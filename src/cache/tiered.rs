@@ -329,7 +329,9 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 Err(e) => {
                     let now = self.now();
                     self.fail(shared, e, |m| {
-                        m.set(key, value, size, Some(ttl as f64 / 1000.0), now)
+                        m.insert(key, value, size, Some(ttl), now)?;
+                        m.counters_mut().sets += 1;
+                        Ok(())
                     })
                 }
             }

@@ -378,8 +378,11 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    /// `SET key value PX ttl_ms`.
+    /// `SET key value PX ttl_ms`, or `SET key value` for [`crate::clock::NEVER_MS`].
     pub async fn set_px(&self, key: &str, value: &str, ttl_ms: u64) -> Result<()> {
+        if ttl_ms == crate::clock::NEVER_MS {
+            return self.command(&["SET", key, value]).await.map(drop);
+        }
         let ttl = ttl_ms.max(1).to_string();
         self.command(&["SET", key, value, "PX", &ttl])
             .await

@@ -51,13 +51,14 @@ use wasm_bindgen::prelude::*;
 use super::args::{exclusive, function_arg, generator_failed, removal_arg, shared, text};
 use super::error::{js, to_js, JsResult};
 use super::value::{
-    cache_options, check_value, json_failure, key_format, set_options, size_of_failure,
-    stats_object,
+    cache_options, call_options, check_value, json_failure, key_format, put, set_options,
+    size_of_failure, stats_object, GET_OR_SET_OPTIONS, SET_OPTIONS,
 };
 use crate::cache::{self, Core, Removed};
 use crate::error::{Error, Result};
 use crate::key::validate_key_len;
 use crate::memory::ENTRY_BYTES;
+use crate::options::Options;
 use crate::platform::{cleanup_timer, Interval};
 
 /// Reads JavaScript may log between two calls.
@@ -175,6 +176,10 @@ pub struct MemorySlots {
     timer: RefCell<Option<Interval>>,
     size_of: Option<Function>,
     error: RefCell<Option<JsValue>>,
+    /// The constructor's options, the defaults of per-call options.
+    defaults: Options,
+    on_remove: Option<Function>,
+    wait_until: Option<Function>,
 }
 
 impl MemorySlots {
@@ -253,6 +258,9 @@ impl MemorySlots {
             timer: RefCell::new(timer),
             size_of: opts.size_of,
             error: RefCell::new(None),
+            defaults: opts.core,
+            on_remove: opts.on_remove,
+            wait_until: opts.wait_until,
         })
     }
 
@@ -280,6 +288,47 @@ impl MemorySlots {
     #[wasm_bindgen(js_name = sizeOf)]
     pub fn size_of(&self) -> Option<Function> {
         self.size_of.clone()
+    }
+
+    /// The `onRemove` option.
+    #[wasm_bindgen(js_name = onRemove)]
+    pub fn on_remove(&self) -> Option<Function> {
+        self.on_remove.clone()
+    }
+
+    /// Per-call options (`get_or_set`: those of `getOrSet`, else those of `set`) over the
+    /// constructor's, as `{ ttl, ttlMs, keep, grace, staleWhileRevalidate, staleIfError,
+    /// timeout, signal, waitUntil }`: `ttl` in seconds as given (`undefined`: the default),
+    /// `ttlMs` the TTL that applies (`Infinity`: never), `keep` how long past it the entry is
+    /// kept, the windows and `timeout` in milliseconds (0: none). Throws `INVALID_OPTIONS`.
+    #[wasm_bindgen(js_name = callOptions)]
+    pub fn call_options(&self, options: JsValue, get_or_set: bool) -> JsResult<Object> {
+        let known = if get_or_set {
+            GET_OR_SET_OPTIONS
+        } else {
+            SET_OPTIONS
+        };
+        let c = call_options(&options, known, &self.defaults, self.wait_until.as_ref())?;
+        let p = c.policy;
+        let out = Object::new();
+        put(&out, "ttl", c.ttl.map_or(JsValue::UNDEFINED, JsValue::from));
+        put(&out, "ttlMs", p.ttl_ms.map_or(f64::INFINITY, |t| t as f64));
+        put(&out, "keep", p.keep_ms() as f64);
+        put(&out, "grace", p.grace_ms as f64);
+        put(
+            &out,
+            "staleWhileRevalidate",
+            p.stale_while_revalidate_ms as f64,
+        );
+        put(&out, "staleIfError", p.stale_if_error_ms as f64);
+        put(&out, "timeout", p.timeout_ms as f64);
+        put(&out, "signal", c.signal.unwrap_or(JsValue::UNDEFINED));
+        put(
+            &out,
+            "waitUntil",
+            c.wait_until.map_or(JsValue::UNDEFINED, JsValue::from),
+        );
+        Ok(out)
     }
 
     /// Slots reserved up front (JavaScript reserves as many for its keys and values).

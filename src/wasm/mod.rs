@@ -20,18 +20,39 @@ const TYPES: &'static str = r#"
 /** Canonical JSON dialect of request keys: RFC 8785, or Python's json.dumps(sort_keys=True). */
 export type KeyFormat = "jcs" | "python";
 
-/** Options of `MemoryCache`. Durations are seconds and may be fractional. */
+/**
+ * A duration: a number of seconds (fractional allowed), or a string with a unit:
+ * `"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`.
+ */
+export type Duration = number | `${number}${"ms" | "s" | "m" | "h" | "d"}`;
+
+/** Why an entry left a memory tier (what `onRemove` is told). */
+export type RemovalCause = "evicted" | "expired" | "deleted" | "replaced" | "invalidated" | "cleared";
+
+/** Options of `MemoryCache`. */
 export interface MemoryCacheOptions {
   /** Key prefix; non-empty, no ":". Default "v1". */
   version?: string;
-  /** Default TTL in seconds. Default 3600. */
-  ttl?: number;
+  /** Default TTL. `Infinity`: entries never expire. Default 3600 (one hour). */
+  ttl?: Duration;
+  /** How long past its TTL an entry is kept as a stale value for `getOrSet`. Default 0. */
+  grace?: Duration;
+  /** `getOrSet` serves a stale value at once while one refresh runs: within the grace period (`true`) or a window of its own. Default false. */
+  staleWhileRevalidate?: boolean | Duration;
+  /** `getOrSet` serves a stale value when the refresh (or the shared tier) fails: within the grace period (`true`) or a window of its own. Default false. */
+  staleIfError?: boolean | Duration;
+  /** How long a generator may run before its waiters get `TIMEOUT`; 0 (default): no limit. */
+  timeout?: Duration;
+  /** Handed each background refresh's promise (in a Worker: `ctx.waitUntil.bind(ctx)`). */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /** Called after an entry leaves, with its key, its value and why. */
+  onRemove?: (key: string, value: unknown, cause: RemovalCause) => void;
   /** Entry bound. Default 1000. */
   maxEntries?: number;
   /** Optional byte bound: each entry is charged its key length plus `sizeOf(value)` (or the UTF-8 length of its JSON). */
   maxBytes?: number;
-  /** Seconds between timer sweeps of expired entries; 0 turns the timer off. Default 60. */
-  cleanupInterval?: number;
+  /** Time between timer sweeps of expired entries; 0 turns the timer off. Default 60 s. */
+  cleanupInterval?: Duration;
   /** Canonical JSON dialect of request keys. Default "jcs". */
   keyFormat?: KeyFormat;
   /** Size of a value in bytes, for `maxBytes`. */
@@ -42,6 +63,9 @@ export interface MemoryCacheOptions {
 export interface UpstashOptions {
   url: string;
   token: string;
+  /** Timeout of each request. Default 5 s. */
+  timeout?: Duration;
+  /** `timeout` in milliseconds (an alias; give one or the other). */
   timeoutMs?: number;
   retries?: number;
 }
@@ -52,16 +76,47 @@ export interface CacheOptions extends MemoryCacheOptions {
   upstash?: UpstashOptions;
   /** Serve from memory while Upstash is unreachable. Default true. */
   fallback?: boolean;
-  /** Seconds a near copy of a shared value stays in memory; 0 (default) turns it off. */
-  localTtl?: number;
+  /** How long a near copy of a shared value is served from memory; 0 (default) turns it off. */
+  localTtl?: Duration;
+  /** How values become text and back, in every tier. Default: JSON. */
+  serializer?: { serialize: (value: unknown) => string; deserialize: (text: string) => unknown };
   /** Topics `warm` uses when it is given none. */
   popularTopics?: string[];
 }
 
-/** Per-call options. */
+/** Options of `set` and `store`. */
 export interface SetOptions {
-  /** TTL in seconds (fractional allowed); default: the cache's `ttl`. */
-  ttl?: number;
+  /** TTL (`Infinity`: never expires); default: the cache's `ttl`. */
+  ttl?: Duration;
+  /** How long past its TTL the entry is kept as a stale value; default: the cache's `grace`. */
+  grace?: Duration;
+}
+
+/** Options of `getOrSet` and `getOrSetEntry`; each defaults to the cache's option. */
+export interface GetOrSetOptions extends SetOptions {
+  /** Serve a stale value at once while one refresh runs (`true`: within `grace`). */
+  staleWhileRevalidate?: boolean | Duration;
+  /** Serve a stale value when the refresh fails (`true`: within `grace`). */
+  staleIfError?: boolean | Duration;
+  /** The generator's time limit: its waiters get `TIMEOUT`, and a late result is discarded. */
+  timeout?: Duration;
+  /** This caller's abort: only this caller rejects (with the signal's reason); the generator's own signal aborts when every waiter has. */
+  signal?: AbortSignal;
+  /** Handed the background refresh's promise (in a Worker: `ctx.waitUntil.bind(ctx)`). */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** How `getOrSetEntry` came by its value. */
+export type CacheStatus = "hit" | "miss" | "joined" | "stale" | "stale-error";
+
+/** What `getOrSetEntry` resolves to. */
+export interface CacheEntry<T = unknown> {
+  value: T;
+  status: CacheStatus;
+  /** The request key. */
+  key: string;
+  /** Seconds since the value was generated (or stored). */
+  age: number;
 }
 
 /** What `stats()` returns. */

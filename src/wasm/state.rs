@@ -19,23 +19,41 @@ use crate::cache::{Codec, TieredCache};
 use crate::error::{Error, Result};
 use crate::platform::{cleanup_timer, FetchTransport, Interval, JsClock};
 
-/// `JSON.stringify` / `JSON.parse` as the shared tier's codec.
-pub(crate) struct JsonCodec;
+/// How `Cache` turns values into text and back: `JSON.stringify` / `JSON.parse`, or the
+/// `serializer` option's functions. Text that is not JSON (written by another client) decodes to
+/// the string it is.
+pub(crate) struct JsCodec {
+    serializer: Option<(Function, Function)>,
+}
 
-impl Codec<JsValue> for JsonCodec {
+impl Codec<JsValue> for JsCodec {
     fn encode(&self, value: &JsValue) -> Result<String> {
-        data_json(value).map_err(|e| Error::Unserializable(super::error::describe(&e)))
+        let unserializable = |e: &JsValue| Error::Unserializable(super::error::describe(e));
+        match &self.serializer {
+            None => data_json(value).map_err(|e| unserializable(&e)),
+            Some((serialize, _)) => {
+                let text = serialize
+                    .call1(&JsValue::UNDEFINED, value)
+                    .map_err(|e| unserializable(&e))?;
+                text.as_string().ok_or_else(|| {
+                    Error::Unserializable("serializer.serialize must return a string".to_owned())
+                })
+            }
+        }
     }
 
     fn decode(&self, text: &str) -> Result<JsValue> {
-        js_sys::JSON::parse(text).map_err(|_| {
-            Error::Unserializable("the value stored in Upstash is not JSON".to_owned())
-        })
+        match &self.serializer {
+            None => Ok(js_sys::JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))),
+            Some((_, deserialize)) => deserialize
+                .call1(&JsValue::UNDEFINED, &JsValue::from_str(text))
+                .map_err(|e| Error::Unserializable(super::error::describe(&e))),
+        }
     }
 }
 
 /// The cache `Cache` is a face on.
-pub(crate) type Tiered = TieredCache<JsValue, FetchTransport, JsonCodec>;
+pub(crate) type Tiered = TieredCache<JsValue, FetchTransport, JsCodec>;
 
 pub(crate) struct State {
     pub(crate) cache: Rc<Tiered>,
@@ -62,7 +80,9 @@ pub(crate) fn create(opts: JsOptions) -> JsResult<Rc<State>> {
     let cache = Rc::new(js(TieredCache::new(
         &opts.core,
         FetchTransport,
-        JsonCodec,
+        JsCodec {
+            serializer: opts.serializer,
+        },
         Rc::new(JsClock),
     ))?);
     let timer = cleanup_timer(&cache, opts.core.cleanup_interval, |c: &Tiered, now| {

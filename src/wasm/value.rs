@@ -38,11 +38,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::error::{js, to_js, JsResult};
+use crate::cache::ttl_ms;
 #[cfg(feature = "shared")]
 use crate::cache::HealthReport;
+use crate::clock::secs_to_ms;
 use crate::error::Error;
 use crate::key::KeyFormat;
-use crate::options::{Options, UpstashOptions};
+use crate::options::{check_secs, parse_duration, CallPolicy, Options, Stale, UpstashOptions};
 use crate::stats::{Field, StatsSnapshot};
 
 /// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
@@ -241,12 +243,49 @@ impl<'a> Bag<'a> {
     pub(crate) fn value(&self, name: &str) -> JsResult<Option<JsValue>> {
         self.get(name)
     }
+
+    /// A duration in seconds: a number of seconds, or a string with a unit (`"500ms"`, `"30s"`,
+    /// `"5m"`, `"1h"`, `"1d"`). The range is checked by the caller.
+    pub(crate) fn duration(&self, name: &str) -> JsResult<Option<f64>> {
+        self.typed(
+            name,
+            "a number of seconds or a string with a unit (\"500ms\", \"30s\", \"5m\", \"1h\", \"1d\")",
+            |v| v.as_f64().or_else(|| parse_duration(&v.as_string()?)),
+        )
+    }
+
+    /// A stale window: `true` (the grace period), `false` (off) or a duration.
+    pub(crate) fn stale(&self, name: &str) -> JsResult<Option<Stale>> {
+        if let Some(b) = self.get(name)?.and_then(|v| v.as_bool()) {
+            return Ok(Some(if b { Stale::Grace } else { Stale::Off }));
+        }
+        let secs = self.duration(name)?;
+        if let Some(s) = secs {
+            js(check_secs(name, s, true))?;
+        }
+        Ok(secs.map(Stale::Secs))
+    }
+
+    /// An `AbortSignal` (anything with a boolean `aborted` and an `addEventListener` method).
+    pub(crate) fn signal(&self, name: &str) -> JsResult<Option<JsValue>> {
+        self.typed(name, "an AbortSignal", |v| {
+            let aborted = Reflect::get(&v, &JsValue::from_str("aborted")).ok()?;
+            let listen = Reflect::get(&v, &JsValue::from_str("addEventListener")).ok()?;
+            (aborted.as_bool().is_some() && listen.is_function()).then_some(v)
+        })
+    }
 }
 
 /// Cache options as read from JavaScript.
 pub(crate) struct JsOptions {
     pub(crate) core: Options,
     pub(crate) size_of: Option<Function>,
+    /// `onRemove(key, value, cause)`.
+    pub(crate) on_remove: Option<Function>,
+    /// The default `waitUntil` of background refreshes.
+    pub(crate) wait_until: Option<Function>,
+    /// `{ serialize, deserialize }` (`Cache` only).
+    pub(crate) serializer: Option<(Function, Function)>,
 }
 
 const MEMORY_OPTIONS: &[&str] = &[
@@ -257,6 +296,12 @@ const MEMORY_OPTIONS: &[&str] = &[
     "cleanupInterval",
     "keyFormat",
     "sizeOf",
+    "grace",
+    "staleWhileRevalidate",
+    "staleIfError",
+    "timeout",
+    "waitUntil",
+    "onRemove",
 ];
 
 const CACHE_OPTIONS: &[&str] = &[
@@ -267,21 +312,47 @@ const CACHE_OPTIONS: &[&str] = &[
     "cleanupInterval",
     "keyFormat",
     "sizeOf",
+    "grace",
+    "staleWhileRevalidate",
+    "staleIfError",
+    "timeout",
+    "waitUntil",
+    "onRemove",
+    "serializer",
     "upstash",
     "fallback",
     "localTtl",
     "popularTopics",
 ];
 
-/// Reads `options.upstash` (`{ url, token, timeoutMs, retries }`).
+/// Reads `options.upstash` (`{ url, token, timeout, timeoutMs, retries }`).
 fn upstash_options(v: &JsValue) -> JsResult<UpstashOptions> {
-    let bag = Bag::new(v, "upstash", &["url", "token", "timeoutMs", "retries"])?;
+    let bag = Bag::new(
+        v,
+        "upstash",
+        &["url", "token", "timeout", "timeoutMs", "retries"],
+    )?;
     let mut u = UpstashOptions::new(
         bag.string("url")?.unwrap_or_default(),
         bag.string("token")?.unwrap_or_default(),
     );
     if let Some(n) = bag.integer("timeoutMs", 1.0, 600_000.0)? {
         u.timeout_ms = n as u32;
+    }
+    if let Some(secs) = bag.duration("timeout")? {
+        if bag.value("timeoutMs")?.is_some() {
+            return Err(bad_options(
+                "upstash: give timeout or timeoutMs (its alias in milliseconds), not both"
+                    .to_owned(),
+            ));
+        }
+        let ms = crate::clock::secs_to_ms(secs);
+        if !(secs > 0.0 && ms <= 600_000) {
+            return Err(bad_options(
+                "upstash.timeout must be a duration from 1ms to 10m".to_owned(),
+            ));
+        }
+        u.timeout_ms = ms as u32;
     }
     if let Some(n) = bag.integer("retries", 0.0, 10.0)? {
         u.retries = n as u32;
@@ -310,8 +381,20 @@ fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResu
     if let Some(version) = bag.string("version")? {
         o.version = version;
     }
-    if let Some(ttl) = bag.number("ttl")? {
+    if let Some(ttl) = bag.duration("ttl")? {
         o.ttl = ttl;
+    }
+    if let Some(grace) = bag.duration("grace")? {
+        o.grace = grace;
+    }
+    if let Some(s) = bag.stale("staleWhileRevalidate")? {
+        o.stale_while_revalidate = s;
+    }
+    if let Some(s) = bag.stale("staleIfError")? {
+        o.stale_if_error = s;
+    }
+    if let Some(t) = bag.duration("timeout")? {
+        o.timeout = t;
     }
     if let Some(n) = bag.integer("maxEntries", 1.0, f64::from(u32::MAX / 2))? {
         o.max_entries = n as usize;
@@ -319,14 +402,14 @@ fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResu
     if let Some(n) = bag.integer("maxBytes", 1.0, 9_007_199_254_740_991.0)? {
         o.max_bytes = Some(n as u64);
     }
-    if let Some(n) = bag.number("cleanupInterval")? {
+    if let Some(n) = bag.duration("cleanupInterval")? {
         o.cleanup_interval = n;
     }
     o.key_format = key_format(&bag.value("keyFormat")?.unwrap_or(JsValue::UNDEFINED))?;
     if let Some(f) = bag.boolean("fallback")? {
         o.fallback = f;
     }
-    if let Some(n) = bag.number("localTtl")? {
+    if let Some(n) = bag.duration("localTtl")? {
         o.local_ttl = n;
     }
     if let Some(topics) = bag.strings("popularTopics")? {
@@ -335,8 +418,27 @@ fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResu
     if let Some(u) = bag.value("upstash")? {
         o.upstash = Some(upstash_options(&u)?);
     }
-    let size_of = bag.function("sizeOf")?;
-    Ok(JsOptions { core: o, size_of })
+    let serializer = match bag.value("serializer")? {
+        None => None,
+        Some(v) => {
+            let s = Bag::new(&v, "serializer", &["serialize", "deserialize"])?;
+            match (s.function("serialize")?, s.function("deserialize")?) {
+                (Some(ser), Some(de)) => Some((ser, de)),
+                _ => {
+                    return Err(bad_options(
+                        "serializer needs both serialize(value) and deserialize(text)".to_owned(),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(JsOptions {
+        core: o,
+        size_of: bag.function("sizeOf")?,
+        on_remove: bag.function("onRemove")?,
+        wait_until: bag.function("waitUntil")?,
+        serializer,
+    })
 }
 
 #[cfg(feature = "shared")]
@@ -384,14 +486,81 @@ pub(crate) fn cache_options_from_env(env: &JsValue, options: &JsValue) -> JsResu
     Ok(opts)
 }
 
-/// Per-call options `{ ttl }` (seconds); `undefined` means the default TTL.
+/// The names of `set` and `store` options.
+pub(crate) const SET_OPTIONS: &[&str] = &["ttl", "grace"];
+
+/// The names of `getOrSet` and `getOrSetEntry` options.
+pub(crate) const GET_OR_SET_OPTIONS: &[&str] = &[
+    "ttl",
+    "grace",
+    "staleWhileRevalidate",
+    "staleIfError",
+    "timeout",
+    "signal",
+    "waitUntil",
+];
+
+/// Per-call options `{ ttl }` (a duration); `undefined` means the default TTL, `Infinity` no
+/// expiry.
 pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
-    let ttl = Bag::new(v, "options", &["ttl"])?.number("ttl")?;
+    let bag = Bag::new(v, "options", SET_OPTIONS)?;
+    if let Some(g) = bag.duration("grace")? {
+        js(check_secs("grace", g, true))?;
+    }
+    let ttl = bag.duration("ttl")?;
     // The range is checked here too, so that getOrSet refuses a bad TTL before the generator runs.
     if let Some(secs) = ttl {
-        js(crate::options::check_secs("ttl", secs, false))?;
+        js(crate::options::check_ttl("ttl", secs))?;
     }
     Ok(ttl)
+}
+
+/// Per-call options over a cache's defaults.
+pub(crate) struct CallOptions {
+    /// The TTL given (seconds; `None`: the default).
+    pub(crate) ttl: Option<f64>,
+    pub(crate) policy: CallPolicy,
+    pub(crate) signal: Option<JsValue>,
+    pub(crate) wait_until: Option<Function>,
+}
+
+/// Reads per-call options with the names `known` (`SET_OPTIONS` or `GET_OR_SET_OPTIONS`) over
+/// `defaults`; `true` for a stale window means the call's grace period.
+pub(crate) fn call_options(
+    v: &JsValue,
+    known: &[&str],
+    defaults: &Options,
+    wait_until: Option<&Function>,
+) -> JsResult<CallOptions> {
+    let bag = Bag::new(v, "options", known)?;
+    let ttl = bag.duration("ttl")?;
+    let mut policy = defaults.defaults();
+    if let Some(secs) = ttl {
+        let ms = js(ttl_ms(Some(secs), 0))?;
+        policy.ttl_ms = (ms != crate::clock::NEVER_MS).then_some(ms);
+    }
+    if let Some(g) = bag.duration("grace")? {
+        js(check_secs("grace", g, true))?;
+        policy.grace_ms = secs_to_ms(g);
+    }
+    if let Some(t) = bag.duration("timeout")? {
+        js(check_secs("timeout", t, true))?;
+        policy.timeout_ms = secs_to_ms(t);
+    }
+    let swr = bag.stale("staleWhileRevalidate")?;
+    let sie = bag.stale("staleIfError")?;
+    policy.stale_while_revalidate_ms = swr
+        .unwrap_or(defaults.stale_while_revalidate)
+        .window_ms(policy.grace_ms);
+    policy.stale_if_error_ms = sie
+        .unwrap_or(defaults.stale_if_error)
+        .window_ms(policy.grace_ms);
+    Ok(CallOptions {
+        ttl,
+        policy,
+        signal: bag.signal("signal")?,
+        wait_until: bag.function("waitUntil")?.or_else(|| wait_until.cloned()),
+    })
 }
 
 fn set(obj: &Object, name: &str, v: impl Into<JsValue>) {
@@ -425,7 +594,6 @@ pub(crate) fn health_object(h: &HealthReport) -> Object {
     fields_object(&h.fields())
 }
 
-#[cfg(feature = "shared")]
 /// Sets `name` on a plain object (for result objects built here).
 pub(crate) fn put(obj: &Object, name: &str, v: impl Into<JsValue>) {
     set(obj, name, v);

@@ -71,10 +71,10 @@ function optionProperties(checker, type) {
       const text = checker.typeToString(m);
       if (m.flags & (TypeFlags.Boolean | TypeFlags.BooleanLiteral)) out.kinds.add("boolean");
       else if (m.flags & TypeFlags.StringLiteral) out.literals.push(m.value);
-      else if (m.flags & TypeFlags.String) out.kinds.add("string");
+      else if (m.flags & (TypeFlags.String | TypeFlags.TemplateLiteral)) out.kinds.add("string");
       else if (m.flags & TypeFlags.Number) out.kinds.add("number");
       else if (text === "string[]") out.kinds.add("array");
-      else if (text.includes("=>")) out.kinds.add("function");
+      else if (text.startsWith("(") && text.includes("=>")) out.kinds.add("function");
       else if (m.flags & TypeFlags.Object) out.kinds.add("object");
       else throw new Error(`the contract cannot read the option type ${text} of ${p.name}`);
     }
