@@ -56,12 +56,13 @@ impl Key {
     }
 }
 
-/// The TTL argument of a write: the default, milliseconds (passed as seconds), or a refused
-/// number of seconds.
+/// The TTL argument of a write: the default, milliseconds (passed as seconds), `Infinity` (no
+/// expiry), or a refused number of seconds.
 #[derive(Debug, Clone, Copy)]
 enum Ttl {
     Default,
     Ms(u64),
+    Never,
     Bad(f64),
 }
 
@@ -70,6 +71,7 @@ impl Ttl {
         match self {
             Ttl::Default => None,
             Ttl::Ms(ms) => Some(ms as f64 / 1000.0),
+            Ttl::Never => Some(f64::INFINITY),
             Ttl::Bad(secs) => Some(secs),
         }
     }
@@ -226,7 +228,8 @@ fn ttl() -> impl Strategy<Value = Ttl> {
         4 => prop::sample::select(&[1u64, 2, 5, 10, 50, 100, 1_000, 60_000][..]).prop_map(Ttl::Ms),
         1 => (1u64..=40).prop_map(Ttl::Ms),
         1 => Just(Ttl::Ms(MAX_TTL_MS)),
-        1 => prop::sample::select(&[0.0, -1.0, f64::NAN, f64::INFINITY, 3_155_760_001.0][..])
+        1 => Just(Ttl::Never),
+        1 => prop::sample::select(&[0.0, -1.0, f64::NAN, f64::NEG_INFINITY, 3_155_760_001.0][..])
             .prop_map(Ttl::Bad),
     ]
 }
@@ -634,11 +637,12 @@ impl Model {
         self.open()?;
         Self::check_key(key)?;
         let ttl = match ttl {
-            Ttl::Default => self.setup.default_ttl_ms,
-            Ttl::Ms(ms) => ms,
+            Ttl::Default => Some(self.setup.default_ttl_ms),
+            Ttl::Ms(ms) => Some(ms),
+            Ttl::Never => None,
             Ttl::Bad(_) => return Err("INVALID_OPTIONS"),
         };
-        self.store(key, value, size, Some(ttl))?;
+        self.store(key, value, size, ttl)?;
         self.counters.sets += 1;
         Ok(Reply::Done)
     }
