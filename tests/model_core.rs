@@ -29,7 +29,7 @@ use std::rc::Rc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
-use cachette::cache::{Removal, TieredCache};
+use cachette::cache::{Held, Removal, TieredCache};
 use cachette::clock::{Clock, ManualClock};
 use cachette::key::MAX_KEY_BYTES;
 use cachette::memory::{RemovalCause, RemovalCounts, SWEEP_PER_OP};
@@ -930,7 +930,7 @@ impl Real {
                 .memory()
                 .insert(
                     &key.text(),
-                    value.to_owned(),
+                    Held::new(value.to_owned(), self.clock.now_ms(), *ttl_ms),
                     *size,
                     *ttl_ms,
                     self.clock.now_ms(),
@@ -1032,7 +1032,7 @@ fn compare_state(model: &Model, real: &Real) -> Result<(), String> {
         };
         same(
             &format!("peek {:?}", e.key),
-            format!("{:?}", m.peek(&e.key, now)),
+            format!("{:?}", m.peek(&e.key, now).map(|h| &h.value)),
             format!("{value:?}"),
         )?;
         same(

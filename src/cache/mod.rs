@@ -18,7 +18,7 @@ mod tiered;
 
 pub use self::core::{Core, Removed};
 pub use tier::{Listener, MemoryTier};
-pub use tiered::{Codec, HealthReport, HealthStatus, TieredCache};
+pub use tiered::{Codec, Found, HealthReport, HealthStatus, Held, Read, RemoveCause, TieredCache};
 
 use hashbrown::HashMap;
 

@@ -12,6 +12,16 @@
 //!   data was removed when it was not.
 //! - Values travel as JSON text (`SET key text PX ttl`); the [`Codec`] turns values into text and
 //!   back (`JSON.stringify`/`JSON.parse` in JavaScript).
+//! - Memory keeps, within its bounds, the last value this cache wrote or read for a key, with
+//!   its times ([`Held`]): it is served without asking Upstash while its near copy lasts
+//!   (`localTtl`), and while Upstash is unreachable (`fallback`) as long as it is fresh; past its
+//!   TTL it is a stale value that [`TieredCache::read`] offers for grace, stale-while-revalidate
+//!   and stale-if-error.
+//!
+//! # Stale values
+//! An entry stored under a [`CallPolicy`] with windows (`keep_ms() > 0`) stays in memory that
+//! long past its TTL. [`TieredCache::get`] and the other plain reads never return it once it is
+//! past its TTL; [`TieredCache::read`] does, saying how long past its TTL it is.
 //!
 //! Every operation is timed for the latency statistics.
 
@@ -20,10 +30,11 @@ use std::future::Future;
 use std::rc::Rc;
 
 use super::{MemoryTier, Removal};
-use crate::clock::{secs_to_ms, Clock};
+use crate::clock::{secs_to_ms, Clock, NEVER_MS};
 use crate::error::{Error, Result};
 use crate::key::validate_key;
-use crate::options::Options;
+use crate::memory::RemovalCause;
+use crate::options::{CallPolicy, Options};
 use crate::stats::{Field, StatsSnapshot};
 use crate::upstash::{Client, Transport};
 
@@ -34,6 +45,91 @@ pub trait Codec<V> {
     /// The value of JSON `text`.
     fn decode(&self, text: &str) -> Result<V>;
 }
+
+/// A value in the memory tier with its times, in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held<V> {
+    /// The value.
+    pub value: V,
+    /// When it was stored (read from Upstash: when it was stored there, as far as its remaining
+    /// TTL and the reading call's TTL tell).
+    pub stored_at: u64,
+    /// When it stops being fresh ([`NEVER_MS`]: never).
+    pub fresh_until: u64,
+    /// Until when it is served without asking Upstash (the near copy; 0: not at all).
+    pub near_until: u64,
+}
+
+impl<V> Held<V> {
+    /// `value` stored at `now`, fresh for `ttl_ms` (`None`: forever).
+    pub fn new(value: V, now: u64, ttl_ms: Option<u64>) -> Self {
+        Held {
+            value,
+            stored_at: now,
+            fresh_until: ttl_ms.map_or(NEVER_MS, |t| now.saturating_add(t)),
+            near_until: 0,
+        }
+    }
+
+    /// Whether it is fresh at `now`.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        now < self.fresh_until
+    }
+}
+
+/// Why an entry left the memory tier, as `onRemove` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveCause {
+    /// The least recently used entry when a bound was exceeded.
+    Evicted,
+    /// Its time (TTL, and any time kept past it) ran out.
+    Expired,
+    /// Deleted by key.
+    Deleted,
+    /// A new value was stored under its key.
+    Replaced,
+    /// Removed by a pattern, namespace or version invalidation.
+    Invalidated,
+    /// Removed by `clear`.
+    Cleared,
+}
+
+impl RemoveCause {
+    /// `"evicted"`, `"expired"`, `"deleted"`, `"replaced"`, `"invalidated"` or `"cleared"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemoveCause::Evicted => "evicted",
+            RemoveCause::Expired => "expired",
+            RemoveCause::Deleted => "deleted",
+            RemoveCause::Replaced => "replaced",
+            RemoveCause::Invalidated => "invalidated",
+            RemoveCause::Cleared => "cleared",
+        }
+    }
+}
+
+/// A value [`TieredCache::read`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found<V> {
+    /// The value.
+    pub value: V,
+    /// Milliseconds since it was stored.
+    pub age_ms: u64,
+    /// `None` when fresh; else how many milliseconds past its TTL it is.
+    pub stale_ms: Option<u64>,
+}
+
+/// What [`TieredCache::read`] came to.
+#[derive(Debug)]
+pub struct Read<V> {
+    /// The value found, fresh or stale.
+    pub found: Option<Found<V>>,
+    /// Upstash could not be used (and memory answered instead).
+    pub shared_error: Option<Error>,
+}
+
+/// The removals of memory entries waiting to be reported: key, value, cause.
+type Removals<V> = Rc<RefCell<Vec<(String, V, RemoveCause)>>>;
 
 /// `health()` status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +202,14 @@ struct Shared<T, C> {
 
 /// The memory tier, with Upstash in front of it when configured.
 pub struct TieredCache<V, T, C> {
-    memory: RefCell<MemoryTier<V>>,
+    memory: RefCell<MemoryTier<Held<V>>>,
     shared: Option<Shared<T, C>>,
     clock: Rc<dyn Clock>,
     fallback_active: Cell<bool>,
+    defaults: CallPolicy,
+    /// What the memory tier's explicit removals are reported as, for the operation running.
+    explicit: Rc<Cell<RemoveCause>>,
+    removals: Option<Removals<V>>,
 }
 
 impl<V, T, C> std::fmt::Debug for TieredCache<V, T, C> {
@@ -151,11 +251,52 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             shared,
             clock,
             fallback_active: Cell::new(false),
+            defaults: options.defaults(),
+            explicit: Rc::new(Cell::new(RemoveCause::Deleted)),
+            removals: None,
         })
     }
 
+    /// Records every removal from the memory tier, for [`TieredCache::take_removals`] (what
+    /// `onRemove` reports). Values are cloned only once this is on.
+    pub fn record_removals(&mut self)
+    where
+        V: 'static,
+    {
+        let log: Removals<V> = Rc::default();
+        let (sink, explicit) = (log.clone(), self.explicit.clone());
+        self.memory
+            .get_mut()
+            .set_listener(Some(Box::new(move |key, held: &Held<V>, cause| {
+                let cause = match cause {
+                    RemovalCause::Expired => RemoveCause::Expired,
+                    RemovalCause::Evicted => RemoveCause::Evicted,
+                    RemovalCause::Replaced => RemoveCause::Replaced,
+                    RemovalCause::Explicit => explicit.get(),
+                };
+                if let Ok(mut log) = sink.try_borrow_mut() {
+                    log.push((key.to_owned(), held.value.clone(), cause));
+                }
+            })));
+        self.removals = Some(log);
+    }
+
+    /// The removals recorded since the last call, oldest first (empty unless
+    /// [`TieredCache::record_removals`] was called).
+    pub fn take_removals(&self) -> Vec<(String, V, RemoveCause)> {
+        self.removals
+            .as_ref()
+            .and_then(|r| r.try_borrow_mut().ok().map(|mut r| std::mem::take(&mut *r)))
+            .unwrap_or_default()
+    }
+
+    /// The policy of a call without options of its own.
+    pub fn defaults(&self) -> &CallPolicy {
+        &self.defaults
+    }
+
     /// The memory tier (for timers, and for tests). Never held across an await here.
-    pub fn memory(&self) -> RefMut<'_, MemoryTier<V>> {
+    pub fn memory(&self) -> RefMut<'_, MemoryTier<Held<V>>> {
         self.memory.borrow_mut()
     }
 
@@ -213,7 +354,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         &self,
         shared: &Shared<T, C>,
         e: Error,
-        in_memory: impl FnOnce(&mut MemoryTier<V>) -> Result<R>,
+        in_memory: impl FnOnce(&mut MemoryTier<Held<V>>) -> Result<R>,
     ) -> Result<R> {
         self.memory().counters_mut().errors += 1;
         if shared.fallback && unreachable(&e) {
@@ -224,67 +365,185 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         }
     }
 
-    /// Reads `key` from memory, counting a hit or a miss.
-    fn memory_get(m: &mut MemoryTier<V>, key: &str, now: u64) -> Result<Option<V>> {
-        let found = m.get(key, now).cloned();
-        m.count_read(found.is_some());
-        Ok(found)
+    /// Stores `value` in memory for `policy`: fresh for its TTL, kept `keep_ms()` longer.
+    /// Counts nothing.
+    fn hold(
+        m: &mut MemoryTier<Held<V>>,
+        key: &str,
+        held: Held<V>,
+        size: u64,
+        keep_ms: u64,
+        now: u64,
+    ) -> Result<()> {
+        let until = held.fresh_until.saturating_add(keep_ms);
+        let ttl = (until != NEVER_MS).then(|| until.saturating_sub(now).max(1));
+        m.insert(key, held, size, ttl, now)
+    }
+
+    /// Whether memory holds a fresh value for `key` (recency untouched, counting nothing; an
+    /// entry past the time it is kept is removed).
+    fn holds_fresh(m: &mut MemoryTier<Held<V>>, key: &str, now: u64) -> bool {
+        m.contains(key, now) && m.peek(key, now).is_some_and(|h| h.is_fresh(now))
+    }
+
+    /// What memory holds for `key` (fresh or within the time kept past its TTL), recency
+    /// refreshed, counting nothing.
+    fn memory_found(m: &mut MemoryTier<Held<V>>, key: &str, now: u64) -> Option<Found<V>> {
+        m.get(key, now).map(|h| Found {
+            value: h.value.clone(),
+            age_ms: now.saturating_sub(h.stored_at),
+            stale_ms: (!h.is_fresh(now)).then(|| now - h.fresh_until),
+        })
     }
 
     /// Reads `key`: memory; with Upstash, the near copy, else Upstash, else (unreachable)
-    /// memory.
+    /// memory. Only a fresh value is returned.
     pub async fn get(&self, key: &str) -> Result<Option<V>> {
         self.check_open()?;
         validate_key(key)?;
-        self.timed(self.get_unchecked(key)).await
+        self.timed(async {
+            let read = self.read_unchecked(key, &self.defaults, false).await?;
+            let fresh = read.found.filter(|f| f.stale_ms.is_none());
+            Ok(fresh.map(|f| f.value))
+        })
+        .await
     }
 
-    async fn get_unchecked(&self, key: &str) -> Result<Option<V>> {
+    /// Reads `key` for `getOrSet` under `policy`: the value fresh, or stale (memory keeps a
+    /// value for `policy.keep_ms()` past its TTL), or nothing; a fresh value counts as a hit,
+    /// anything else as a miss. With Upstash: the near copy; else Upstash (`GET` and `PTTL` in
+    /// one request), whose answer memory keeps; else, Upstash unreachable, what memory holds
+    /// (with `shared_error` set, even without `fallback`, so that a stale value can be served
+    /// for the error). A command error fails the read.
+    pub async fn read(&self, key: &str, policy: &CallPolicy) -> Result<Read<V>> {
+        self.check_open()?;
+        validate_key(key)?;
+        self.timed(self.read_unchecked(key, policy, true)).await
+    }
+
+    async fn read_unchecked(&self, key: &str, policy: &CallPolicy, stale: bool) -> Result<Read<V>> {
         let now = self.now();
-        let Some(shared) = &self.shared else {
-            return Self::memory_get(&mut self.memory(), key, now);
+        let answer = |found: Option<Found<V>>, shared_error| {
+            let found = found.filter(|f| stale || f.stale_ms.is_none());
+            self.memory()
+                .count_read(found.as_ref().is_some_and(|f| f.stale_ms.is_none()));
+            Ok(Read {
+                found,
+                shared_error,
+            })
         };
-        if shared.local_ttl_ms > 0 {
+        let Some(shared) = &self.shared else {
+            let found = Self::memory_found(&mut self.memory(), key, now);
+            return answer(found, None);
+        };
+        {
             let mut m = self.memory();
-            if let Some(near) = m.get(key, now).cloned() {
-                m.count_read(true);
-                return Ok(Some(near));
+            if let Some(h) = m.peek(key, now) {
+                if now < h.near_until && h.is_fresh(now) {
+                    let found = Self::memory_found(&mut m, key, now);
+                    drop(m);
+                    return answer(found, None);
+                }
             }
         }
-        match shared.client.get(key).await {
-            Ok(Some(bytes)) => {
+        let commands = [vec!["GET", key], vec!["PTTL", key]];
+        let reply = match shared.client.pipeline(&commands).await {
+            Ok(mut replies) if replies.len() == 2 => {
+                let pttl = replies.pop().and_then(|r| r.ok()).and_then(|r| r.as_int());
+                replies.pop().map(|get| get.map(|r| (r, pttl)))
+            }
+            Ok(_) => Some(Err(Error::UpstashProtocol(
+                "a pipeline of 2 commands answered with another count".to_owned(),
+            ))),
+            Err(e) => Some(Err(e)),
+        };
+        match reply {
+            Some(Ok((crate::upstash::Reply::Bytes(bytes), pttl))) => {
                 self.recovered();
                 let text = String::from_utf8_lossy(&bytes);
                 let value = shared.codec.decode(&text)?;
+                // -1: no expiry; -2 (gone since the GET) or no answer: fresh for now.
+                let left = match pttl {
+                    Some(-1) => None,
+                    Some(ms) if ms >= 0 => Some(ms as u64),
+                    _ => Some(1),
+                };
+                let ttl = policy.ttl_ms;
+                let age = match (ttl, left) {
+                    (Some(t), Some(l)) => t.saturating_sub(l),
+                    _ => 0,
+                };
                 let mut m = self.memory();
-                m.count_read(true);
+                let size = if m.core().needs_sizes() {
+                    text.len() as u64
+                } else {
+                    0
+                };
+                let mut held = Held::new(value.clone(), now.saturating_sub(age), left);
+                held.fresh_until = left.map_or(NEVER_MS, |l| now.saturating_add(l));
                 if shared.local_ttl_ms > 0 {
-                    let size = if m.core().needs_sizes() {
-                        text.len() as u64
-                    } else {
-                        0
-                    };
-                    // A near copy that does not fit is simply not kept.
-                    let _ = m.insert(key, value.clone(), size, Some(shared.local_ttl_ms), now);
+                    held.near_until =
+                        now.saturating_add(shared.local_ttl_ms.min(left.unwrap_or(u64::MAX)));
                 }
-                Ok(Some(value))
+                // A copy that does not fit is simply not kept.
+                let _ = Self::hold(&mut m, key, held, size, policy.keep_ms(), now);
+                drop(m);
+                answer(
+                    Some(Found {
+                        value,
+                        age_ms: age,
+                        stale_ms: None,
+                    }),
+                    None,
+                )
             }
-            Ok(None) => {
+            Some(Ok((crate::upstash::Reply::Nil, _))) => {
                 self.recovered();
-                self.memory().count_read(false);
-                Ok(None)
+                let mut m = self.memory();
+                // A copy memory still believes fresh was removed in Upstash: it goes too.
+                // One past its TTL is offered as stale.
+                let found = match m.peek(key, now) {
+                    Some(h) if h.is_fresh(now) => {
+                        m.remove(key, now);
+                        None
+                    }
+                    Some(_) => Self::memory_found(&mut m, key, now),
+                    None => None,
+                };
+                drop(m);
+                answer(found, None)
             }
-            Err(e) => self.fail(shared, e, |m| Self::memory_get(m, key, now)),
+            Some(Ok((other, _))) => Err(Error::UpstashProtocol(format!("GET answered {other:?}"))),
+            Some(Err(e)) => {
+                self.memory().counters_mut().errors += 1;
+                if !unreachable(&e) {
+                    return Err(e);
+                }
+                if shared.fallback {
+                    self.fallback_active.set(true);
+                } else if !stale {
+                    return Err(e);
+                }
+                let mut found = Self::memory_found(&mut self.memory(), key, now);
+                if !shared.fallback {
+                    // Without fallback only a stale value may be offered (for stale-if-error).
+                    found = found.filter(|f| f.stale_ms.is_some());
+                }
+                answer(found, Some(e))
+            }
+            None => Err(Error::UpstashProtocol(
+                "an empty pipeline answer".to_owned(),
+            )),
         }
     }
 
-    /// Whether `key` holds a value (not counted as a hit or miss).
+    /// Whether `key` holds a fresh value (not counted as a hit or miss).
     pub async fn contains(&self, key: &str) -> Result<bool> {
         self.check_open()?;
         validate_key(key)?;
         self.timed(async {
             let Some(shared) = &self.shared else {
-                return Ok(self.memory().contains(key, self.now()));
+                return Ok(Self::holds_fresh(&mut self.memory(), key, self.now()));
             };
             match shared.client.command(&["EXISTS", key]).await {
                 Ok(r) => {
@@ -293,35 +552,62 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 }
                 Err(e) => {
                     let now = self.now();
-                    self.fail(shared, e, |m| Ok(m.contains(key, now)))
+                    self.fail(shared, e, |m| Ok(Self::holds_fresh(m, key, now)))
                 }
             }
         })
         .await
     }
 
-    /// Stores `value` (weighing `size` bytes in memory) for `ttl_secs` or the default TTL.
+    /// Stores `value` (weighing `size` bytes in memory) for `ttl_secs` or the default TTL, kept
+    /// past it for the default windows.
     pub async fn set(&self, key: &str, value: V, size: u64, ttl_secs: Option<f64>) -> Result<()> {
         self.check_open()?;
         validate_key(key)?;
-        let ttl = self.memory.borrow().core().ttl_ms(ttl_secs)?;
+        let mut policy = self.defaults;
+        if let Some(secs) = ttl_secs {
+            let ms = super::ttl_ms(Some(secs), 0)?;
+            policy.ttl_ms = (ms != NEVER_MS).then_some(ms);
+        }
+        self.store(key, value, size, &policy).await
+    }
+
+    /// Stores `value` (weighing `size` bytes in memory) under `policy`: its TTL, kept past it for
+    /// `policy.keep_ms()`. With Upstash, `SET PX` (plain `SET` without expiry), memory keeping
+    /// the value as its last good one.
+    pub async fn store(&self, key: &str, value: V, size: u64, policy: &CallPolicy) -> Result<()> {
+        self.check_open()?;
+        validate_key(key)?;
+        let keep = policy.keep_ms();
         self.timed(async {
             let Some(shared) = &self.shared else {
                 let now = self.now();
-                return self.memory().set(key, value, size, ttl_secs, now);
+                let mut m = self.memory();
+                Self::hold(
+                    &mut m,
+                    key,
+                    Held::new(value, now, policy.ttl_ms),
+                    size,
+                    keep,
+                    now,
+                )?;
+                m.counters_mut().sets += 1;
+                return Ok(());
             };
             let text = shared.codec.encode(&value)?;
+            let ttl = policy.ttl_ms.unwrap_or(NEVER_MS);
             match shared.client.set_px(key, &text, ttl).await {
                 Ok(()) => {
                     self.recovered();
                     let now = self.now();
                     let mut m = self.memory();
                     m.counters_mut().sets += 1;
+                    let mut held = Held::new(value, now, policy.ttl_ms);
                     if shared.local_ttl_ms > 0 {
-                        let near = shared.local_ttl_ms.min(ttl);
-                        let _ = m.insert(key, value, size, Some(near), now);
-                    } else {
-                        // No stale fallback copy may outlive a newer value in Upstash.
+                        held.near_until = now.saturating_add(shared.local_ttl_ms.min(ttl));
+                    }
+                    // The last good value; if it does not fit, no older copy may stay.
+                    if Self::hold(&mut m, key, held, size, keep, now).is_err() {
                         m.remove(key, now);
                     }
                     Ok(())
@@ -329,7 +615,8 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 Err(e) => {
                     let now = self.now();
                     self.fail(shared, e, |m| {
-                        m.insert(key, value, size, Some(ttl), now)?;
+                        let held = Held::new(value, now, policy.ttl_ms);
+                        Self::hold(m, key, held, size, keep, now)?;
                         m.counters_mut().sets += 1;
                         Ok(())
                     })
@@ -339,12 +626,13 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         .await
     }
 
-    /// Deletes `key` from both tiers; true when the serving tier removed a live value.
+    /// Deletes `key` from both tiers; true when the serving tier removed a value.
     pub async fn delete(&self, key: &str) -> Result<bool> {
         self.check_open()?;
         validate_key(key)?;
         self.timed(async {
             let now = self.now();
+            self.explicit.set(RemoveCause::Deleted);
             let in_memory = self.memory().remove(key, now).is_some();
             let Some(shared) = &self.shared else {
                 self.memory().counters_mut().deletes += u64::from(in_memory);
@@ -373,6 +661,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// never read again); the call then fails.
     pub async fn remove_by(&self, kind: Removal, arg: &str) -> Result<u64> {
         self.check_open()?;
+        self.explicit.set(RemoveCause::Invalidated);
         self.timed(async {
             let now = self.now();
             let Some(shared) = &self.shared else {
@@ -403,13 +692,13 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         .await
     }
 
-    /// Which of `keys` hold values (with Upstash, one pipelined request per 1,000 keys); not
-    /// counted as reads.
+    /// Which of `keys` hold fresh values (with Upstash, one pipelined request per 1,000 keys);
+    /// not counted as reads.
     pub async fn present(&self, keys: &[String]) -> Result<Vec<bool>> {
         self.check_open()?;
         self.timed(async {
-            let in_memory = |m: &mut MemoryTier<V>, now| -> Result<Vec<bool>> {
-                Ok(keys.iter().map(|k| m.contains(k, now)).collect())
+            let in_memory = |m: &mut MemoryTier<Held<V>>, now| -> Result<Vec<bool>> {
+                Ok(keys.iter().map(|k| Self::holds_fresh(m, k, now)).collect())
             };
             let Some(shared) = &self.shared else {
                 return in_memory(&mut self.memory(), self.now());
@@ -430,6 +719,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
 
     /// Removes every entry of the memory tier (Upstash is left alone).
     pub fn clear(&self) -> Result<()> {
+        self.explicit.set(RemoveCause::Cleared);
         self.memory().clear().map(drop)
     }
 
