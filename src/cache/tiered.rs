@@ -75,6 +75,18 @@ impl<V> Held<V> {
     pub fn is_fresh(&self, now: u64) -> bool {
         now < self.fresh_until
     }
+
+    /// What a read at `now` finds.
+    pub fn found(&self, now: u64) -> Found<V>
+    where
+        V: Clone,
+    {
+        Found {
+            value: self.value.clone(),
+            age_ms: now.saturating_sub(self.stored_at),
+            stale_ms: (!self.is_fresh(now)).then(|| now - self.fresh_until),
+        }
+    }
 }
 
 /// Why an entry left the memory tier, as `onRemove` names it.
@@ -193,9 +205,8 @@ fn unreachable(e: &Error) -> bool {
     )
 }
 
-struct Shared<T, C> {
+struct Shared<T> {
     client: Client<T>,
-    codec: C,
     fallback: bool,
     local_ttl_ms: u64,
 }
@@ -203,7 +214,8 @@ struct Shared<T, C> {
 /// The memory tier, with Upstash in front of it when configured.
 pub struct TieredCache<V, T, C> {
     memory: RefCell<MemoryTier<Held<V>>>,
-    shared: Option<Shared<T, C>>,
+    shared: Option<Shared<T>>,
+    codec: C,
     clock: Rc<dyn Clock>,
     fallback_active: Cell<bool>,
     defaults: CallPolicy,
@@ -222,6 +234,11 @@ impl<V, T, C> std::fmt::Debug for TieredCache<V, T, C> {
 }
 
 impl<V, T, C> TieredCache<V, T, C> {
+    /// Whether there is a shared tier.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// `"upstash"` with a shared tier, else `"memory"`.
     pub fn backend(&self) -> &'static str {
         if self.shared.is_some() {
@@ -234,13 +251,13 @@ impl<V, T, C> TieredCache<V, T, C> {
 
 impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// A cache with `options` (validated); with `options.upstash`, Upstash is reached through
-    /// `transport` and values cross it through `codec`.
+    /// `transport`. Values cross it as text through `codec` (which faces also use to give every
+    /// tier the same values: [`TieredCache::encode`], [`TieredCache::decode`]).
     pub fn new(options: &Options, transport: T, codec: C, clock: Rc<dyn Clock>) -> Result<Self> {
         let memory = MemoryTier::with_options(options)?;
         let shared = match &options.upstash {
             Some(u) => Some(Shared {
                 client: Client::new(u, transport)?,
-                codec,
                 fallback: options.fallback,
                 local_ttl_ms: secs_to_ms(options.local_ttl),
             }),
@@ -249,6 +266,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         Ok(TieredCache {
             memory: RefCell::new(memory),
             shared,
+            codec,
             clock,
             fallback_active: Cell::new(false),
             defaults: options.defaults(),
@@ -288,6 +306,16 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             .as_ref()
             .and_then(|r| r.try_borrow_mut().ok().map(|mut r| std::mem::take(&mut *r)))
             .unwrap_or_default()
+    }
+
+    /// The text of `value` through the codec.
+    pub fn encode(&self, value: &V) -> Result<String> {
+        self.codec.encode(value)
+    }
+
+    /// The value of `text` through the codec.
+    pub fn decode(&self, text: &str) -> Result<V> {
+        self.codec.decode(text)
     }
 
     /// The policy of a call without options of its own.
@@ -352,7 +380,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// Counts the failure; runs `in_memory` instead when fallback applies, else returns `e`.
     fn fail<R>(
         &self,
-        shared: &Shared<T, C>,
+        shared: &Shared<T>,
         e: Error,
         in_memory: impl FnOnce(&mut MemoryTier<Held<V>>) -> Result<R>,
     ) -> Result<R> {
@@ -389,11 +417,19 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// What memory holds for `key` (fresh or within the time kept past its TTL), recency
     /// refreshed, counting nothing.
     fn memory_found(m: &mut MemoryTier<Held<V>>, key: &str, now: u64) -> Option<Found<V>> {
-        m.get(key, now).map(|h| Found {
-            value: h.value.clone(),
-            age_ms: now.saturating_sub(h.stored_at),
-            stale_ms: (!h.is_fresh(now)).then(|| now - h.fresh_until),
-        })
+        m.get(key, now).map(|h| h.found(now))
+    }
+
+    /// What memory holds for `key`, fresh or stale, counting nothing and leaving recency alone.
+    pub fn peek(&self, key: &str) -> Option<Found<V>> {
+        let now = self.now();
+        let m = self.memory.borrow();
+        m.peek(key, now).map(|h| h.found(now))
+    }
+
+    /// Counts a failure that the cache absorbed (a background refresh that failed).
+    pub fn count_error(&self) {
+        self.memory().counters_mut().errors += 1;
     }
 
     /// Reads `key`: memory; with Upstash, the near copy, else Upstash, else (unreachable)
@@ -461,7 +497,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             Some(Ok((crate::upstash::Reply::Bytes(bytes), pttl))) => {
                 self.recovered();
                 let text = String::from_utf8_lossy(&bytes);
-                let value = shared.codec.decode(&text)?;
+                let value = self.codec.decode(&text)?;
                 // -1: no expiry; -2 (gone since the GET) or no answer: fresh for now.
                 let left = match pttl {
                     Some(-1) => None,
@@ -576,6 +612,19 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// `policy.keep_ms()`. With Upstash, `SET PX` (plain `SET` without expiry), memory keeping
     /// the value as its last good one.
     pub async fn store(&self, key: &str, value: V, size: u64, policy: &CallPolicy) -> Result<()> {
+        self.store_text(key, value, None, size, policy).await
+    }
+
+    /// [`TieredCache::store`] given the value's text through the codec, if the caller has it
+    /// (it is then not encoded again for Upstash).
+    pub async fn store_text(
+        &self,
+        key: &str,
+        value: V,
+        text: Option<&str>,
+        size: u64,
+        policy: &CallPolicy,
+    ) -> Result<()> {
         self.check_open()?;
         validate_key(key)?;
         let keep = policy.keep_ms();
@@ -594,9 +643,16 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 m.counters_mut().sets += 1;
                 return Ok(());
             };
-            let text = shared.codec.encode(&value)?;
+            let encoded;
+            let text = match text {
+                Some(t) => t,
+                None => {
+                    encoded = self.codec.encode(&value)?;
+                    &encoded
+                }
+            };
             let ttl = policy.ttl_ms.unwrap_or(NEVER_MS);
-            match shared.client.set_px(key, &text, ttl).await {
+            match shared.client.set_px(key, text, ttl).await {
                 Ok(()) => {
                     self.recovered();
                     let now = self.now();

@@ -148,6 +148,39 @@ pub fn cleanup_timer<S: 'static>(
     })
 }
 
+#[cfg(feature = "shared")]
+/// A one-shot timer (`setTimeout`) that resolves its promise to a value of the caller's after a
+/// delay; cleared when dropped, so a settled race leaves no timer behind.
+pub struct Deadline {
+    /// Resolves to the value given to [`Deadline::start`] when the time is up.
+    pub promise: js_sys::Promise,
+    id: JsValue,
+}
+
+#[cfg(feature = "shared")]
+impl Deadline {
+    /// Starts the timer; `None` where the runtime has no `setTimeout`.
+    pub fn start(ms: f64, value: &JsValue) -> Option<Deadline> {
+        let set_timeout = global_fn("setTimeout")?;
+        let mut resolve = None;
+        let promise = js_sys::Promise::new(&mut |res, _| resolve = Some(res));
+        let fire = resolve?.bind1(&JsValue::UNDEFINED, value);
+        let id = set_timeout
+            .call2(&JsValue::UNDEFINED, &fire, &JsValue::from_f64(ms))
+            .ok()?;
+        Some(Deadline { promise, id })
+    }
+}
+
+#[cfg(feature = "shared")]
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(clear) = global_fn("clearTimeout") {
+            let _ = clear.call1(&JsValue::UNDEFINED, &self.id);
+        }
+    }
+}
+
 impl Drop for Interval {
     fn drop(&mut self) {
         if let Some(clear) = global_fn("clearInterval") {

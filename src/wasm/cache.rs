@@ -11,33 +11,19 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use super::args::{function_arg, generator_failed, key_arg, removal_arg, segment_arg};
+use super::args::{function_arg, key_arg, removal_arg, segment_arg};
 use super::error::{js, to_js, JsResult};
+use super::generation::{self, Arg, Flights, Job};
 use super::state::{self, State};
 use super::value::{
-    cache_options, cache_options_from_env, health_object, is_thenable, put, set_options,
-    stats_object, Bag,
+    cache_options, cache_options_from_env, call_options, health_object, put, stats_object, Bag,
+    GET_OR_SET_OPTIONS, SET_OPTIONS,
 };
-use crate::cache::{warm_plan, InFlight, Removal, WarmItem, WarmOutcome, WarmReport};
+use crate::cache::{warm_plan, Removal, WarmItem, WarmOutcome, WarmReport};
 use crate::error::Error;
 
 /// Default number of generators a warm run keeps going at once.
 const WARM_CONCURRENCY: f64 = 4.0;
-
-/// Calls a generator and awaits its result when it is a promise; failures become
-/// `GENERATOR_FAILED` with the original as `cause`. Shutdown ends the wait with `SHUT_DOWN`.
-async fn generate(state: &State, generator: &Function, arg: Option<&JsValue>) -> JsResult<JsValue> {
-    let r = match arg {
-        Some(a) => generator.call1(&JsValue::UNDEFINED, a),
-        None => generator.call0(&JsValue::UNDEFINED),
-    };
-    let v = r.map_err(|e| generator_failed(&e))?;
-    if is_thenable(&v) {
-        js(state.until_stopped(&v).await)?.map_err(|e| generator_failed(&e))
-    } else {
-        Ok(v)
-    }
-}
 
 /// A future resolving to a JS value, boxed so that the promise glue exists once in the module
 /// rather than once per method (it is about 1.5 KB per instance).
@@ -64,19 +50,34 @@ fn poll_now<T>(op: &mut Pin<Box<dyn Future<Output = T>>>) -> Poll<T> {
 #[wasm_bindgen]
 pub struct Cache {
     state: Rc<State>,
-    in_flight: Rc<RefCell<InFlight<Promise>>>,
+    in_flight: Flights,
 }
 
 impl Cache {
-    /// Stores `value` under `key` (sized first: that may run user code).
-    async fn store_value(
-        state: Rc<State>,
-        key: String,
-        value: JsValue,
-        ttl: Option<f64>,
-    ) -> JsResult<()> {
-        let size = state.size_for(&value)?;
-        js(state.cache.set(&key, value, size, ttl).await)
+    /// Stores `value` under `key` with per-call `options` (`set`/`store`); the value is put
+    /// through the codec first (that may run user code).
+    fn store_value(&self, key: String, value: JsValue, options: &JsValue) -> JsResult<Op> {
+        let call = call_options(options, SET_OPTIONS, &self.state.defaults, None)?;
+        let state = self.state.clone();
+        Ok(Box::pin(async move {
+            let (copy, text, size) = state.prepare(&value)?;
+            js(state
+                .cache
+                .store_text(&key, copy, Some(&text), size, &call.policy)
+                .await)?;
+            Ok(key.into())
+        }))
+    }
+
+    /// [`promise`], reporting the removals the operation made to `onRemove` when it ends.
+    /// (Boxed before: one instance of this wrapper, not one per operation.)
+    fn run(&self, op: Op) -> Promise {
+        let state = self.state.clone();
+        promise(async move {
+            let r = op.await;
+            state.report_removals();
+            r
+        })
     }
 }
 
@@ -116,7 +117,9 @@ impl Cache {
             Err(e) => return Promise::reject(&e),
         };
         let cache = self.state.cache.clone();
-        promise(async move { Ok(js(cache.get(&key).await)?.unwrap_or(JsValue::UNDEFINED)) })
+        self.run(Box::pin(async move {
+            Ok(js(cache.get(&key).await)?.unwrap_or(JsValue::UNDEFINED))
+        }))
     }
 
     /// Stores `value` under `key`.
@@ -127,16 +130,12 @@ impl Cache {
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SetOptions")] options: JsValue,
     ) -> Promise {
-        let args = key_arg(&key).and_then(|k| Ok((k, set_options(&options)?)));
-        let (key, ttl) = match args {
-            Ok(a) => a,
-            Err(e) => return Promise::reject(&e),
-        };
-        let state = self.state.clone();
-        promise(async move {
-            Cache::store_value(state, key, value, ttl).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        match key_arg(&key).and_then(|k| self.store_value(k, value, &options)) {
+            Ok(op) => self.run(Box::pin(
+                async move { op.await.map(|_| JsValue::UNDEFINED) },
+            )),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// Whether `key` holds a value.
@@ -147,7 +146,9 @@ impl Cache {
             Err(e) => return Promise::reject(&e),
         };
         let cache = self.state.cache.clone();
-        promise(async move { Ok(js(cache.contains(&key).await)?.into()) })
+        self.run(Box::pin(async move {
+            Ok(js(cache.contains(&key).await)?.into())
+        }))
     }
 
     /// Deletes `key`; resolves true when a value was removed.
@@ -158,7 +159,9 @@ impl Cache {
             Err(e) => return Promise::reject(&e),
         };
         let cache = self.state.cache.clone();
-        promise(async move { Ok(js(cache.delete(&key).await)?.into()) })
+        self.run(Box::pin(
+            async move { Ok(js(cache.delete(&key).await)?.into()) },
+        ))
     }
 
     /// The request key `"{version}:{namespace}:{md5}"` of `data` (synchronous).
@@ -193,66 +196,44 @@ impl Cache {
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SetOptions")] options: JsValue,
     ) -> Promise {
-        let args = set_options(&options).and_then(|ttl| Ok((self.key(namespace, data)?, ttl)));
-        let (key, ttl) = match args {
-            Ok(a) => a,
-            Err(e) => return Promise::reject(&e),
-        };
-        let state = self.state.clone();
-        promise(async move {
-            Cache::store_value(state, key.clone(), value, ttl).await?;
-            Ok(key.into())
-        })
+        match self
+            .key(namespace, data)
+            .and_then(|k| self.store_value(k, value, &options))
+        {
+            Ok(op) => self.run(op),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
-    /// The cached value for `(namespace, data)`, or the awaited result of `generator()` stored
-    /// under it. Concurrent calls for one key share one generator call; a failure reaches every
-    /// waiter as `GENERATOR_FAILED` (original error as `cause`) and nothing is cached.
+    /// The cached value for `(namespace, data)`, or the awaited result of `generator(ctx)`
+    /// stored under it (`ctx`: `{ key, signal, stale, skip(), ttl(d) }`). Concurrent calls for
+    /// one key share one generator call; a failure reaches every waiter as `GENERATOR_FAILED`
+    /// (original error as `cause`) and nothing is cached. `options`: `ttl`, `grace`,
+    /// `staleWhileRevalidate`, `staleIfError`, `timeout`, `signal`, `waitUntil`.
     #[wasm_bindgen(js_name = getOrSet, unchecked_return_type = "Promise<unknown>")]
     pub fn get_or_set(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "() => unknown")] generator: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "SetOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(ctx: GeneratorContext) => unknown")]
+        generator: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "GetOrSetOptions")] options: JsValue,
     ) -> Promise {
-        let args = function_arg(&generator, "generator")
-            .and_then(|g| Ok((g, set_options(&options)?, self.key(namespace, data)?)));
-        let (generator, ttl, key) = match args {
-            Ok(a) => a,
-            Err(e) => return Promise::reject(&e),
-        };
-        if let Some(joined) = self.in_flight.borrow().get(&key) {
-            return joined;
-        }
-        // The look-up runs at once: a hit the memory tier answers settles without a task.
-        let (cache, k) = (self.state.cache.clone(), key.clone());
-        let mut lookup: Pin<Box<dyn Future<Output = crate::Result<Option<JsValue>>>>> =
-            Box::pin(async move { cache.get(&k).await });
-        match poll_now(&mut lookup) {
-            Poll::Ready(Ok(Some(hit))) => return Promise::resolve(&hit),
-            Poll::Ready(Err(e)) => return Promise::reject(&to_js(&e)),
-            Poll::Ready(Ok(None)) => lookup = Box::pin(async { Ok(None) }),
-            Poll::Pending => {}
-        }
-        // A miss generates in a task (after the current synchronous run), so that every call for
-        // the key until it settles joins this one, whatever the generator does.
-        let (state, in_flight, k) = (self.state.clone(), self.in_flight.clone(), key.clone());
-        let promise = future_to_promise(async move {
-            let r = async {
-                if let Some(hit) = js(lookup.await)? {
-                    return Ok(hit);
-                }
-                let value = generate(&state, &generator, None).await?;
-                Cache::store_value(state.clone(), k.clone(), value.clone(), ttl).await?;
-                Ok(value)
-            }
-            .await;
-            in_flight.borrow_mut().finish(&k);
-            r
-        });
-        self.in_flight.borrow_mut().start(&key, promise.clone());
-        promise
+        self.entry(namespace, data, generator, options, false)
+    }
+
+    /// `getOrSet`, resolving to `{ value, status, key, age }`: `status` is `"hit"`, `"miss"`,
+    /// `"joined"`, `"stale"` or `"stale-error"`, `age` the seconds since the value was stored.
+    #[wasm_bindgen(js_name = getOrSetEntry, unchecked_return_type = "Promise<CacheEntry>")]
+    pub fn get_or_set_entry(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(ctx: GeneratorContext) => unknown")]
+        generator: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "GetOrSetOptions")] options: JsValue,
+    ) -> Promise {
+        self.entry(namespace, data, generator, options, true)
     }
 
     /// Deletes every key matching the Redis glob `pattern`; resolves to how many.
@@ -296,7 +277,9 @@ impl Cache {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn clear(&self) -> Promise {
         let cache = self.state.cache.clone();
-        promise(async move { js(cache.clear()).map(|()| JsValue::UNDEFINED) })
+        self.run(Box::pin(async move {
+            js(cache.clear()).map(|()| JsValue::UNDEFINED)
+        }))
     }
 
     /// The current version prefix.
@@ -346,6 +329,42 @@ impl Cache {
 }
 
 impl Cache {
+    /// `getOrSet` (`whole`: false, the value) and `getOrSetEntry` (`whole`: true, the entry).
+    /// A hit the memory tier answers settles without a task; a generation runs in a task, so
+    /// that every call for the key until it settles joins it, whatever the generator does.
+    fn entry(
+        &self,
+        namespace: JsValue,
+        data: JsValue,
+        generator: JsValue,
+        options: JsValue,
+        whole: bool,
+    ) -> Promise {
+        let args = function_arg(&generator, "generator").and_then(|g| {
+            let call = call_options(
+                &options,
+                GET_OR_SET_OPTIONS,
+                &self.state.defaults,
+                self.state.wait_until.as_ref(),
+            )?;
+            Ok((g, call, self.key(namespace, data)?))
+        });
+        let (generator, call, key) = match args {
+            Ok(a) => a,
+            Err(e) => return Promise::reject(&e),
+        };
+        let (state, flights) = (self.state.clone(), self.in_flight.clone());
+        self.run(Box::pin(async move {
+            let entry =
+                generation::get_or_set(state, flights, key.clone(), generator, call).await?;
+            Ok(if whole {
+                entry.finish(&key)
+            } else {
+                entry.value
+            })
+        }))
+    }
+
     /// Runs one [`Removal`]; resolves to how many keys went.
     fn remove(&self, kind: Removal, arg: &JsValue) -> Promise {
         let arg = match removal_arg(kind, arg) {
@@ -353,7 +372,9 @@ impl Cache {
             Err(e) => return Promise::reject(&e),
         };
         let cache = self.state.cache.clone();
-        promise(async move { Ok((js(cache.remove_by(kind, &arg).await)? as f64).into()) })
+        self.run(Box::pin(async move {
+            Ok((js(cache.remove_by(kind, &arg).await)? as f64).into())
+        }))
     }
 }
 
@@ -361,7 +382,7 @@ impl Cache {
 struct WarmRun {
     state: Rc<State>,
     /// The cache's generations under way, shared with `getOrSet`: one generator per key.
-    in_flight: Rc<RefCell<InFlight<Promise>>>,
+    in_flight: Flights,
     plan: Vec<WarmItem>,
     present: Vec<bool>,
     namespaces: Vec<String>,
@@ -456,7 +477,7 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
             WarmOutcome::Skipped
         } else if let Some(flight) = joined {
             // A getOrSet (or another warm) is generating this key: wait for it, generate nothing.
-            match JsFuture::from(flight).await {
+            match JsFuture::from(flight.promise.clone()).await {
                 Ok(_) => WarmOutcome::Skipped,
                 Err(e) => {
                     error = Some(e);
@@ -465,22 +486,17 @@ async fn warm_worker(run: Rc<WarmRun>) -> JsResult<JsValue> {
             }
         } else {
             // Registered as the key's generation, so that a getOrSet meanwhile joins it.
-            let (state, in_flight, key) =
-                (run.state.clone(), run.in_flight.clone(), item.key.clone());
-            let generator = run.generators[item.namespace].clone();
-            let arg = topic.clone();
-            let flight = future_to_promise(async move {
-                let r = async {
-                    let value = generate(&state, &generator, Some(&arg)).await?;
-                    Cache::store_value(state.clone(), key.clone(), value.clone(), None).await?;
-                    Ok(value)
-                }
-                .await;
-                in_flight.borrow_mut().finish(&key);
-                r
-            });
-            run.in_flight.borrow_mut().start(&item.key, flight.clone());
-            match JsFuture::from(flight).await {
+            let job = Job {
+                generator: run.generators[item.namespace].clone(),
+                arg: Arg::Topic(topic.clone()),
+                stale: JsValue::UNDEFINED,
+                policy: *run.state.cache.defaults(),
+                background: false,
+                lead: false,
+                wait_until: None,
+            };
+            let flight = generation::start(&run.state, &run.in_flight, &item.key, job);
+            match JsFuture::from(flight.promise.clone()).await {
                 Ok(_) => WarmOutcome::Warmed,
                 Err(e) => {
                     error = Some(e);

@@ -8,6 +8,8 @@ mod args;
 #[cfg(feature = "shared")]
 mod cache;
 mod error;
+#[cfg(feature = "shared")]
+mod generation;
 mod memory_slots;
 #[cfg(feature = "shared")]
 mod state;
@@ -104,6 +106,20 @@ export interface GetOrSetOptions extends SetOptions {
   signal?: AbortSignal;
   /** Handed the background refresh's promise (in a Worker: `ctx.waitUntil.bind(ctx)`). */
   waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** What a generator of `getOrSet` and `getOrSetEntry` is called with. */
+export interface GeneratorContext {
+  /** The request key being generated. */
+  readonly key: string;
+  /** Aborted when the generation times out, every caller waiting for it aborts, or the cache shuts down. */
+  readonly signal: AbortSignal;
+  /** The stale value being refreshed, if any. */
+  readonly stale: unknown;
+  /** Hands the result to every waiter without caching it. */
+  skip(): void;
+  /** Sets this entry's TTL (`Infinity`: never expires). */
+  ttl(duration: Duration): void;
 }
 
 /** How `getOrSetEntry` came by its value. */

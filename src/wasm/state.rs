@@ -17,7 +17,8 @@ use super::error::{js, JsResult};
 use super::value::{check_value, data_json, value_size, JsOptions};
 use crate::cache::{Codec, TieredCache};
 use crate::error::{Error, Result};
-use crate::platform::{cleanup_timer, FetchTransport, Interval, JsClock};
+use crate::options::Options;
+use crate::platform::{cleanup_timer, Deadline, FetchTransport, Interval, JsClock};
 
 /// How `Cache` turns values into text and back: `JSON.stringify` / `JSON.parse`, or the
 /// `serializer` option's functions. Text that is not JSON (written by another client) decodes to
@@ -61,6 +62,10 @@ pub(crate) struct State {
     timer: RefCell<Option<Interval>>,
     pub(crate) popular_topics: Vec<String>,
     stops: Stops,
+    /// The constructor's options: the defaults of per-call options.
+    pub(crate) defaults: Options,
+    pub(crate) wait_until: Option<Function>,
+    on_remove: Option<Function>,
 }
 
 /// The waits on generators' promises, each raced against a promise of its own that shutdown
@@ -77,24 +82,49 @@ struct Stops {
 
 /// Builds the state and starts the cleanup timer where the runtime allows one.
 pub(crate) fn create(opts: JsOptions) -> JsResult<Rc<State>> {
-    let cache = Rc::new(js(TieredCache::new(
+    let mut cache = js(TieredCache::new(
         &opts.core,
         FetchTransport,
         JsCodec {
             serializer: opts.serializer,
         },
         Rc::new(JsClock),
-    ))?);
-    let timer = cleanup_timer(&cache, opts.core.cleanup_interval, |c: &Tiered, now| {
-        c.sweep(now);
-    });
+    ))?;
+    if opts.on_remove.is_some() {
+        cache.record_removals();
+    }
+    let cache = Rc::new(cache);
+    let on_remove = opts.on_remove.clone();
+    let timer = cleanup_timer(
+        &cache,
+        opts.core.cleanup_interval,
+        move |c: &Tiered, now| {
+            c.sweep(now);
+            report_removals(c, on_remove.as_ref());
+        },
+    );
+    let mut defaults = opts.core;
+    let popular_topics = std::mem::take(&mut defaults.popular_topics);
     Ok(Rc::new(State {
         cache,
         size_of: opts.size_of,
         timer: RefCell::new(timer),
-        popular_topics: opts.core.popular_topics,
+        popular_topics,
         stops: Stops::default(),
+        defaults,
+        wait_until: opts.wait_until,
+        on_remove: opts.on_remove,
     }))
+}
+
+/// Calls `onRemove(key, value, cause)` for each removal recorded since the last report; what
+/// it throws is ignored (the cache is consistent by then, and a removal cannot be undone).
+fn report_removals(cache: &Tiered, on_remove: Option<&Function>) {
+    let Some(f) = on_remove else { return };
+    for (key, value, cause) in cache.take_removals() {
+        let args = Array::of3(&key.into(), &value, &cause.as_str().into());
+        let _ = f.apply(&JsValue::UNDEFINED, &args);
+    }
 }
 
 impl State {
@@ -102,16 +132,26 @@ impl State {
         self.timer.borrow().is_some()
     }
 
-    /// The size to charge `value`: `sizeOf(value)` or its JSON length when a byte bound is set,
-    /// else 0 (nothing is serialized). Runs user code, so it is called before the cache is.
-    pub(crate) fn size_for(&self, value: &JsValue) -> JsResult<u64> {
+    /// Reports the removals recorded since the last report to `onRemove`.
+    pub(crate) fn report_removals(&self) {
+        report_removals(&self.cache, self.on_remove.as_ref());
+    }
+
+    /// What a value is stored as: its text through the codec, the value that text reads back
+    /// as (what every tier then returns), and the size to charge (`sizeOf` of that value, or
+    /// the text's length, when a byte bound is set; else 0). Runs user code, so it is called
+    /// before the cache is.
+    pub(crate) fn prepare(&self, value: &JsValue) -> JsResult<(JsValue, String, u64)> {
         check_value(value)?;
         js(self.cache.check_open())?;
-        if self.cache.needs_sizes() {
-            value_size(value, self.size_of.as_ref())
-        } else {
-            Ok(0)
-        }
+        let text = js(self.cache.encode(value))?;
+        let copy = js(self.cache.decode(&text))?;
+        let size = match (&self.size_of, self.cache.needs_sizes()) {
+            (_, false) => 0,
+            (Some(f), true) => value_size(&copy, Some(f))?,
+            (None, true) => text.len() as u64,
+        };
+        Ok((copy, text, size))
     }
 
     /// The request key of `namespace` and `data` (serialized before the cache is called).
@@ -138,8 +178,13 @@ impl State {
     }
 
     /// What `pending` (a generator's promise) comes to, unless the cache shuts down first (or
-    /// has): then `SHUT_DOWN`, and whatever `pending` comes to is ignored.
-    pub(crate) async fn until_stopped(&self, pending: &JsValue) -> Result<JsResult<JsValue>> {
+    /// has): then `SHUT_DOWN`; or unless `timeout_ms` (0: none) passes first: then `TIMEOUT`.
+    /// Whatever `pending` comes to afterwards is ignored.
+    pub(crate) async fn until_stopped(
+        &self,
+        pending: &JsValue,
+        timeout_ms: u64,
+    ) -> Result<JsResult<JsValue>> {
         self.cache.check_open()?;
         let mut resolve = None;
         let stop = Promise::new(&mut |res, _rej| resolve = Some(res));
@@ -148,8 +193,16 @@ impl State {
         if let Some(resolve) = resolve {
             self.stops.pending.borrow_mut().push((id, resolve));
         }
-        let race = Promise::race(&Array::of2(&Promise::resolve(pending), &stop));
-        let settled = JsFuture::from(race).await;
+        let racers = Array::of2(&Promise::resolve(pending), &stop);
+        let late = Object::new();
+        let deadline = (timeout_ms > 0)
+            .then(|| Deadline::start(timeout_ms as f64, &late))
+            .flatten();
+        if let Some(d) = &deadline {
+            racers.push(&d.promise);
+        }
+        let settled = JsFuture::from(Promise::race(&racers)).await;
+        drop(deadline);
         let mut pending = self.stops.pending.borrow_mut();
         if let Some(i) = pending.iter().position(|(p, _)| *p == id) {
             pending.swap_remove(i);
@@ -157,6 +210,9 @@ impl State {
         drop(pending);
         match settled {
             Ok(v) if v == JsValue::from(&self.stops.token) => Err(Error::ShutDown),
+            Ok(v) if v == JsValue::from(&late) => Err(Error::Timeout(format!(
+                "the generator did not settle within {timeout_ms} ms"
+            ))),
             settled => Ok(settled),
         }
     }

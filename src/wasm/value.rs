@@ -250,7 +250,7 @@ impl<'a> Bag<'a> {
         self.typed(
             name,
             "a number of seconds or a string with a unit (\"500ms\", \"30s\", \"5m\", \"1h\", \"1d\")",
-            |v| v.as_f64().or_else(|| parse_duration(&v.as_string()?)),
+            |v| duration_value(&v),
         )
     }
 
@@ -276,6 +276,12 @@ impl<'a> Bag<'a> {
     }
 }
 
+/// A duration in seconds: a number, or a string with a unit (`"500ms"`, `"30s"`, `"5m"`, `"1h"`,
+/// `"1d"`); `None` for anything else. The range is the caller's to check.
+pub(crate) fn duration_value(v: &JsValue) -> Option<f64> {
+    v.as_f64().or_else(|| parse_duration(&v.as_string()?))
+}
+
 /// Cache options as read from JavaScript.
 pub(crate) struct JsOptions {
     pub(crate) core: Options,
@@ -285,6 +291,7 @@ pub(crate) struct JsOptions {
     /// The default `waitUntil` of background refreshes.
     pub(crate) wait_until: Option<Function>,
     /// `{ serialize, deserialize }` (`Cache` only).
+    #[cfg_attr(not(feature = "shared"), allow(dead_code))]
     pub(crate) serializer: Option<(Function, Function)>,
 }
 

@@ -210,11 +210,29 @@ for (const [name, Class] of Object.entries(CLASSES)) {
         await fails(Class, () => c.store("ns", { a: 1 }, value), "UNSERIALIZABLE");
       }
       assert.deepEqual(await snapshot(c, ["k", "other", "fresh"]), before);
-      assert.equal(await c.get("k"), old);
+      assert.deepEqual(await c.get("k"), old);
       c.shutdown();
     });
 
-    test("without maxBytes any JS value is held as it is (BigInt, functions, cycles)", async () => {
+    if (Class === Cache) {
+      test("Cache: every value goes through its codec, maxBytes or not: UNSERIALIZABLE, old value kept", async () => {
+        const c = make(Class);
+        await c.set("k", { old: true });
+        const cycle = { a: [] };
+        cycle.a.push(cycle);
+        const before = await snapshot(c, ["k", "fresh"]);
+        for (const value of [1n, { deep: [1n] }, cycle, () => 1, Symbol("s")]) {
+          await fails(Class, () => c.set("k", value), "UNSERIALIZABLE");
+          await fails(Class, () => c.set("fresh", value), "UNSERIALIZABLE");
+          await fails(Class, () => c.getOrSet("ns", { a: 1 }, () => value), "UNSERIALIZABLE");
+        }
+        assert.deepEqual(await snapshot(c, ["k", "fresh"]), before);
+        assert.equal(await c.lookup("ns", { a: 1 }), undefined, "nothing generated was cached");
+        c.shutdown();
+      });
+    }
+
+    if (Class === MemoryCache) test("MemoryCache: without maxBytes any JS value is held as it is (BigInt, functions, cycles)", async () => {
       const c = make(Class);
       const fn = () => 1;
       const cycle = {};

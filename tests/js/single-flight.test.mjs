@@ -31,13 +31,15 @@ test(`${N} concurrent getOrSet calls for one key run the generator once`, async 
   const results = await Promise.all(Array.from({ length: N }, () => c.getOrSet("ns", { topic: "x" }, gen)));
   assert.equal(calls, 1);
   assert.equal(results.length, N);
-  assert.ok(results.every((r) => r === value), "every caller gets the very same value");
-  assert.equal(await c.lookup("ns", { topic: "x" }), value);
+  assert.ok(results.every((r) => r === results[0]), "every caller gets the very same value");
+  assert.deepEqual(results[0], value, "what the tiers return: the generated value through JSON");
+  assert.notEqual(results[0], value, "a copy: changing the generator's object changes nothing cached");
+  assert.deepEqual(await c.lookup("ns", { topic: "x" }), value);
   const s = await c.stats();
   assert.equal(s.sets, 1, "stored once");
   assert.equal(s.keys, 1);
   // Later: a plain hit.
-  assert.equal(await c.getOrSet("ns", { topic: "x" }, gen), value);
+  assert.deepEqual(await c.getOrSet("ns", { topic: "x" }, gen), value);
   assert.equal(calls, 1);
   c.shutdown();
 });
