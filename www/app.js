@@ -1,5 +1,6 @@
 // The demo page: one Cache from the package's `cachette/web` entry (the memory tier, or memory +
-// the shared Upstash tier once connected), a stand-in generator behind `getOrSet`, live
+// the shared Upstash tier once connected), a stand-in generator behind `getOrSetEntry` (its
+// status shown: hit, miss, joined, stale; with the TTL and grace chosen on the page), live
 // statistics and the cache's management calls.
 // URL parameters (for tests and experiments): ?delay=<ms of the stand-in generator, default 1000>.
 // The Upstash URL and token are typed into the page only: the token lives in its password field
@@ -32,7 +33,6 @@ const chart = createChart($("hit-rate-chart"));
 let cache;
 let statsTimer;
 let generations = 0;
-const inFlight = new Set(); // keys being fetched or generated now: a request for one joins it
 let upstashHost = null; // host of the connected shared tier, null while memory only
 const secrets = new Set(); // every token given to a cache, to blank out of any text shown
 let statsSeq = 0; // refreshes started, so that a slow one never overwrites a newer one
@@ -188,7 +188,6 @@ function replaceCache(next, host) {
   cache = next;
   upstashHost = host;
   old.shutdown();
-  inFlight.clear(); // those belonged to the old cache
   chart.reset();
   showResult($("shutdown-result"), "");
   showConnection();
@@ -226,24 +225,15 @@ function hostOf(url) {
 async function generate(topic) {
   const status = $("generate-result");
   showResult(status, `Asking for “${topic}”…`);
-  let generated = false;
   const started = performance.now();
   try {
-    const key = cache.key(NAMESPACE, { topic });
-    const joined = inFlight.has(key);
-    if (!joined) inFlight.add(key);
-    const subtopics = await cache
-      .getOrSet(NAMESPACE, { topic }, () => {
-        generated = true;
-        return generateSubtopics(topic, delayMs);
-      })
-      .finally(() => {
-        if (!joined) inFlight.delete(key);
-      });
+    // The entry's status says how the answer came: from the cache (hit), generated (miss),
+    // from a generation already running (joined), or, within the grace period, the expired
+    // answer at once while one refresh runs (stale).
+    const entry = await cache.getOrSetEntry(NAMESPACE, { topic }, () => generateSubtopics(topic, delayMs), callOptions());
     const ms = performance.now() - started;
-    const outcome = generated ? "miss" : joined ? "joined" : "hit";
     showResult(status, "");
-    showAnswer({ topic, subtopics, outcome, ms, key });
+    showAnswer({ topic, subtopics: entry.value, outcome: entry.status, age: entry.age, ms, key: entry.key });
   } catch (e) {
     showError(status, e, `Generating “${topic}” failed`);
   }
@@ -251,28 +241,40 @@ async function generate(topic) {
   await refreshStats();
 }
 
-/** The stand-in generator for `warm`, with its key marked in flight while it runs. */
-async function warmOne(topic) {
-  const key = cache.key(NAMESPACE, { topic });
-  inFlight.add(key);
-  try {
-    return await generateSubtopics(topic, delayMs);
-  } finally {
-    inFlight.delete(key);
-  }
+/** The TTL and grace chosen on the page, as `getOrSetEntry` options. */
+function callOptions() {
+  const grace = $("grace-select").value;
+  return {
+    ttl: $("ttl-select").value,
+    grace,
+    staleWhileRevalidate: grace !== "0s",
+    staleIfError: grace !== "0s",
+  };
 }
 
-const OUTCOME_LABEL = { hit: "HIT", miss: "MISS", joined: "HIT · joined in-flight" };
+/** The stand-in generator for `warm` (a getOrSet meanwhile joins its generation). */
+function warmOne(topic) {
+  return generateSubtopics(topic, delayMs);
+}
 
-function showAnswer({ topic, subtopics, outcome, ms, key }) {
+const OUTCOME_LABEL = {
+  hit: "HIT",
+  miss: "MISS",
+  joined: "JOINED · generation in flight",
+  stale: "STALE · refreshing",
+  "stale-error": "STALE · generator failed",
+};
+const OUTCOME_CLASS = { hit: "hit", joined: "hit", miss: "miss", stale: "stale", "stale-error": "stale" };
+
+function showAnswer({ topic, subtopics, outcome, age, ms, key }) {
   const answer = $("answer");
   answer.hidden = false;
   answer.dataset.outcome = outcome;
   answer.dataset.latencyMs = ms.toFixed(3);
   $("answer-topic").textContent = topic;
   $("answer-outcome").textContent = OUTCOME_LABEL[outcome];
-  $("answer-outcome").className = `badge ${outcome === "miss" ? "miss" : "hit"}`;
-  $("answer-latency").textContent = formatMs(ms);
+  $("answer-outcome").className = `badge ${OUTCOME_CLASS[outcome]}`;
+  $("answer-latency").textContent = outcome === "miss" ? formatMs(ms) : `${formatMs(ms)} · ${age.toFixed(1)} s old`;
   $("answer-key").textContent = key;
   $("answer-subtopics").replaceChildren(...subtopics.map((s) => Object.assign(document.createElement("li"), { textContent: s })));
 
@@ -282,7 +284,7 @@ function showAnswer({ topic, subtopics, outcome, ms, key }) {
   row.dataset.outcome = outcome;
   row.insertCell().textContent = topic;
   const badge = Object.assign(document.createElement("span"), {
-    className: `badge small ${outcome === "miss" ? "miss" : "hit"}`,
+    className: `badge small ${OUTCOME_CLASS[outcome]}`,
     textContent: OUTCOME_LABEL[outcome],
   });
   row.insertCell().append(badge);

@@ -15,10 +15,11 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
 
 use super::args::generator_failed;
+use super::cache::task;
 use super::error::{js, to_js, JsResult};
 use super::state::State;
 use super::value::{duration_value, is_thenable, put, CallOptions};
@@ -161,7 +162,7 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
         Arg::Topic(t) => t,
     };
     let (state, fl, g, k) = (state.clone(), flights.clone(), gen.clone(), key.to_owned());
-    let promise = future_to_promise(async move {
+    let promise = task(Box::pin(async move {
         let mut found = None;
         let r = async {
             if lead {
@@ -220,7 +221,7 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
             state.cache.count_error();
         }
         r.map(|e| e.object())
-    });
+    }));
     let flight = Rc::new(Flight {
         promise,
         gen,
@@ -229,14 +230,20 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
         lead,
     });
     flights.borrow_mut().start(key, flight.clone());
-    if background {
-        // Nobody awaits a background refresh: this settles it quietly.
-        let p = flight.promise.clone();
-        spawn_local(async move {
-            let _ = JsFuture::from(p).await;
-        });
-    }
     flight
+}
+
+/// Settles a background refresh quietly (nobody else awaits it), handing `waitUntil` a promise
+/// of that which always fulfils.
+fn hand_over(wait_until: Option<&Function>, flight: &Flight) {
+    let p = flight.promise.clone();
+    let settled = task(Box::pin(async move {
+        let _ = JsFuture::from(p).await;
+        Ok(JsValue::UNDEFINED)
+    }));
+    if let Some(f) = wait_until {
+        let _ = f.call1(&JsValue::UNDEFINED, &settled);
+    }
 }
 
 /// Forgets `key`'s generation if it is still `gen`'s.
@@ -387,18 +394,6 @@ fn within(stale: &Option<Found<JsValue>>, window: u64) -> Option<&Found<JsValue>
     stale
         .as_ref()
         .filter(|f| f.stale_ms.is_some_and(|ms| ms < window))
-}
-
-/// Hands a background refresh to `waitUntil` as a promise that always fulfils.
-fn hand_over(wait_until: Option<&Function>, flight: &Flight) {
-    if let Some(f) = wait_until {
-        let p = flight.promise.clone();
-        let settled = future_to_promise(async move {
-            let _ = JsFuture::from(p).await;
-            Ok(JsValue::UNDEFINED)
-        });
-        let _ = f.call1(&JsValue::UNDEFINED, &settled);
-    }
 }
 
 /// What a read lets a caller serve without waiting for a generation: a fresh value (`"hit"`),

@@ -54,7 +54,7 @@ function properties(checker, type) {
 }
 
 /** The option bag interfaces the contract reads. */
-const OPTION_BAGS = ["MemoryCacheOptions", "CacheOptions", "UpstashOptions", "SetOptions", "WarmOptions"];
+const OPTION_BAGS = ["MemoryCacheOptions", "CacheOptions", "UpstashOptions", "SetOptions", "GetOrSetOptions", "WarmOptions"];
 
 /**
  * The properties of an option bag interface: name -> { text, kinds, literals }, where
@@ -339,6 +339,9 @@ const READERS = {
   SetOptions: [
     ["MemoryCache.set(k, v, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
     ["Cache.set(k, v, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
+  ],
+  GetOrSetOptions: [
+    ["Cache.getOrSet(ns, d, g, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.getOrSet("ns", 1, () => 1, bag))],
   ],
   WarmOptions: [["Cache.warm({}, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.warm({}, bag))]],
 };

@@ -139,6 +139,24 @@ test("concurrent requests for one topic share one generator call", async () => {
   });
 });
 
+test("grace: past its TTL the answer is served STALE at once while one refresh runs, then HIT", async () => {
+  await withDemo(async ({ page }) => {
+    await page.getByTestId("ttl-select").selectOption("2s");
+    assert.equal(await page.getByTestId("grace-select").inputValue(), "1m");
+    assert.equal((await generate(page, "Operating Systems")).outcome, "miss");
+    await new Promise((r) => setTimeout(r, 2_100));
+    const stale = await generate(page, "Operating Systems");
+    assert.equal(stale.outcome, "stale");
+    assert.equal(await text(page, "answer-outcome"), "STALE · refreshing");
+    await page.waitForTimeout(DELAY_MS + 100); // the background refresh
+    assert.equal((await generate(page, "Operating Systems")).outcome, "hit");
+    await screenshot(page, "5-stale");
+    await page.getByTestId("grace-select").selectOption("0s");
+    await new Promise((r) => setTimeout(r, 2_100));
+    assert.equal((await generate(page, "Operating Systems")).outcome, "miss", "without grace an expired answer is a miss");
+  });
+});
+
 test("invalidating the namespace makes the next Generate a miss", async () => {
   await withDemo(async ({ page }) => {
     assert.equal((await generate(page, "Databases")).outcome, "miss");

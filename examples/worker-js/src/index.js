@@ -2,7 +2,7 @@
 // `workerd` entry), with Upstash as the shared tier. The same endpoints, responses and request
 // keys as the Rust Worker in ../worker, so the two can share one Redis. See examples/README.md.
 //
-//   GET  /api/subtopics?topic=…            generated content through getOrSet; x-cache: hit|miss
+//   GET  /api/subtopics?topic=…            generated content through getOrSetEntry; x-cache: its status
 //   GET  /api/cache/stats[?format=legacy]  statistics (camelCase, or the old service's names)
 //   POST /api/cache/invalidate/:namespace  { "invalidated": n }, with Authorization: Bearer <ADMIN_TOKEN>
 //   GET  /api/health                       { status, backend, latencyMs, error? }
@@ -70,7 +70,7 @@ const cacheError = (e) => error(statusOf(e), e?.code ?? "INTERNAL", String(e?.me
 const configError = (e) => error(503, e?.code ?? "INVALID_OPTIONS", String(e?.message ?? e));
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const path = url.pathname;
     let allowed;
@@ -82,7 +82,7 @@ export default {
     }
     switch (path) {
       case "/api/subtopics":
-        return subtopics(url, env);
+        return subtopics(url, env, ctx);
       case "/api/cache/stats":
         return stats(url, env);
       case "/api/health":
@@ -93,7 +93,7 @@ export default {
   },
 };
 
-async function subtopics(url, env) {
+async function subtopics(url, env, ctx) {
   const topic = url.searchParams.get("topic");
   if (topic === null || topic.trim() === "" || [...topic].length > MAX_TOPIC_CHARS) {
     return error(400, "BAD_REQUEST", `topic must be given, 1 to ${MAX_TOPIC_CHARS} characters`);
@@ -104,13 +104,13 @@ async function subtopics(url, env) {
   } catch (e) {
     return configError(e);
   }
-  let generated = false;
   try {
-    const value = await c.getOrSet(NAMESPACE, { topic }, () => {
-      generated = true;
-      return standInGenerateSubtopics(topic);
+    // `status` says how the value came: hit, miss, joined (another request was generating it),
+    // stale or stale-error; a background refresh outlives the response through waitUntil.
+    const entry = await c.getOrSetEntry(NAMESPACE, { topic }, () => standInGenerateSubtopics(topic), {
+      waitUntil: ctx.waitUntil.bind(ctx),
     });
-    return json(value, 200, { "x-cache": generated ? "miss" : "hit" });
+    return json(entry.value, 200, { "x-cache": entry.status, age: String(Math.floor(entry.age)) });
   } catch (e) {
     return cacheError(e);
   }
