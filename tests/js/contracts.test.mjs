@@ -26,14 +26,17 @@ import { startUpstash } from "./upstash-server.mjs";
  * literals it admits, and for an object type its properties.
  */
 function describeType(checker, type) {
-  const t = checker.getNonNullableType(type) ?? type;
+  const anything = TypeFlags.Unknown | TypeFlags.Any | TypeFlags.TypeParameter;
+  const t = type.flags & anything ? type : (checker.getNonNullableType(type) ?? type);
   const out = { text: checker.typeToString(t), kinds: new Set(), literals: new Set(), props: null };
   for (const m of t.isUnionType() ? t.getTypes() : [t]) {
     if (m.flags & (TypeFlags.Boolean | TypeFlags.BooleanLiteral)) out.kinds.add("boolean");
     else if (m.flags & TypeFlags.StringLiteral) out.literals.add(m.value);
     else if (m.flags & TypeFlags.String) out.kinds.add("string");
     else if (m.flags & TypeFlags.Number) out.kinds.add("number");
-    else if (m.flags & TypeFlags.Object) {
+    else if (m.flags & (TypeFlags.Unknown | TypeFlags.Any | TypeFlags.TypeParameter)) {
+      for (const kind of ["string", "number", "boolean", "object", "function", "bigint", "symbol", "undefined"]) out.kinds.add(kind);
+    } else if (m.flags & TypeFlags.Object) {
       out.kinds.add("object");
       out.props = properties(checker, m);
     } else throw new Error(`the contract cannot read the type ${checker.typeToString(m)}`);
@@ -105,9 +108,9 @@ function readTypings() {
     writeFileSync(
       join(dir, "contract.mts"),
       "import type {\n" +
-        `  CacheErrorCode, CacheStats, HealthReport, ${OPTION_BAGS.join(", ")}\n` +
+        `  CacheEntry, CacheErrorCode, CacheStats, HealthReport, ${OPTION_BAGS.join(", ")}\n` +
         '} from "cachette";\n' +
-        `export type Contract = [CacheErrorCode, CacheStats, HealthReport, ${OPTION_BAGS.join(", ")}];\n`,
+        `export type Contract = [CacheEntry, CacheErrorCode, CacheStats, HealthReport, ${OPTION_BAGS.join(", ")}];\n`,
     );
     const api = new API({ cwd: dir });
     try {
@@ -128,6 +131,7 @@ function readTypings() {
       return {
         stats: properties(checker, declared("CacheStats")),
         health: properties(checker, declared("HealthReport")),
+        entry: properties(checker, declared("CacheEntry")),
         options: Object.fromEntries(OPTION_BAGS.map((name) => [name, optionProperties(checker, declared(name))])),
         errorCodes: (codes.isUnionType() ? codes.getTypes() : [codes]).map((t) => {
           assert.ok(t.flags & TypeFlags.StringLiteral, `CacheErrorCode member ${checker.typeToString(t)}`);
@@ -250,7 +254,54 @@ async function healthSamples() {
   return samples;
 }
 
+/** `getOrSetEntry()` results of every status, from both tiers. */
+async function entrySamples() {
+  const samples = {};
+  const take = async (label, c, options, generator = () => "v") => {
+    samples[label] = await c.getOrSetEntry("ns", label, generator, options);
+  };
+  const realNow = Date.now;
+  const clock = { t: realNow() };
+  Date.now = () => clock.t;
+  try {
+    const c = new Cache({ cleanupInterval: 0, ttl: 1, grace: 60 });
+    await take("miss", c);
+    await take("miss", c); // a hit now
+    samples.hit = samples.miss;
+    samples.miss = await c.getOrSetEntry("ns", "other", () => "v");
+    const slow = () => new Promise((r) => setTimeout(() => r("v"), 5));
+    const [, joined] = await Promise.all([c.getOrSetEntry("ns", "j", slow), c.getOrSetEntry("ns", "j", slow)]);
+    samples.joined = joined;
+    clock.t += 2_000;
+    await take("stale", c, { staleWhileRevalidate: true });
+    samples.stale = await c.getOrSetEntry("ns", "miss", () => "v", { staleWhileRevalidate: true });
+    samples["stale-error"] = await c.getOrSetEntry("ns", "other", () => { throw new Error("x"); }, { staleIfError: true });
+    c.shutdown();
+  } finally {
+    Date.now = realNow;
+  }
+  await up.faults({ mode: "none" });
+  const remote = shared();
+  samples["Upstash miss"] = await remote.getOrSetEntry("ns", "u", () => ({ v: 1 }));
+  samples["Upstash hit"] = await remote.getOrSetEntry("ns", "u", () => ({ v: 1 }));
+  remote.shutdown();
+  return samples;
+}
+
 describe("typings vs runtime objects", () => {
+  test("getOrSetEntry() results match CacheEntry, every status among them", async () => {
+    const seen = new Set();
+    const problems = [];
+    const statuses = new Set();
+    for (const [where, value] of Object.entries(await entrySamples())) {
+      problems.push(...mismatches(value, typings.entry, `${where} getOrSetEntry()`, seen));
+      statuses.add(value.status);
+    }
+    for (const p of allPaths(typings.entry).filter((p) => !seen.has(p))) problems.push(`CacheEntry.${p} is typed but no result carries it`);
+    assert.deepEqual(problems, []);
+    assert.deepEqual([...statuses].sort(), [...typings.entry.get("status").type.literals].sort(), "every CacheStatus is produced");
+  });
+
   for (const [name, typeName, samples] of [
     ["stats()", "CacheStats", statsSamples],
     ["health()", "HealthReport", healthSamples],
