@@ -311,3 +311,85 @@ fn topic_json_is_valid_json_for_any_topic() {
         canonical_json(&text, KeyFormat::Jcs).unwrap();
     }
 }
+
+#[test]
+fn stale_values_are_kept_for_the_policy_window_and_offered_only_to_read() {
+    let mut c = core(Options {
+        ttl: 10.0,
+        grace: 60.0,
+        ..Options::default()
+    });
+    c.set("k", "v".into(), 1, None, 0).unwrap();
+    let policy = *c.cache.defaults();
+    assert_eq!(policy.keep_ms(), 60_000);
+    // Fresh: both reads see it, age counted from the store.
+    c.at(4_000);
+    let r = block_on(c.cache.read("k", &policy)).unwrap();
+    let f = r.found.unwrap();
+    assert_eq!((f.value.as_str(), f.age_ms, f.stale_ms), ("v", 4_000, None));
+    // Past the TTL: plain reads miss; `read` offers it as stale, with how long past the TTL.
+    assert_eq!(c.get("k", 15_000).unwrap(), None);
+    assert!(!c.contains("k", 15_000).unwrap());
+    c.at(15_000);
+    let f = block_on(c.cache.read("k", &policy)).unwrap().found.unwrap();
+    assert_eq!((f.age_ms, f.stale_ms), (15_000, Some(5_000)));
+    let s = c.snapshot(15_000);
+    assert_eq!(
+        (s.counters.hits, s.counters.misses),
+        (1, 2),
+        "a stale read counts as a miss"
+    );
+    assert_eq!(s.keys, 1, "held until its grace ends");
+    // Past TTL + grace: gone, and it left as expired.
+    c.at(70_000);
+    assert!(block_on(c.cache.read("k", &policy))
+        .unwrap()
+        .found
+        .is_none());
+    assert_eq!(c.cache.memory().removals().expired, 1);
+}
+
+#[test]
+fn infinite_ttl_never_expires_and_removals_carry_their_causes() {
+    use cachette::cache::RemoveCause;
+    let mut c = core(Options {
+        max_entries: 2,
+        ..Options::default()
+    });
+    c.cache.record_removals();
+    c.set("forever", "a".into(), 1, Some(f64::INFINITY), 0)
+        .unwrap();
+    assert_eq!(
+        c.get("forever", u64::MAX / 4).unwrap().as_deref(),
+        Some("a")
+    );
+    c.set("forever", "b".into(), 1, None, 0).unwrap();
+    c.set("x", "c".into(), 1, Some(1.0), 0).unwrap();
+    c.set("y", "d".into(), 1, None, 0).unwrap(); // evicts "forever", the least recently used
+    assert_eq!(c.get("x", 5_000).unwrap(), None);
+    c.delete("y", 5_000).unwrap();
+    c.set("v1:ns:z", "e".into(), 1, None, 5_000).unwrap();
+    c.invalidate_namespace("ns", 5_000).unwrap();
+    c.set("w", "f".into(), 1, None, 5_000).unwrap();
+    c.cache.clear().unwrap();
+    let log: Vec<(String, String, &str)> = c
+        .cache
+        .take_removals()
+        .into_iter()
+        .map(|(k, v, cause)| (k, v, cause.as_str()))
+        .collect();
+    let expect = [
+        ("forever", "a", RemoveCause::Replaced),
+        ("forever", "b", RemoveCause::Evicted),
+        ("x", "c", RemoveCause::Expired),
+        ("y", "d", RemoveCause::Deleted),
+        ("v1:ns:z", "e", RemoveCause::Invalidated),
+        ("w", "f", RemoveCause::Cleared),
+    ];
+    let expect: Vec<(String, String, &str)> = expect
+        .iter()
+        .map(|(k, v, c)| ((*k).to_owned(), (*v).to_owned(), c.as_str()))
+        .collect();
+    assert_eq!(log, expect);
+    assert!(c.cache.take_removals().is_empty(), "taken once");
+}

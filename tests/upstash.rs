@@ -10,7 +10,7 @@ use std::rc::Rc;
 use cachette::cache::{HealthStatus, MemoryTier, Removal, TieredCache};
 use cachette::clock::SystemClock;
 use cachette::memory::MemoryConfig;
-use cachette::options::{Options, UpstashOptions};
+use cachette::options::{Options, Stale, UpstashOptions};
 use cachette::upstash::{Client, Reply};
 use support::{block_on, BlockingTransport, Text, Upstash, TOKEN};
 
@@ -320,4 +320,72 @@ fn local_ttl_keeps_a_near_copy() {
         cache.set("hot", "w".into(), 0, None).await.unwrap();
         assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("w"));
     });
+}
+
+#[test]
+fn memory_keeps_the_last_good_value_through_an_outage() {
+    let up = Upstash::start();
+    let mut u = UpstashOptions::new(up.url.clone(), TOKEN);
+    u.timeout_ms = 500;
+    u.retries = 0;
+    let options = Options {
+        upstash: Some(u),
+        stale_if_error: Stale::Secs(3600.0),
+        ..Options::default()
+    };
+    let cache = TieredCache::new(&options, BlockingTransport, Text, Rc::new(SystemClock)).unwrap();
+    let policy = *cache.defaults();
+    block_on(async {
+        cache.set("k", "\"v\"".into(), 0, Some(0.3)).await.unwrap();
+        up.faults(r#"{"mode":"reset"}"#);
+        assert_eq!(
+            cache.get("k").await.unwrap().as_deref(),
+            Some("\"v\""),
+            "written before the outage, still fresh: served from memory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert_eq!(
+            cache.get("k").await.unwrap(),
+            None,
+            "past its TTL a plain read misses"
+        );
+        let r = cache.read("k", &policy).await.unwrap();
+        assert_eq!(r.shared_error.map(|e| e.code()), Some("UPSTASH_TRANSPORT"));
+        let f = r.found.expect("the stale copy is offered");
+        assert!(f.stale_ms.is_some() && f.age_ms >= 400, "{f:?}");
+        up.faults(r#"{"mode":"none"}"#);
+        // Upstash answers again: its key expired, the copy is offered as stale, no error.
+        let r = cache.read("k", &policy).await.unwrap();
+        assert!(r.shared_error.is_none());
+        assert!(r.found.is_some_and(|f| f.stale_ms.is_some()));
+        // A copy memory believes fresh, deleted in Upstash by another client, is dropped.
+        cache.set("gone", "1".into(), 0, Some(60.0)).await.unwrap();
+        up.raw(r#"["DEL","gone"]"#);
+        assert_eq!(cache.get("gone").await.unwrap(), None);
+        up.faults(r#"{"mode":"reset"}"#);
+        assert_eq!(
+            cache.get("gone").await.unwrap(),
+            None,
+            "not resurrected by an outage"
+        );
+        up.faults(r#"{"mode":"none"}"#);
+    });
+}
+
+#[test]
+fn an_upstash_hit_knows_its_age_from_pttl_and_infinity_sets_no_expiry() {
+    let up = Upstash::start();
+    let cache = tiered(&up, 0.0);
+    let mut policy = *cache.defaults();
+    policy.ttl_ms = Some(60_000);
+    up.raw(r#"["SET","aged","\"x\"","PX","50000"]"#);
+    block_on(async {
+        let f = cache.read("aged", &policy).await.unwrap().found.unwrap();
+        assert!((9_900..=10_500).contains(&f.age_ms), "{}", f.age_ms);
+        cache
+            .set("forever", "1".into(), 0, Some(f64::INFINITY))
+            .await
+            .unwrap();
+    });
+    assert_eq!(up.raw(r#"["PTTL","forever"]"#), r#"{"result":-1}"#);
 }
