@@ -534,6 +534,20 @@ test("ttl Infinity through set, store, getOrSet and load: never expires, remaini
     assert.deepEqual([c.get("a"), c.get(k), c.lookup("ns", { g: 1 }), c.get("loaded"), c.get("short")], [1, 2, 3, 4, undefined]);
     for (const key of ["a", k, "loaded"]) assert.equal(c.remainingTtl(key), Infinity);
     assert.deepEqual(c.dump().map((e) => e.ttl), [undefined, undefined, undefined, undefined]);
+    // Reading such an entry needs no clock reading; a read of another entry does.
+    const ticking = Date.now;
+    let readings = 0;
+    Date.now = () => (readings++, ticking());
+    try {
+      await null; // the reading of this run is forgotten
+      assert.equal(c.get("a"), 1);
+      assert.equal(c.get("loaded"), 4);
+      assert.equal(readings, 0);
+      assert.equal(c.get("short"), undefined);
+      assert.equal(readings, 1);
+    } finally {
+      Date.now = ticking;
+    }
     c.shutdown();
   });
 });
