@@ -211,6 +211,14 @@ function timeoutError(ms) {
  * (browsers, Workers, Deno: logged as an uncaught error, without unwinding the cache). */
 const reportError = typeof globalThis.reportError === "function" ? (e) => globalThis.reportError(e) : ignore;
 
+/** The TTL in seconds that wasm stores an entry with under a MemorySlots.callOptions() `policy`:
+ * its TTL plus how long past it the entry is kept (`policy.ttl`, undefined for the default, when
+ * it is not kept or never expires). */
+function stored(policy) {
+  if (policy.keep === 0 || policy.ttlMs === Infinity) return policy.ttl;
+  return Math.min((policy.ttlMs + policy.keep) / 1000, MAX_TTL_SECS);
+}
+
 /** onRemove's cause for each wasm removal cause (memory::RemovalCause, as the removal log carries
  * it); Explicit (1) is named by the operation that removed (see #drain). */
 const CAUSES = ["expired", "deleted", "replaced", "evicted"];
@@ -404,6 +412,9 @@ export class MemoryCache {
   #onRemove;
   #gone = null; // what left and is not reported yet: key, value, cause, ... (null without onRemove)
   #notifying = false;
+  // Whether a store or a removal must look at #fresh, #born or #gone (false on the hot paths of a
+  // cache without grace, TTLs of its own and onRemove, so that they stay as short as without).
+  #noted = false;
 
   /** `new MemoryCache(options?)`. */
   constructor(options) {
@@ -417,13 +428,19 @@ export class MemoryCache {
     this.#sized = slots.needsSizes();
     this.#sizeOf = slots.sizeOf();
     this.#onRemove = slots.onRemove();
-    if (this.#onRemove !== undefined) this.#gone = [];
+    if (this.#onRemove !== undefined) {
+      this.#gone = [];
+      this.#noted = true;
+    }
     const d = slots.callOptions(undefined, true);
     this.#defaults = d;
     this.#keep = d.keep;
     this.#bornMs = d.keep === 0 ? d.ttlMs : Math.min(d.ttlMs + d.keep, MAX_TTL_SECS * 1000);
     // With no default expiry, no store time can be read from an expiry time.
-    if (d.ttlMs === Infinity) this.#born = new Float64Array(reserved);
+    if (d.ttlMs === Infinity) {
+      this.#born = new Float64Array(reserved);
+      this.#noted = true;
+    }
     this.#h = slots.header() >>> 2;
     this.#maker = new KeyMaker(slots, this.#h);
     this.#drain();
@@ -443,31 +460,49 @@ export class MemoryCache {
 
   /** Drops the keys and values of the slots the last wasm call freed (and collects them for
    * onRemove, a removal by the operation itself, Explicit, being `explicit`). */
-  #drain(explicit = "deleted") {
+  #drain(explicit) {
     views();
     const h = this.#h;
     const n = U32[h + REMOVED_LEN];
     if (n !== 0) {
       const at = U32[h + REMOVED_PTR] >>> 2;
-      const map = this.#map;
-      const keys = this.#keys;
-      const values = this.#values;
-      const fresh = this.#fresh;
-      const gone = this.#gone;
-      for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
-        const s = U32[at + i];
-        if (gone !== null) {
-          const cause = U32[at + i + 1];
-          gone.push(keys[s], values[s], cause === 1 ? explicit : CAUSES[cause]);
+      if (this.#noted) {
+        this.#drainNoted(at, n, explicit === undefined ? "deleted" : explicit);
+      } else {
+        const map = this.#map;
+        const keys = this.#keys;
+        const values = this.#values;
+        for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
+          const s = U32[at + i];
+          map.delete(keys[s]);
+          keys[s] = undefined;
+          values[s] = undefined;
         }
-        map.delete(keys[s]);
-        keys[s] = undefined;
-        values[s] = undefined;
-        if (fresh.size !== 0) fresh.delete(s);
       }
       U32[h + REMOVED_LEN] = 0;
     }
     this.#exp = U32[h + EXPIRY_PTR] >>> 3;
+  }
+
+  /** #drain() of the `n` slots logged at `at` (in u32 words) for a cache that keeps #fresh or
+   * reports to onRemove. */
+  #drainNoted(at, n, explicit) {
+    const map = this.#map;
+    const keys = this.#keys;
+    const values = this.#values;
+    const fresh = this.#fresh;
+    const gone = this.#gone;
+    for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
+      const s = U32[at + i];
+      if (gone !== null) {
+        const cause = U32[at + i + 1];
+        gone.push(keys[s], values[s], cause === 1 ? explicit : CAUSES[cause]);
+      }
+      map.delete(keys[s]);
+      keys[s] = undefined;
+      values[s] = undefined;
+      if (fresh.size !== 0) fresh.delete(s);
+    }
   }
 
   /**
@@ -618,15 +653,7 @@ export class MemoryCache {
    * in wasm for ttl + keep, and is fresh until t + ttl (#fresh).
    */
   #put(t, key, value, size, policy) {
-    let ttl = policy;
-    let until = 0;
-    if (typeof policy === "object") {
-      ttl = policy.ttl;
-      if (policy.keep !== 0 && policy.ttlMs !== Infinity) {
-        until = t + policy.ttlMs;
-        ttl = Math.min((policy.ttlMs + policy.keep) / 1000, MAX_TTL_SECS);
-      }
-    }
+    const ttl = typeof policy === "object" ? stored(policy) : policy;
     const prev = this.#map.get(key);
     // Without a byte bound the key's length is only checked against the 32 KiB limit, which a
     // key of at most SHORT_KEY UTF-16 units cannot pass.
@@ -644,9 +671,20 @@ export class MemoryCache {
       gone.splice(mark, 0, key, this.#values[slot], "replaced");
     }
     this.#values[slot] = value;
+    if (ttl !== undefined || this.#noted) this.#note(slot, t, ttl, policy);
+  }
+
+  /** What #put records beside the value in `slot`, stored at `t` for `ttl` seconds in wasm:
+   * when it stops being fresh (#fresh), and its store time (#born) unless it can be read from
+   * its expiry time. */
+  #note(slot, t, ttl, policy) {
     const fresh = this.#fresh;
-    if (until !== 0) fresh.set(slot, until);
-    else if (fresh.size !== 0) fresh.delete(slot);
+    if (typeof policy === "object" && policy.keep !== 0 && policy.ttlMs !== Infinity) {
+      fresh.set(slot, t + policy.ttlMs);
+      this.#noted = true;
+    } else if (fresh.size !== 0) {
+      fresh.delete(slot);
+    }
     const born = this.#born;
     if (born !== null && slot < born.length) born[slot] = t;
     else if (born !== null || (ttl !== undefined && policy !== this.#defaults)) this.#track(slot, t);
@@ -665,6 +703,7 @@ export class MemoryCache {
     }
     born[slot] = t;
     this.#born = born;
+    this.#noted = true;
   }
 
   /** Seconds since the entry in `slot` was stored, at time `t`. */
