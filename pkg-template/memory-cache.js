@@ -458,8 +458,9 @@ export class MemoryCache {
     };
   }
 
-  /** Drops the keys and values of the slots the last wasm call freed (and collects them for
-   * onRemove, a removal by the operation itself, Explicit, being `explicit`). */
+  /** Drops the keys and values of the slots the last wasm call freed, and collects them for
+   * onRemove: a removal the operation itself asked for (wasm's Explicit) is `explicit`
+   * ("deleted" by default, "invalidated" for the pattern removals). */
   #drain(explicit) {
     views();
     const h = this.#h;
@@ -532,7 +533,8 @@ export class MemoryCache {
   }
 
   /** Runs `op(t, a, b, c, d)`, reading the clock first when the reading is used up (that
-   * operation is timed for the latency statistics); then reports removals to onRemove. */
+   * operation is timed for the latency statistics); then reports removals to onRemove (those of
+   * an operation that throws are reported after the next one). */
   #run(op, a, b, c, d) {
     let r;
     if (clockReuses !== 0) {
