@@ -3,7 +3,16 @@
 // wasm-bindgen from the Rust sources (web/cachette.d.ts); MemoryCache, requestKey, CacheError and init are
 // written here by hand, because they are defined in JavaScript (memory-cache.js, error.js).
 
-import type { CacheStats, InitInput, KeyFormat, MemoryCacheOptions, SetOptions } from "./web/cachette.js";
+import type {
+  CacheEntry,
+  CacheStats,
+  Duration,
+  GetOrSetOptions,
+  InitInput,
+  KeyFormat,
+  MemoryCacheOptions,
+  SetOptions,
+} from "./web/cachette.js";
 
 // The option, statistics and result interfaces declared by the Rust bindings, as types.
 // (initSync and the other raw glue functions are not exported by the package at run time.)
@@ -16,33 +25,61 @@ export { Cache } from "./web/cachette.js";
  */
 export declare function requestKey(version: string, namespace: string, data: unknown, keyFormat?: KeyFormat): string;
 
-/** What `MemoryCache.getOrSet` calls its generator with. */
-export interface GeneratorContext {
+/** What `MemoryCache.getOrSet` and `getOrSetEntry` call their generator with. */
+export interface GeneratorContext<T = unknown> {
     /** The request key being generated. */
     readonly key: string;
-    /** Aborted when the cache shuts down while the generation runs. */
+    /**
+     * Aborted when the generation is dropped: the cache shuts down, the call's `timeout` passes
+     * (the reason is that `TIMEOUT` error), or every caller waiting for it aborted its `signal`.
+     * A result that comes after is not stored.
+     */
     readonly signal: AbortSignal;
-    /** The expired value being refreshed, if any. */
-    readonly stale: unknown;
+    /** The value kept for the key past its TTL (within its grace), if any. */
+    readonly stale: T | undefined;
     /** Hands the result to every waiter without caching it. */
     skip(): void;
-    /** Sets this entry's TTL, in seconds. */
-    ttl(seconds: number): void;
+    /** Sets this entry's TTL: seconds, a duration such as `"5m"`, or `Infinity` (never expires). */
+    ttl(duration: Duration): void;
 }
 
 /** One entry of `MemoryCache.dump()`: `ttl` is the seconds left, absent when it never expires. */
-export interface MemoryCacheEntry {
+export interface MemoryCacheEntry<V = unknown> {
     key: string;
-    value: unknown;
+    value: V;
     ttl?: number;
 }
 
-/** A synchronous in-memory cache holding any JS value: TTL, true LRU, entry and byte bounds. */
-export declare class MemoryCache {
+/**
+ * A synchronous in-memory cache holding any JS value (of type `V`): TTL, true LRU, entry and
+ * byte bounds; stale values, single-flight generation and removal notices for generated content.
+ *
+ * Stale values: an entry stored with a `grace` (or a `staleWhileRevalidate` / `staleIfError`
+ * window; the longest of the three) is kept that long past its TTL. Past its TTL it is stale:
+ * `get`, `has`, `peek`, `lookup`, `remainingTtl`, `keys`/`values`/`entries`, iteration and `dump`
+ * treat it as absent, and only `getOrSet`/`getOrSetEntry` use it. Entries kept for grace count in
+ * `size` and toward `maxEntries`/`maxBytes` until they leave (`delete` and the invalidations
+ * remove them like any entry); when they leave at the end of the grace, `onRemove` is told
+ * `"expired"`.
+ *
+ * Statistics: each `getOrSet`/`getOrSetEntry` counts one read: a hit for status `"hit"`, a miss
+ * for any other (a stale value served is a miss), so `hits + misses` is the number of reads.
+ * `errors` counts background refreshes that failed and exceptions thrown by `onRemove`.
+ *
+ * `onRemove(key, value, cause)` (constructor option) is called after the entry left and the
+ * operation that removed it is complete: `"deleted"` (delete), `"invalidated"` (deletePattern,
+ * invalidateNamespace, invalidateVersion, updateVersion), `"cleared"` (clear), `"replaced"` (a new
+ * value stored over a live or stale one; the old value is given), `"evicted"` (least recently used,
+ * over a bound), `"expired"` (its TTL, or its grace, ran out: swept, by the timer, or met by a
+ * read). An exception it throws does not unwind the cache's operation: it is counted in
+ * `stats().errors` and handed to `reportError` where the runtime has it. `shutdown()` drops the
+ * entries without calling it.
+ */
+export declare class MemoryCache<V = unknown> {
     free(): void;
     [Symbol.dispose](): void;
     /**
-     * Removes every entry.
+     * Removes every entry (each reported to `onRemove` as `"cleared"`).
      */
     clear(): void;
     /**
@@ -50,33 +87,57 @@ export declare class MemoryCache {
      */
     deletePattern(pattern: string): number;
     /**
-     * Deletes `key`; true when a live entry was removed.
+     * Deletes `key`; true when an entry was removed (a stale one kept for grace included).
      */
     delete(key: string): boolean;
     /**
      * The cached value for `(namespace, data)`, or the result of `generator(ctx)` stored under it.
      * With an `async` generator, a promise: every async call for the key joins one generation,
      * and the value is stored when it resolves. A failure is `GENERATOR_FAILED` with the original
-     * as `cause`, and nothing is cached.
+     * as `cause`, and nothing is cached. `options` as for `getOrSetEntry`.
      */
-    getOrSet<T>(namespace: string, data: unknown, generator: (ctx: GeneratorContext) => Promise<T>, options?: SetOptions): Promise<T>;
+    getOrSet<T extends V>(namespace: string, data: unknown, generator: (ctx: GeneratorContext<T>) => Promise<T>, options?: GetOrSetOptions): Promise<T>;
     /**
      * The cached value for `(namespace, data)`, or the value `generator(ctx)` returns, stored
      * under it (unless the generator called `ctx.skip()`).
      */
-    getOrSet<T>(namespace: string, data: unknown, generator: (ctx: GeneratorContext) => T, options?: SetOptions): T;
+    getOrSet<T extends V>(namespace: string, data: unknown, generator: (ctx: GeneratorContext<T>) => T, options?: GetOrSetOptions): T;
+    /**
+     * `getOrSet` with how the value came: `{ value, status, key, age }`, `age` the seconds since the
+     * value was stored (0 when this call's generation made it). A promise for an `async` generator:
+     *
+     * - `"hit"`: a fresh entry;
+     * - `"joined"`: a generation of the key was under way, and this call waited for its result;
+     * - `"stale"`: the entry is past its TTL but within `staleWhileRevalidate`: served at once,
+     *   while one background refresh runs (its promise goes to `waitUntil`; a failed refresh
+     *   caches nothing and counts in `stats().errors`). This also beats joining;
+     * - `"stale-error"`: the generation failed or timed out, and the entry past its TTL is within
+     *   `staleIfError`;
+     * - `"miss"`: this call generated the value.
+     *
+     * `timeout` (async generators): the generation's waiters get `TIMEOUT`, `ctx.signal` aborts,
+     * and a later result is not stored. `signal`: an aborted signal rejects at once (with its
+     * reason), and an abort while waiting rejects only this call; when every caller waiting for a
+     * generation aborted, `ctx.signal` aborts and its result is not stored.
+     */
+    getOrSetEntry<T extends V>(namespace: string, data: unknown, generator: (ctx: GeneratorContext<T>) => Promise<T>, options?: GetOrSetOptions): Promise<CacheEntry<T>>;
+    /**
+     * `getOrSet` with how the value came, `{ value, status, key, age }`, for a synchronous
+     * generator (see the async overload).
+     */
+    getOrSetEntry<T extends V>(namespace: string, data: unknown, generator: (ctx: GeneratorContext<T>) => T, options?: GetOrSetOptions): CacheEntry<T>;
     /**
      * The value under `key`, or `undefined`. Refreshes recency.
      */
-    get(key: string): unknown;
+    get(key: string): V | undefined;
     /**
-     * Whether `key` holds a live entry (not counted as a hit or miss; recency untouched).
+     * Whether `key` holds a live, fresh entry (not counted as a hit or miss; recency untouched).
      */
     has(key: string): boolean;
     /**
      * The value under `key`, or `undefined`, without refreshing recency or counting a hit or miss.
      */
-    peek(key: string): unknown;
+    peek(key: string): V | undefined;
     /**
      * Seconds until `key`'s entry expires (`Infinity` if never), or `undefined` when absent.
      */
@@ -88,24 +149,24 @@ export declare class MemoryCache {
     /**
      * The live values, most recently used first (a snapshot).
      */
-    values(): IterableIterator<unknown>;
+    values(): IterableIterator<V>;
     /**
      * The live `[key, value]` pairs, most recently used first (a snapshot).
      */
-    entries(): IterableIterator<[string, unknown]>;
+    entries(): IterableIterator<[string, V]>;
     /**
      * Same as `entries()`.
      */
-    [Symbol.iterator](): IterableIterator<[string, unknown]>;
+    [Symbol.iterator](): IterableIterator<[string, V]>;
     /**
      * The live entries as plain data, most recently used first, with the seconds each has left.
      */
-    dump(): MemoryCacheEntry[];
+    dump(): MemoryCacheEntry<V>[];
     /**
      * Stores what `dump()` returned, the first entry ending up the most recently used; all is
      * checked before anything is stored.
      */
-    load(entries: readonly MemoryCacheEntry[]): void;
+    load(entries: readonly MemoryCacheEntry<V>[]): void;
     /**
      * Deletes every request key of `namespace` under the current version; returns how many.
      */
@@ -121,18 +182,20 @@ export declare class MemoryCache {
     /**
      * `get(key(namespace, data))` in one call.
      */
-    lookup(namespace: string, data: unknown): unknown;
+    lookup(namespace: string, data: unknown): V | undefined;
     /**
      * `new MemoryCache(options?)`.
      */
     constructor(options?: MemoryCacheOptions);
     /**
-     * Stores `value` under `key` (`options.ttl` in seconds, else the default TTL).
+     * Stores `value` under `key` (`options.ttl`, else the cache's TTL; `options.grace`, else the
+     * cache's).
      */
-    set(key: string, value: unknown, options?: SetOptions): void;
+    set(key: string, value: V, options?: SetOptions): void;
     /**
-     * Stops the cleanup timer and drops every entry; later operations fail with `SHUT_DOWN`
-     * (`stats()`, `size` and `version` stay readable). Calling it again does nothing.
+     * Stops the cleanup timer and drops every entry (without calling `onRemove`); later operations
+     * fail with `SHUT_DOWN` (`stats()`, `size` and `version` stay readable); generations under way
+     * end with `SHUT_DOWN`. Calling it again does nothing.
      */
     shutdown(): void;
     /**
@@ -142,13 +205,13 @@ export declare class MemoryCache {
     /**
      * `set(key(namespace, data), value, options)` in one call; returns the key.
      */
-    store(namespace: string, data: unknown, value: unknown, options?: SetOptions): string;
+    store(namespace: string, data: unknown, value: V, options?: SetOptions): string;
     /**
      * Invalidates the current version and switches to `version`; returns how many keys went.
      */
     updateVersion(version: string): number;
     /**
-     * Live entries (0 after `shutdown()`).
+     * Entries held, stale ones kept for grace included (0 after `shutdown()`).
      */
     readonly size: number;
     /**

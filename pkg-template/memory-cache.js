@@ -14,7 +14,24 @@
 //     after each call, before anything is installed in a slot the call returned, and wasm marks
 //     the freed slots expired. So a value is never returned after wasm freed its slot.
 //
-// Errors are made by MemorySlots' static helpers, so every code and message is the crate's.
+// Generated content (getOrSet, getOrSetEntry) adds what this host must know itself:
+//
+//   - stale values: an entry stored with `keep` > 0 (the longest of its grace, staleWhileRevalidate
+//     and staleIfError windows, read by MemorySlots.callOptions) is stored in wasm for ttl + keep,
+//     and #fresh (slot -> the time it stops being fresh) holds it, for such entries only. Past
+//     that time the entry is stale: every read but getOrSet's treats it as absent, while it still
+//     counts in size and toward the bounds until it leaves (wasm expires it at ttl + keep). With
+//     no entry kept, a read pays one check of #fresh.size;
+//   - store times, for `age`: an entry stored with the cache's default TTL and keep (the usual
+//     case) was stored at its expiry time minus that TTL, read from the slot; only once an entry
+//     is stored with another TTL does #born (a Float64Array by slot) hold every entry's store
+//     time, 8 bytes per slot from then on;
+//   - onRemove(key, value, cause): #drain() collects what left with its cause, and #notify()
+//     calls onRemove once the operation is complete (the cache consistent), never inside it;
+//   - the generations under way (#flights), with their waiters, timeouts and aborts.
+//
+// Errors are made by MemorySlots' static helpers, so every code and message is the crate's
+// (TIMEOUT, which has none, is made with the class they use: see timeoutError()).
 // This file is the ES module; scripts/build-pkg.sh derives memory-cache.cjs (CommonJS, on the
 // nodejs glue) from it by rewriting the import line and the export below.
 import { MemorySlots, Removal } from "./web/cachette.js";
@@ -140,13 +157,21 @@ const clock =
     : Date.now;
 
 /** TTLs up to this many seconds (about 31 years) pass the plain case below; larger ones are
- * left to the wasm parser, which knows the exact bound. */
+ * left to the wasm reader, which knows the exact bound. */
 const PLAIN_TTL = 1e9;
 
-/** `options.ttl` of a per-call option bag (undefined: the default), checked in full (type and
- * range) so that getOrSet refuses a bad one before its generator runs; the wasm parser decides
- * everything but the plain cases, and throws its INVALID_OPTIONS. */
-function ttlOption(options) {
+/** The longest TTL wasm accepts (100 years, options.rs MAX_TTL_SECS): an entry kept past its TTL
+ * is stored for at most this long in all. */
+const MAX_TTL_SECS = 100 * 365.25 * 24 * 3600;
+
+/** What plainTtl() returns for a bag the wasm reader must decide. */
+const NOT_PLAIN = null;
+
+/** The TTL of a plain per-call option bag: `null`, `{}`, `{ ttl: undefined }` (undefined: the
+ * default) or `{ ttl }` with a number of seconds in (0, PLAIN_TTL]; NOT_PLAIN for anything else
+ * (other options, durations with a unit, Infinity, bad values), which MemorySlots.callOptions
+ * reads and checks. */
+function plainTtl(options) {
   if (options === null) return undefined;
   if (typeof options === "object" && options instanceof Object && !Array.isArray(options)) {
     const names = Object.keys(options);
@@ -155,7 +180,7 @@ function ttlOption(options) {
       if (ttl === undefined || (typeof ttl === "number" && ttl > 0 && ttl <= PLAIN_TTL)) return ttl;
     }
   }
-  return MemorySlots.ttlOption(options);
+  return NOT_PLAIN;
 }
 
 function isThenable(v) {
@@ -169,28 +194,61 @@ function isThenable(v) {
 
 function ignore() {}
 
-/** What a generator is called with: `{ key, signal, stale, skip(), ttl(seconds) }`. */
+/** `TIMEOUT` for a generation that ran past `ms` milliseconds. MemorySlots has no helper for this
+ * code, so it is made here with the class wasm makes its errors with (the package's CacheError,
+ * which the entry registered with wasm). */
+function timeoutError(ms) {
+  const message = `the generator did not settle within its timeout of ${ms} ms`;
+  const CacheError = MemorySlots.shutDownError().constructor;
+  if (CacheError !== Error) return new CacheError("TIMEOUT", message);
+  const e = new Error(message);
+  e.name = "CacheError";
+  e.code = "TIMEOUT";
+  return e;
+}
+
+/** Hands an error thrown by onRemove to the runtime's error reporting, where it has one
+ * (browsers, Workers, Deno: logged as an uncaught error, without unwinding the cache). */
+const reportError = typeof globalThis.reportError === "function" ? (e) => globalThis.reportError(e) : ignore;
+
+/** The TTL in seconds that wasm stores an entry with under a MemorySlots.callOptions() `policy`:
+ * its TTL plus how long past it the entry is kept (`policy.ttl`, undefined for the default, when
+ * it is not kept or never expires). */
+function stored(policy) {
+  if (policy.keep === 0 || policy.ttlMs === Infinity) return policy.ttl;
+  return Math.min((policy.ttlMs + policy.keep) / 1000, MAX_TTL_SECS);
+}
+
+/** onRemove's cause for each wasm removal cause (memory::RemovalCause, as the removal log carries
+ * it); Explicit (1) is named by the operation that removed (see #drain). */
+const CAUSES = ["expired", "deleted", "replaced", "evicted"];
+
+/**
+ * What a generator is called with: `{ key, signal, stale, skip(), ttl(duration) }`.
+ *
+ * The policy it stores with is what #put takes: a TTL in seconds (undefined: the default), or a
+ * MemorySlots.callOptions() record (`{ ttl, ttlMs, keep, ... }`).
+ */
 class GeneratorContext {
   /** The request key being generated. */
   key;
-  /** Aborted when the cache shuts down while the generation runs. */
+  /** Aborted when the generation is dropped: the cache shut down, it timed out, or every caller
+   * waiting for it aborted. */
   signal;
-  /** The expired value being refreshed, if any (none yet: see the README). */
-  stale = undefined;
+  /** The stale value kept for the key (past its TTL, within its grace), if any. */
+  stale;
   #skipped = false;
-  #ttl;
+  #policy;
+  #slots;
   #controller;
 
-  constructor(key, ttl) {
+  constructor(key, policy, slots, stale) {
     this.key = key;
-    this.#ttl = ttl;
+    this.stale = stale;
+    this.#policy = policy;
+    this.#slots = slots;
     this.#controller = new AbortController();
     this.signal = this.#controller.signal;
-  }
-
-  /** Aborts `signal` (the cache shut down while the generation ran). */
-  abort() {
-    this.#controller.abort(MemorySlots.shutDownError());
   }
 
   /** Hands the result to the caller (and every waiter) without caching it. */
@@ -198,24 +256,29 @@ class GeneratorContext {
     this.#skipped = true;
   }
 
-  /** Sets this entry's TTL, in seconds (`INVALID_OPTIONS` for a bad one). */
-  ttl(seconds) {
-    this.#ttl = ttlOption({ ttl: seconds });
+  /** Sets this entry's TTL: seconds, a duration with a unit ("5m"), or Infinity
+   * (`INVALID_OPTIONS` for a bad one). The call's grace still applies. */
+  ttl(duration) {
+    const o = this.#slots.callOptions({ ttl: duration }, false);
+    const p = this.#policy;
+    this.#policy = typeof p === "object" && p.keep !== 0 ? { ttl: o.ttl, ttlMs: o.ttlMs, keep: p.keep } : o.ttl;
   }
 
-  /** Whether the generator called `skip()` (for MemoryCache; not part of the context's API). */
+  /** Aborts `signal` with `reason` (for MemoryCache; not part of the context's API). */
+  static abort(ctx, reason) {
+    ctx.#controller.abort(reason);
+  }
+
+  /** Whether the generator called `skip()` (for MemoryCache). */
   static skipped(ctx) {
     return ctx.#skipped;
   }
 
-  /** The entry's TTL in seconds, or undefined for the default (for MemoryCache). */
-  static ttlOf(ctx) {
-    return ctx.#ttl;
+  /** The policy to store the value with (for MemoryCache). */
+  static policy(ctx) {
+    return ctx.#policy;
   }
 }
-
-/** What a generation under way resolves to when the cache shuts down first. */
-const STOPPED = {};
 
 /** Whether `f` is an `async` function or an async generator function. */
 function isAsyncFunction(f) {
@@ -321,7 +384,11 @@ export function requestKey(version, namespace, data, keyFormat) {
   return maker.key(namespace, data);
 }
 
-/** A synchronous in-memory cache holding any JS value: TTL, true LRU, entry and byte bounds. */
+/**
+ * A synchronous in-memory cache holding any JS value: TTL, true LRU, entry and byte bounds, and
+ * for generated content stale values (grace), single-flight generation with timeouts and aborts,
+ * and removal notices (onRemove).
+ */
 export class MemoryCache {
   #slots;
   #map = new Map();
@@ -330,11 +397,24 @@ export class MemoryCache {
   #h = 0; // the shared block, in u32 words
   #exp = 0; // the slot array (expiry time first), in f64 words
   #misses = 0;
+  #errors = 0; // failed background refreshes and throwing onRemove calls (added to stats().errors)
   #closed = false;
   #sized;
   #sizeOf;
   #maker;
-  #flights = new Map(); // request key -> the generation under way: { promise, ctx, stop }
+  #flights = new Map(); // request key -> the generation under way (see #fly)
+  // The policy of a call without options: MemorySlots.callOptions(undefined, true), read once.
+  #defaults;
+  #keep; // how long past its TTL an entry is kept by default, ms (0: not kept)
+  #bornMs; // the default TTL plus the default keep, ms: an entry stored with it was stored then
+  #fresh = new Map(); // slot -> when its entry stops being fresh (entries kept past their TTL only)
+  #born = null; // store times by slot (a Float64Array), once an entry is stored with another TTL
+  #onRemove;
+  #gone = null; // what left and is not reported yet: key, value, cause, ... (null without onRemove)
+  #notifying = false;
+  // Whether a store or a removal must look at #fresh, #born or #gone (false on the hot paths of a
+  // cache without grace, TTLs of its own and onRemove, so that they stay as short as without).
+  #noted = false;
 
   /** `new MemoryCache(options?)`. */
   constructor(options) {
@@ -347,6 +427,20 @@ export class MemoryCache {
     this.#values = new Array(reserved);
     this.#sized = slots.needsSizes();
     this.#sizeOf = slots.sizeOf();
+    this.#onRemove = slots.onRemove();
+    if (this.#onRemove !== undefined) {
+      this.#gone = [];
+      this.#noted = true;
+    }
+    const d = slots.callOptions(undefined, true);
+    this.#defaults = d;
+    this.#keep = d.keep;
+    this.#bornMs = d.keep === 0 ? d.ttlMs : Math.min(d.ttlMs + d.keep, MAX_TTL_SECS * 1000);
+    // With no default expiry, no store time can be read from an expiry time.
+    if (d.ttlMs === Infinity) {
+      this.#born = new Float64Array(reserved);
+      this.#noted = true;
+    }
     this.#h = slots.header() >>> 2;
     this.#maker = new KeyMaker(slots, this.#h);
     this.#drain();
@@ -355,44 +449,108 @@ export class MemoryCache {
   // The timer's callback holds the cache weakly, so that a dropped cache is collected (its
   // MemorySlots is then freed by wasm-bindgen's finalizer, which stops the timer).
   static #drainer(ref) {
-    return () => ref.deref()?.#drain();
+    return () => {
+      const cache = ref.deref();
+      if (cache !== undefined) {
+        cache.#drain();
+        cache.#notify();
+      }
+    };
   }
 
-  /** Drops the keys and values of the slots the last wasm call freed. */
-  #drain() {
+  /** Drops the keys and values of the slots the last wasm call freed, and collects them for
+   * onRemove: a removal the operation itself asked for (wasm's Explicit) is `explicit`
+   * ("deleted" by default, "invalidated" for the pattern removals). */
+  #drain(explicit) {
     views();
     const h = this.#h;
     const n = U32[h + REMOVED_LEN];
     if (n !== 0) {
       const at = U32[h + REMOVED_PTR] >>> 2;
-      const map = this.#map;
-      const keys = this.#keys;
-      const values = this.#values;
-      for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
-        const s = U32[at + i];
-        map.delete(keys[s]);
-        keys[s] = undefined;
-        values[s] = undefined;
+      if (this.#noted) {
+        this.#drainNoted(at, n, explicit === undefined ? "deleted" : explicit);
+      } else {
+        const map = this.#map;
+        const keys = this.#keys;
+        const values = this.#values;
+        for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
+          const s = U32[at + i];
+          map.delete(keys[s]);
+          keys[s] = undefined;
+          values[s] = undefined;
+        }
       }
       U32[h + REMOVED_LEN] = 0;
     }
     this.#exp = U32[h + EXPIRY_PTR] >>> 3;
   }
 
+  /** #drain() of the `n` slots logged at `at` (in u32 words) for a cache that keeps #fresh or
+   * reports to onRemove. */
+  #drainNoted(at, n, explicit) {
+    const map = this.#map;
+    const keys = this.#keys;
+    const values = this.#values;
+    const fresh = this.#fresh;
+    const gone = this.#gone;
+    for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
+      const s = U32[at + i];
+      if (gone !== null) {
+        const cause = U32[at + i + 1];
+        gone.push(keys[s], values[s], cause === 1 ? explicit : CAUSES[cause]);
+      }
+      map.delete(keys[s]);
+      keys[s] = undefined;
+      values[s] = undefined;
+      if (fresh.size !== 0) fresh.delete(s);
+    }
+  }
+
+  /**
+   * Calls onRemove(key, value, cause) for what left, once the operation that removed it is
+   * complete. What onRemove does to the cache meanwhile is reported in the same loop. An
+   * exception it throws does not unwind the operation: it is counted in `stats().errors` and
+   * handed to the runtime's `reportError` where there is one.
+   */
+  #notify() {
+    const gone = this.#gone;
+    if (gone === null || gone.length === 0 || this.#notifying) return;
+    this.#notifying = true;
+    const onRemove = this.#onRemove;
+    try {
+      for (let i = 0; i < gone.length; i += 3) {
+        try {
+          onRemove(gone[i], gone[i + 1], gone[i + 2]);
+        } catch (e) {
+          this.#errors++;
+          reportError(e);
+        }
+      }
+    } finally {
+      gone.length = 0;
+      this.#notifying = false;
+    }
+  }
+
   /** Runs `op(t, a, b, c, d)`, reading the clock first when the reading is used up (that
-   * operation is timed for the latency statistics). */
+   * operation is timed for the latency statistics); then reports removals to onRemove (those of
+   * an operation that throws are reported after the next one). */
   #run(op, a, b, c, d) {
+    let r;
     if (clockReuses !== 0) {
       clockReuses--;
-      return op.call(this, clockNow, a, b, c, d);
+      r = op.call(this, clockNow, a, b, c, d);
+    } else {
+      const t = readClock();
+      const t0 = clock();
+      try {
+        r = op.call(this, t, a, b, c, d);
+      } finally {
+        this.#slots.recordLatency(clock() - t0);
+      }
     }
-    const t = readClock();
-    const t0 = clock();
-    try {
-      return op.call(this, t, a, b, c, d);
-    } finally {
-      this.#slots.recordLatency(clock() - t0);
-    }
+    if (this.#gone !== null) this.#notify();
+    return r;
   }
 
   /** The checks a key that is not in the map must still pass (type, open, length). */
@@ -408,10 +566,18 @@ export class MemoryCache {
     }
   }
 
-  /** A read at time `t`. A hit found here is logged for wasm, which counts it. */
+  /** A read at time `t`. A hit found here is logged for wasm, which counts it; a stale entry
+   * reads as a miss. */
   #read(t, key) {
     const slot = this.#map.get(key);
     if (slot !== undefined) {
+      if (this.#fresh.size !== 0) {
+        const until = this.#fresh.get(slot);
+        if (until !== undefined && until <= t) {
+          this.#misses++;
+          return undefined;
+        }
+      }
       const at = F64[this.#exp + slot * ENTRY_WORDS];
       if (at === Infinity || at > t) {
         const h = this.#h;
@@ -426,7 +592,9 @@ export class MemoryCache {
       const live = this.#slots.read(slot, t);
       this.#drain();
       if (live === FAILED) throw this.#slots.takeError();
-      return live === 1 ? this.#values[slot] : undefined;
+      const value = live === 1 ? this.#values[slot] : undefined;
+      if (this.#gone !== null) this.#notify();
+      return value;
     } else {
       this.#checkKey(key);
     }
@@ -467,21 +635,101 @@ export class MemoryCache {
     return utf8Length(json);
   }
 
-  /** Stores under a valid key at time `t`; the slot is looked up after any user code (sizeOf)
-   * has run. */
-  #put(t, key, value, size, ttl) {
+  /** The policy `set`, `store` and `load` store with (see #put): options are read (and refused,
+   * INVALID_OPTIONS) before anything else happens. */
+  #setPolicy(options) {
+    if (this.#keep === 0) {
+      if (options === undefined) return undefined;
+      const ttl = plainTtl(options);
+      if (ttl !== NOT_PLAIN) return ttl;
+    } else if (options === undefined) {
+      return this.#defaults;
+    }
+    return this.#slots.callOptions(options, false);
+  }
+
+  /**
+   * Stores under a valid key at time `t`; the slot is looked up after any user code (sizeOf)
+   * has run. `policy` is a TTL in seconds (undefined: the default) with the default keep of 0,
+   * or a MemorySlots.callOptions() record: an entry with `keep` > 0 and a finite TTL is stored
+   * in wasm for ttl + keep, and is fresh until t + ttl (#fresh).
+   */
+  #put(t, key, value, size, policy) {
+    const ttl = typeof policy === "object" ? stored(policy) : policy;
     const prev = this.#map.get(key);
     // Without a byte bound the key's length is only checked against the 32 KiB limit, which a
     // key of at most SHORT_KEY UTF-16 units cannot pass.
     const keyLen = this.#sized || key.length > SHORT_KEY ? utf8Length(key) : 0;
+    const gone = this.#gone;
+    const mark = gone === null ? 0 : gone.length;
     const slot = this.#slots.insert(prev === undefined ? -1 : prev, keyLen, size, ttl, t);
     this.#drain();
     if (slot === FAILED) throw this.#slots.takeError();
     if (this.#keys[slot] !== key) {
       this.#map.set(key, slot);
       this.#keys[slot] = key;
+    } else if (gone !== null) {
+      // Replaced in place (the key's slot was not freed): reported before the evictions it caused.
+      gone.splice(mark, 0, key, this.#values[slot], "replaced");
     }
     this.#values[slot] = value;
+    if (ttl !== undefined || this.#noted) this.#note(slot, t, ttl, policy);
+  }
+
+  /** What #put records beside the value in `slot`, stored at `t` for `ttl` seconds in wasm:
+   * when it stops being fresh (#fresh), and its store time (#born) unless it can be read from
+   * its expiry time. */
+  #note(slot, t, ttl, policy) {
+    const fresh = this.#fresh;
+    if (typeof policy === "object" && policy.keep !== 0 && policy.ttlMs !== Infinity) {
+      fresh.set(slot, t + policy.ttlMs);
+      this.#noted = true;
+    } else if (fresh.size !== 0) {
+      fresh.delete(slot);
+    }
+    const born = this.#born;
+    if (born !== null && slot < born.length) born[slot] = t;
+    else if (born !== null || (ttl !== undefined && policy !== this.#defaults)) this.#track(slot, t);
+  }
+
+  /** Records that `slot` was stored at `t` when #born is missing (made now, with the store times
+   * of every entry held, all stored with the default TTL and keep) or too short (grown). */
+  #track(slot, t) {
+    const old = this.#born;
+    const born = new Float64Array(Math.max(this.#keys.length, slot + 1, old === null ? 0 : 2 * old.length));
+    if (old !== null) {
+      born.set(old);
+    } else {
+      views();
+      for (const s of this.#map.values()) born[s] = F64[this.#exp + s * ENTRY_WORDS] - this.#bornMs;
+    }
+    born[slot] = t;
+    this.#born = born;
+    this.#noted = true;
+  }
+
+  /** Seconds since the entry in `slot` was stored, at time `t`. */
+  #age(slot, t) {
+    const born = this.#born;
+    let at;
+    if (born !== null) {
+      at = born[slot];
+    } else {
+      views();
+      at = F64[this.#exp + slot * ENTRY_WORDS] - this.#bornMs;
+    }
+    return t > at ? (t - at) / 1000 : 0;
+  }
+
+  /** The slot of `key`'s stale entry at time `t` (kept past its TTL, not yet expired), or -1. */
+  #staleSlot(t, key) {
+    if (this.#fresh.size === 0) return -1;
+    const slot = this.#map.get(key);
+    if (slot === undefined) return -1;
+    const until = this.#fresh.get(slot);
+    if (until === undefined || until > t) return -1;
+    views();
+    return F64[this.#exp + slot * ENTRY_WORDS] > t ? slot : -1;
   }
 
   #set(t, key, value, options) {
@@ -489,19 +737,23 @@ export class MemoryCache {
       const e = MemorySlots.argError(key, "key");
       if (e !== undefined) throw e;
     }
-    const ttl = options === undefined ? undefined : ttlOption(options);
+    const policy = this.#setPolicy(options);
     const size = this.#size(value);
     // Sizing may have run user code (sizeOf, toJSON): then the clock is read again.
-    this.#put(this.#sized ? readClock() : t, key, value, size, ttl);
+    this.#put(this.#sized ? readClock() : t, key, value, size, policy);
   }
 
-  /** The slot of `key`'s live entry at time `t`, or -1; recency untouched, nothing counted (an
-   * expired entry found is removed). Afterwards F64 is a live view. */
+  /** The slot of `key`'s live, fresh entry at time `t`, or -1; recency untouched, nothing
+   * counted (an expired entry found is removed). Afterwards F64 is a live view. */
   #live(t, key) {
     const slot = this.#map.get(key);
     if (slot === undefined) {
       this.#checkKey(key);
       return -1;
+    }
+    if (this.#fresh.size !== 0) {
+      const until = this.#fresh.get(slot);
+      if (until !== undefined && until <= t) return -1;
     }
     const at = F64[this.#exp + slot * ENTRY_WORDS];
     if (at === Infinity || at > t) return slot;
@@ -520,22 +772,35 @@ export class MemoryCache {
     return slot < 0 ? undefined : this.#values[slot];
   }
 
+  /** When the entry in a live, fresh `slot` stops being fresh (Infinity: never). */
+  #freshUntil(slot) {
+    const until = this.#fresh.size === 0 ? undefined : this.#fresh.get(slot);
+    return until !== undefined ? until : F64[this.#exp + slot * ENTRY_WORDS];
+  }
+
   #remainingTtl(t, key) {
     const slot = this.#live(t, key);
     if (slot < 0) return undefined;
-    const at = F64[this.#exp + slot * ENTRY_WORDS];
+    const at = this.#freshUntil(slot);
     return at === Infinity ? Infinity : (at - t) / 1000;
   }
 
-  /** Live slots at time `t`, most recently used first. */
+  /** Live, fresh slots at time `t`, most recently used first. */
   #order(t) {
     if (this.#closed) throw MemorySlots.shutDownError();
-    const slots = this.#slots.recency(t);
+    let slots = this.#slots.recency(t);
     this.#drain();
+    const fresh = this.#fresh;
+    if (fresh.size !== 0) {
+      slots = slots.filter((s) => {
+        const until = fresh.get(s);
+        return until === undefined || until > t;
+      });
+    }
     return slots;
   }
 
-  /** Checks a dump() before anything of it is stored; returns [key, value, size, ttl] rows. */
+  /** Checks a dump() before anything of it is stored; returns [key, value, size, policy] rows. */
   #loadable(entries) {
     if (!Array.isArray(entries)) throw MemorySlots.loadError("not an array");
     const rows = [];
@@ -545,10 +810,10 @@ export class MemoryCache {
       const names = Object.keys(e).filter((n) => n !== "key" && n !== "value" && n !== "ttl");
       if (names.length !== 0) throw MemorySlots.loadError(`entry ${i} has an unknown field "${names[0]}"`);
       this.#checkKey(e.key);
-      const ttl = e.ttl === undefined ? undefined : ttlOption({ ttl: e.ttl });
+      const policy = this.#setPolicy(e.ttl === undefined ? undefined : { ttl: e.ttl });
       const size = this.#size(e.value);
       if (this.#slots.checkCharge(utf8Length(e.key), size) === FAILED) throw this.#slots.takeError();
-      rows.push([e.key, e.value, size, ttl]);
+      rows.push([e.key, e.value, size, policy]);
     }
     return rows;
   }
@@ -560,7 +825,7 @@ export class MemoryCache {
       return false;
     }
     const live = this.#slots.delete(slot, t);
-    this.#drain();
+    this.#drain("deleted");
     if (live === FAILED) throw this.#slots.takeError();
     return live === 1;
   }
@@ -570,74 +835,227 @@ export class MemoryCache {
   }
 
   #store(t, namespace, data, value, options) {
-    const ttl = options === undefined ? undefined : ttlOption(options);
+    const policy = this.#setPolicy(options);
     const key = this.#key(namespace, data);
     const size = this.#size(value);
-    this.#put(this.#sized ? readClock() : t, key, value, size, ttl);
+    this.#put(this.#sized ? readClock() : t, key, value, size, policy);
     return key;
   }
 
-  #getOrSet(t, namespace, data, generator, options) {
+  #getOrSetValue(t, namespace, data, generator, options) {
+    return this.#getOrSet(t, namespace, data, generator, options, false);
+  }
+
+  #getOrSetEntry(t, namespace, data, generator, options) {
+    return this.#getOrSet(t, namespace, data, generator, options, true);
+  }
+
+  /**
+   * getOrSet (`entry` false: the value) and getOrSetEntry (`entry`: `{ value, status, key, age }`).
+   * A synchronous generator gets a synchronous answer, an async one a promise. Each call counts
+   * one read: a hit for status "hit", a miss for every other status.
+   */
+  #getOrSet(t, namespace, data, generator, options, entry) {
     if (typeof generator !== "function") throw MemorySlots.generatorError(0, generator);
-    const ttl = options === undefined ? undefined : ttlOption(options);
+    // `o`: the call's windows, timeout, signal and waitUntil; `policy`: what a value is stored with.
+    let o = this.#defaults;
+    let policy = this.#keep === 0 ? undefined : o;
+    if (options !== undefined) {
+      const ttl = this.#keep === 0 ? plainTtl(options) : NOT_PLAIN;
+      if (ttl !== NOT_PLAIN) policy = ttl;
+      else policy = o = this.#slots.callOptions(options, true);
+    }
     const key = this.#key(namespace, data);
     const async = isAsyncFunction(generator);
+    const signal = o.signal;
+    if (signal !== undefined && signal.aborted) {
+      if (async) return Promise.reject(signal.reason);
+      throw signal.reason;
+    }
     const hit = this.#read(t, key);
-    if (hit !== undefined) return async ? Promise.resolve(hit) : hit;
+    if (hit !== undefined) {
+      const r = entry ? { value: hit, status: "hit", key, age: this.#age(this.#map.get(key), t) } : hit;
+      return async ? Promise.resolve(r) : r;
+    }
+    const stale = this.#staleSlot(t, key);
+    const flight = this.#flights.get(key);
+    if (stale >= 0 && t < this.#fresh.get(stale) + o.staleWhileRevalidate) {
+      // Served at once; one refresh runs (unless a generation is already under way).
+      const value = this.#values[stale];
+      const r = entry ? { value, status: "stale", key, age: this.#age(stale, t) } : value;
+      if (flight === undefined) this.#revalidate(key, generator, policy, o, value);
+      return async ? Promise.resolve(r) : r;
+    }
     // An async generator joins the generation under way for the key, if any, before it is called.
-    const flight = async ? this.#flights.get(key) : undefined;
-    if (flight !== undefined) return flight.promise;
-    const ctx = new GeneratorContext(key, ttl);
+    if (async && flight !== undefined) return this.#wait(flight, key, o, "joined", entry);
+    const ctx = new GeneratorContext(key, policy, this.#slots, stale >= 0 ? this.#values[stale] : undefined);
     let value;
     try {
       value = generator(ctx);
     } catch (e) {
-      throw MemorySlots.generatorError(1, e);
+      return this.#staleOr(MemorySlots.generatorError(1, e), key, o.staleIfError, entry);
     }
-    if (isThenable(value)) return this.#fly(key, value, ctx);
-    return this.#keep(key, value, ctx);
+    if (isThenable(value)) {
+      const f = this.#fly(key, value, ctx, o.timeout, false);
+      return this.#wait(f, key, o, f.ctx === ctx ? "miss" : "joined", entry);
+    }
+    const kept = this.#storeGenerated(key, value, ctx);
+    return entry ? { value: kept, status: "miss", key, age: 0 } : kept;
+  }
+
+  /**
+   * What a generation's failure `err` gives a caller whose staleIfError window is `window` (ms):
+   * the key's stale value within the window ("stale-error"), if the generator failed or timed
+   * out; else `err`, thrown.
+   */
+  #staleOr(err, key, window, entry) {
+    if (window !== 0 && !this.#closed && (err?.code === "GENERATOR_FAILED" || err?.code === "TIMEOUT")) {
+      const t = readClock();
+      const slot = this.#staleSlot(t, key);
+      if (slot >= 0 && t < this.#fresh.get(slot) + window) {
+        const value = this.#values[slot];
+        return entry ? { value, status: "stale-error", key, age: this.#age(slot, t) } : value;
+      }
+    }
+    throw err;
   }
 
   /** Stores what a generator produced (unless it called `skip()`); returns it. */
-  #keep(key, value, ctx) {
+  #storeGenerated(key, value, ctx) {
     if (GeneratorContext.skipped(ctx)) {
       if (value === undefined) throw MemorySlots.undefinedValueError();
       return value;
     }
     const size = this.#size(value);
-    this.#put(readClock(), key, value, size, GeneratorContext.ttlOf(ctx));
+    this.#put(readClock(), key, value, size, GeneratorContext.policy(ctx));
     return value;
   }
 
   /**
-   * The promise of a generation under way for `key`: it stores the generator's value when it
-   * resolves, and is what every async getOrSet of the key gets until then. Shutdown settles it
-   * with `SHUT_DOWN` (through its own `stop`) even if the generator's promise never settles.
+   * The generation under way for `key` (a plain function that returned a promise while another
+   * ran joins that one): `{ promise, ctx, waiters, background, stop, abandon }`. `promise`
+   * resolves to the stored value (or the skipped one) when `pending` does; it rejects with
+   * GENERATOR_FAILED (the failure as `cause`), with the error of storing the value, with
+   * TIMEOUT after `timeout` ms (0: none), with SHUT_DOWN when the cache shuts down, or when
+   * every waiter aborted (`abandon`). Each of those ends it: it leaves #flights, `ctx.signal`
+   * aborts (but on failure or success), and a result that comes later is dropped.
    */
-  #fly(key, pending, ctx) {
+  #fly(key, pending, ctx, timeout, background) {
     const existing = this.#flights.get(key);
     if (existing !== undefined) {
-      // A plain function returned a promise while another generation ran: join that one.
       Promise.resolve(pending).catch(ignore);
-      return existing.promise;
+      return existing;
     }
-    let stop = ignore;
-    const stopped = new Promise((resolve) => {
-      stop = () => resolve(STOPPED);
-    });
-    const promise = Promise.race([Promise.resolve(pending), stopped]).then(
+    let resolve;
+    let reject;
+    const flight = {
+      promise: new Promise((res, rej) => {
+        resolve = res;
+        reject = rej;
+      }),
+      ctx,
+      waiters: 0, // callers waiting that may still abort; a generation no one waits for is dropped
+      background, // a refresh of a stale value: kept however many callers wait
+      timer: undefined,
+      stop: null,
+      abandon: null,
+    };
+    const end = () => {
+      if (this.#flights.get(key) !== flight) return false;
+      this.#flights.delete(key);
+      if (flight.timer !== undefined) clearTimeout(flight.timer);
+      return true;
+    };
+    const drop = (err) => {
+      if (end()) {
+        GeneratorContext.abort(ctx, err);
+        reject(err);
+      }
+    };
+    flight.stop = () => drop(MemorySlots.shutDownError());
+    flight.abandon = drop;
+    if (timeout > 0) flight.timer = setTimeout(() => drop(timeoutError(timeout)), timeout);
+    this.#flights.set(key, flight);
+    Promise.resolve(pending).then(
       (value) => {
-        this.#flights.delete(key);
-        if (value === STOPPED || this.#closed) throw MemorySlots.shutDownError();
-        return this.#keep(key, value, ctx);
+        if (!end()) return; // dropped meanwhile: the late result is not stored
+        try {
+          if (this.#closed) throw MemorySlots.shutDownError();
+          resolve(this.#storeGenerated(key, value, ctx));
+        } catch (e) {
+          reject(e);
+        } finally {
+          this.#notify();
+        }
       },
       (e) => {
-        this.#flights.delete(key);
-        throw MemorySlots.generatorError(1, e);
+        if (end()) reject(MemorySlots.generatorError(1, e));
       },
     );
-    this.#flights.set(key, { promise, ctx, stop });
-    return promise;
+    return flight;
+  }
+
+  /**
+   * One caller's share of `flight`: its value (or `{ value, status, key, age: 0 }`), or on
+   * failure the stale value within the caller's staleIfError window; the caller's own signal
+   * rejects it alone with the signal's reason (its listener is removed when the flight settles),
+   * and the last waiter to abort drops the generation.
+   */
+  #wait(flight, key, o, status, entry) {
+    flight.waiters++;
+    const signal = o.signal;
+    const window = o.staleIfError;
+    if (signal === undefined && window === 0 && !entry) return flight.promise;
+    return new Promise((resolve, reject) => {
+      let onAbort;
+      if (signal !== undefined) {
+        onAbort = () => {
+          reject(signal.reason);
+          if (--flight.waiters === 0 && !flight.background) flight.abandon(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort);
+      }
+      flight.promise.then(
+        (value) => {
+          if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+          resolve(entry ? { value, status, key, age: 0 } : value);
+        },
+        (e) => {
+          if (onAbort !== undefined) {
+            signal.removeEventListener("abort", onAbort);
+            if (signal.aborted) return;
+          }
+          try {
+            resolve(this.#staleOr(e, key, window, entry));
+          } catch (err) {
+            reject(err);
+          }
+        },
+      );
+    });
+  }
+
+  /**
+   * Starts the background refresh of `key`, whose stale value a caller was just given: the
+   * generator runs after the caller has its answer (sync and async generators alike), as a
+   * generation other callers join. Its promise (settled when it ends, never rejected) goes to
+   * `waitUntil`; a failure caches nothing and is counted in `stats().errors`.
+   */
+  #revalidate(key, generator, policy, o, stale) {
+    const ctx = new GeneratorContext(key, policy, this.#slots, stale);
+    const pending = Promise.resolve().then(() => (ctx.signal.aborted ? undefined : generator(ctx)));
+    const flight = this.#fly(key, pending, ctx, o.timeout, true);
+    const done = flight.promise.then(ignore, (e) => {
+      if (e?.code !== "SHUT_DOWN") this.#errors++;
+    });
+    const waitUntil = o.waitUntil;
+    if (waitUntil !== undefined) {
+      try {
+        waitUntil(done);
+      } catch (e) {
+        reportError(e);
+      }
+    }
   }
 
   /** Hands wasm every key held (joined, with UTF-16 lengths and slots) to match against. */
@@ -654,19 +1072,22 @@ export class MemoryCache {
       i++;
     }
     const removed = this.#slots.deleteMatching(kind, arg, keys.join(""), lens, slots, now());
-    this.#drain();
+    this.#drain("invalidated");
     if (kind === Removal.SwitchVersion) {
       this.#maker.versionChanged();
     }
+    this.#notify();
     return removed;
   }
 
   /** Forgets every key and value (keeping the reserved arrays unless `release`). */
   #reset(release) {
     this.#map.clear();
+    this.#fresh.clear();
     if (release) {
       this.#keys = [];
       this.#values = [];
+      this.#born = null;
     } else {
       this.#keys.fill(undefined);
       this.#values.fill(undefined);
@@ -679,15 +1100,19 @@ export class MemoryCache {
       clockReuses--;
       return this.#read(clockNow, key);
     }
+    // An entry that never expires is read without a clock reading (only a full read log, which
+    // wasm then empties, uses the old one).
+    const slot = this.#map.get(key);
+    if (slot !== undefined && F64[this.#exp + slot * ENTRY_WORDS] === Infinity) return this.#read(clockNow, key);
     return this.#run(this.#read, key);
   }
 
-  /** Stores `value` under `key` (`options.ttl` in seconds, else the default TTL). */
+  /** Stores `value` under `key` (`options`: `{ ttl, grace }`, else the cache's). */
   set(key, value, options) {
     this.#run(this.#set, key, value, options);
   }
 
-  /** Whether `key` holds a live entry (not counted as a hit or miss; recency untouched). */
+  /** Whether `key` holds a live, fresh entry (not counted as a hit or miss; recency untouched). */
   has(key) {
     return this.#run(this.#has, key);
   }
@@ -698,14 +1123,17 @@ export class MemoryCache {
     return this.#run(this.#peek, key);
   }
 
-  /** Seconds until `key`'s entry expires (`Infinity` if never), or `undefined` when absent. */
+  /** Seconds until `key`'s entry expires (`Infinity` if never), or `undefined` when absent
+   * (or stale). */
   remainingTtl(key) {
     return this.#run(this.#remainingTtl, key);
   }
 
-  /** An iterator over `pick(slot)` of the live slots now, most recently used first. */
+  /** An iterator over `pick(slot)` of the live, fresh slots now, most recently used first. */
   #listing(pick) {
-    return Array.from(this.#order(now()), pick).values();
+    const out = Array.from(this.#order(now()), pick);
+    this.#notify();
+    return out.values();
   }
 
   /** The live keys, most recently used first (a snapshot). */
@@ -730,34 +1158,42 @@ export class MemoryCache {
 
   /**
    * The live entries as plain data, most recently used first: `{ key, value, ttl }` with `ttl`
-   * the seconds left (absent for an entry that never expires). `load()` restores them.
+   * the seconds left (absent for an entry that never expires). `load()` restores them. Stale
+   * entries are left out, and the grace of the others is not kept.
    */
   dump() {
     const t = now();
-    return Array.from(this.#order(t), (s) => {
-      const at = F64[this.#exp + s * ENTRY_WORDS];
+    const out = Array.from(this.#order(t), (s) => {
+      const at = this.#freshUntil(s);
       const e = { key: this.#keys[s], value: this.#values[s] };
       if (at !== Infinity) e.ttl = (at - t) / 1000;
       return e;
     });
+    this.#notify();
+    return out;
   }
 
   /**
-   * Stores what `dump()` returned (each entry with its `ttl`, else the default TTL), so that the
-   * first entry ends up the most recently used. Everything is checked before anything is stored:
-   * a bad entry is refused (`INVALID_OPTIONS`, `INVALID_KEY`, `UNSERIALIZABLE`,
-   * `VALUE_TOO_LARGE`) with the cache unchanged. The bounds apply as to `set`.
+   * Stores what `dump()` returned (each entry with its `ttl`, else the default TTL; the cache's
+   * grace applies), so that the first entry ends up the most recently used. Everything is
+   * checked before anything is stored: a bad entry is refused (`INVALID_OPTIONS`,
+   * `INVALID_KEY`, `UNSERIALIZABLE`, `VALUE_TOO_LARGE`) with the cache unchanged. The bounds
+   * apply as to `set`.
    */
   load(entries) {
     const rows = this.#loadable(entries);
     const t = readClock();
-    for (let i = rows.length - 1; i >= 0; i--) {
-      const [key, value, size, ttl] = rows[i];
-      this.#put(t, key, value, size, ttl);
+    try {
+      for (let i = rows.length - 1; i >= 0; i--) {
+        const [key, value, size, policy] = rows[i];
+        this.#put(t, key, value, size, policy);
+      }
+    } finally {
+      this.#notify();
     }
   }
 
-  /** Deletes `key`; true when a live entry was removed. */
+  /** Deletes `key`; true when an entry was removed (a stale one kept for grace included). */
   delete(key) {
     return this.#run(this.#delete, key);
   }
@@ -779,14 +1215,27 @@ export class MemoryCache {
 
   /**
    * The cached value for `(namespace, data)`, or the result of `generator(ctx)` stored under it
-   * (`ctx`: `{ key, signal, stale, skip(), ttl(seconds) }`). A synchronous generator's value is
+   * (`ctx`: `{ key, signal, stale, skip(), ttl(duration) }`). A synchronous generator's value is
    * returned as it is; with an `async` generator (or one that returns a promise) a promise is
    * returned, every async call for the key joins the generation under way, and the value is
    * stored when it resolves. A failure comes back as `GENERATOR_FAILED` with the original as
-   * `cause`, and nothing is cached.
+   * `cause`, and nothing is cached. `options`: `{ ttl, grace, staleWhileRevalidate,
+   * staleIfError, timeout, signal, waitUntil }` (see getOrSetEntry for what they do).
    */
   getOrSet(namespace, data, generator, options) {
-    return this.#run(this.#getOrSet, namespace, data, generator, options);
+    return this.#run(this.#getOrSetValue, namespace, data, generator, options);
+  }
+
+  /**
+   * getOrSet's answer as `{ value, status, key, age }`: status "hit" (a fresh entry), "miss" (this
+   * call generated), "joined" (it waited for a generation under way), "stale" (a value past its
+   * TTL served at once within `staleWhileRevalidate`, while one background refresh runs) or
+   * "stale-error" (the generation failed or timed out, and a value past its TTL within
+   * `staleIfError` stood in); `age` is the seconds since the value was stored (0 when it was
+   * just generated). Synchronous for a synchronous generator, a promise for an async one.
+   */
+  getOrSetEntry(namespace, data, generator, options) {
+    return this.#run(this.#getOrSetEntry, namespace, data, generator, options);
   }
 
   /** Deletes every key matching the Redis glob `pattern`; returns how many. */
@@ -809,16 +1258,22 @@ export class MemoryCache {
     return this.#removeMatching(Removal.SwitchVersion, version);
   }
 
-  /** Removes every entry. */
+  /** Removes every entry (each reported to onRemove as "cleared"). */
   clear() {
     this.#slots.clear();
+    const gone = this.#gone;
+    if (gone !== null) {
+      for (const [key, slot] of this.#map) gone.push(key, this.#values[slot], "cleared");
+    }
     this.#reset(false);
+    this.#notify();
   }
 
-  /** Live entries (0 after `shutdown()`). */
+  /** Entries held, stale ones kept for grace included (0 after `shutdown()`). */
   get size() {
     const n = this.#slots.len(now());
     this.#drain();
+    this.#notify();
     return n;
   }
 
@@ -832,21 +1287,22 @@ export class MemoryCache {
     const s = this.#slots.stats(now(), this.#misses);
     this.#misses = 0;
     this.#drain();
+    s.errors += this.#errors;
+    this.#notify();
     return s;
   }
 
   /**
-   * Stops the cleanup timer and drops every entry; later operations fail with `SHUT_DOWN`
-   * (`stats()`, `size` and `version` stay readable). Calling it again does nothing.
+   * Stops the cleanup timer and drops every entry (without calling onRemove); later operations
+   * fail with `SHUT_DOWN` (`stats()`, `size` and `version` stay readable). Every generation under
+   * way ends: its signal aborts and its callers get `SHUT_DOWN`. Calling it again does nothing.
    */
   shutdown() {
     this.#slots.shutdown();
     this.#closed = true;
     this.#reset(true);
-    for (const { ctx, stop } of this.#flights.values()) {
-      ctx.abort();
-      stop();
-    }
+    if (this.#gone !== null) this.#gone.length = 0;
+    for (const flight of this.#flights.values()) flight.stop();
   }
 
   /** Same as `shutdown()`: the entries and the timer go now (the rest when collected). */

@@ -2,11 +2,16 @@
 // `Cache` (and without the shared tier), for pages that must ship small.
 export { MemoryCache, requestKey, CacheError, init } from "../index.js";
 export type {
+  CacheEntry,
   CacheErrorCode,
   CacheStats,
+  CacheStatus,
+  Duration,
+  GetOrSetOptions,
   KeyFormat,
   GeneratorContext,
   MemoryCacheEntry,
   MemoryCacheOptions,
+  RemovalCause,
   SetOptions,
 } from "../index.js";

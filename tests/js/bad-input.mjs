@@ -136,7 +136,8 @@ export const VALID = {
 /**
  * The data methods of both classes, with their argument kinds. `kinds` lists every argument;
  * a sweep replaces one at a time with each bad value of its kind. `sync` marks the methods that
- * Cache runs synchronously too (they throw rather than reject).
+ * Cache runs synchronously too (they throw rather than reject); `classes`, when present, names
+ * the only classes that have the method.
  */
 export const METHODS = [
   { name: "get", kinds: ["key"] },
@@ -147,6 +148,7 @@ export const METHODS = [
   { name: "lookup", kinds: ["namespace", "data"] },
   { name: "store", kinds: ["namespace", "data", "value", "options"] },
   { name: "getOrSet", kinds: ["namespace", "data", "generator", "options"] },
+  { name: "getOrSetEntry", kinds: ["namespace", "data", "generator", "options"], classes: ["MemoryCache"] },
   { name: "deletePattern", kinds: ["pattern"] },
   { name: "invalidateNamespace", kinds: ["namespace"] },
   { name: "invalidateVersion", kinds: ["version"] },

@@ -2,7 +2,8 @@
 // `stats()` (`CacheStats`, with its nested `upstash`) and `health()` (`HealthReport`) from
 // MemoryCache, Cache on memory and Cache on Upstash, the `CacheErrorCode` union against the
 // codes the package's errors carry, and the option bags (`MemoryCacheOptions`, `CacheOptions`,
-// `UpstashOptions`, `SetOptions`, `WarmOptions`) against what the option readers accept. The
+// `UpstashOptions`, `SetOptions`, `GetOrSetOptions`, `WarmOptions`) against what the option readers
+// accept (MemoryCache's getOrSet and getOrSetEntry for `GetOrSetOptions`). The
 // typings are read from the installed package's .d.ts with the TypeScript compiler API
 // (typescript/unstable/sync); the objects and the readers' behaviour come from the package.
 //
@@ -390,6 +391,11 @@ const READERS = {
   SetOptions: [
     ["MemoryCache.set(k, v, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
     ["Cache.set(k, v, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
+    ["MemoryCache.store(ns, d, v, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.store("ns", 1, 1, bag))],
+  ],
+  GetOrSetOptions: [
+    ["MemoryCache.getOrSet(ns, d, g, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.getOrSet("ns", 1, () => 1, bag))],
+    ["MemoryCache.getOrSetEntry(ns, d, g, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.getOrSetEntry("ns", 1, async () => 1, bag))],
   ],
   GetOrSetOptions: [
     ["Cache.getOrSet(ns, d, g, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.getOrSet("ns", 1, () => 1, bag))],

@@ -66,11 +66,11 @@ const NAMESPACES = ["ns", "ab", "a*", "é"];
 const BAD_SEGMENTS = ["", "a:b"];
 const VERSIONS = ["v1", "v2", "v*"];
 const DATA = [{ q: 0 }, { q: 1 }, { topic: "Rust" }, { topic: "é😀" }, [1, 2], "str", 5, null, { b: 1, a: [true, null] }];
-/** Per-call TTLs in seconds (undefined: the cache's default); with one default below, at most
- * five distinct TTLs in a run, so every entry sits in its own TTL's expiry list (README
- * "Expiry"; past 16 TTLs, see the last test). */
-const TTLS = [undefined, 0.5, 1, 2, 10];
-const DEFAULT_TTLS = [1, 5, 60];
+/** Per-call TTLs in seconds (undefined: the cache's default; Infinity: never expires); with one
+ * default below, at most five distinct finite TTLs in a run, so every entry that expires sits in
+ * its own TTL's expiry list (README "Expiry"; past 16 TTLs, see the last test). */
+const TTLS = [undefined, 0.5, 1, 2, 10, Infinity];
+const DEFAULT_TTLS = [1, 5, 60, Infinity];
 /** Clock steps in milliseconds: the deadlines of the TTLs above, one millisecond either side. */
 const STEPS = [1, 100, 499, 500, 501, 999, 1000, 1001, 2000, 5000, 10_000, 60_000];
 

@@ -95,7 +95,7 @@ test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () =>
   writeFileSync(
     join(dir, "consumer.mts"),
     `import { Cache, CacheError, MemoryCache, init, requestKey } from "cachette";
-import type { CacheErrorCode, CacheOptions, CacheStats, MemoryCacheOptions } from "cachette";
+import type { CacheEntry, CacheErrorCode, CacheOptions, CacheStats, CacheStatus, Duration, GetOrSetOptions, MemoryCacheOptions, RemovalCause } from "cachette";
 import * as web from "cachette/web";
 import * as memory from "cachette/memory";
 import type { MemoryCacheOptions as MemoryOptions } from "cachette/memory";
@@ -161,6 +161,37 @@ const dumped: { key: string; value: unknown; ttl?: number }[] = mem.dump();
 mem.load(dumped);
 const firstKey: string | undefined = mem.keys().next().value;
 console.log(generated, later, firstKey, mem.peek("k"), mem.remainingTtl("k"));
+
+// Generated content: getOrSetEntry's overloads, per-call options, durations, a typed cache.
+const typed = new MemoryCache<{ text: string }>({
+  ttl: "1h",
+  grace: "5m",
+  staleWhileRevalidate: true,
+  onRemove: (k: string, v: unknown, cause: RemovalCause) => console.log(k, v, cause),
+});
+typed.set("t", { text: "hi" }, { ttl: Infinity, grace: 30 });
+const typedValue: { text: string } | undefined = typed.get("t");
+// @ts-expect-error a MemoryCache<{ text: string }> holds no numbers
+typed.set("n", 5);
+const entrySync: CacheEntry<{ text: string }> = typed.getOrSetEntry("ns", { q: 3 }, (ctx) => {
+  ctx.ttl("5m");
+  ctx.ttl(Infinity);
+  const previous: { text: string } | undefined = ctx.stale;
+  return previous ?? { text: "fresh" };
+});
+const status: CacheStatus = entrySync.status;
+const entryAsync: Promise<CacheEntry<{ text: string }>> = typed.getOrSetEntry(
+  "ns",
+  { q: 4 },
+  async (ctx) => ({ text: ctx.key }),
+  { timeout: "30s", signal: new AbortController().signal, staleIfError: "1h", waitUntil: (p) => void p },
+);
+const gosOptions: GetOrSetOptions = { ttl: "500ms", staleWhileRevalidate: 60 };
+const generatedText: Promise<{ text: string }> = typed.getOrSet("ns", { q: 5 }, async () => ({ text: "x" }), gosOptions);
+// @ts-expect-error a duration needs a unit
+const badDuration: Duration = "5";
+const typedDump: { key: string; value: { text: string }; ttl?: number }[] = typed.dump();
+console.log(typedValue, status, entryAsync, generatedText, badDuration, typedDump, entrySync.age);
 const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") });
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,
