@@ -43,11 +43,14 @@ export interface GeneratorContext<T = unknown> {
     ttl(duration: Duration): void;
 }
 
-/** One entry of `MemoryCache.dump()`: `ttl` is the seconds left, absent when it never expires. */
+/**
+ * One entry of `MemoryCache.dump()`: `ttl` is the seconds left, `null` when it never expires
+ * (`load()` also takes `Infinity`, and an absent `ttl` as the default TTL).
+ */
 export interface MemoryCacheEntry<V = unknown> {
     key: string;
     value: V;
-    ttl?: number;
+    ttl?: number | null;
 }
 
 /**

@@ -810,7 +810,7 @@ export class MemoryCache {
       const names = Object.keys(e).filter((n) => n !== "key" && n !== "value" && n !== "ttl");
       if (names.length !== 0) throw MemorySlots.loadError(`entry ${i} has an unknown field "${names[0]}"`);
       this.#checkKey(e.key);
-      const policy = this.#setPolicy(e.ttl === undefined ? undefined : { ttl: e.ttl });
+      const policy = this.#setPolicy(e.ttl === undefined ? undefined : { ttl: e.ttl === null ? Infinity : e.ttl });
       const size = this.#size(e.value);
       if (this.#slots.checkCharge(utf8Length(e.key), size) === FAILED) throw this.#slots.takeError();
       rows.push([e.key, e.value, size, policy]);
@@ -1158,15 +1158,15 @@ export class MemoryCache {
 
   /**
    * The live entries as plain data, most recently used first: `{ key, value, ttl }` with `ttl`
-   * the seconds left (absent for an entry that never expires). `load()` restores them. Stale
-   * entries are left out, and the grace of the others is not kept.
+   * the seconds left (`null` for an entry that never expires, which JSON carries). `load()`
+   * restores them. Stale entries are left out, and the grace of the others is not kept.
    */
   dump() {
     const t = now();
     const out = Array.from(this.#order(t), (s) => {
       const at = this.#freshUntil(s);
       const e = { key: this.#keys[s], value: this.#values[s] };
-      if (at !== Infinity) e.ttl = (at - t) / 1000;
+      e.ttl = at === Infinity ? null : (at - t) / 1000;
       return e;
     });
     this.#notify();
@@ -1174,8 +1174,8 @@ export class MemoryCache {
   }
 
   /**
-   * Stores what `dump()` returned (each entry with its `ttl`, else the default TTL; the cache's
-   * grace applies), so that the first entry ends up the most recently used. Everything is
+   * Stores what `dump()` returned (each entry with its `ttl`: `null` or `Infinity` for no
+   * expiry, absent for the default TTL; the cache's grace applies), so that the first entry ends up the most recently used. Everything is
    * checked before anything is stored: a bad entry is refused (`INVALID_OPTIONS`,
    * `INVALID_KEY`, `UNSERIALIZABLE`, `VALUE_TOO_LARGE`) with the cache unchanged. The bounds
    * apply as to `set`.

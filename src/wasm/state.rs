@@ -118,12 +118,20 @@ pub(crate) fn create(opts: JsOptions) -> JsResult<Rc<State>> {
 }
 
 /// Calls `onRemove(key, value, cause)` for each removal recorded since the last report; what
-/// it throws is ignored (the cache is consistent by then, and a removal cannot be undone).
+/// it throws is counted in `errors` (the cache is consistent by then, and a removal cannot be
+/// undone).
 fn report_removals(cache: &Tiered, on_remove: Option<&Function>) {
     let Some(f) = on_remove else { return };
     for (key, value, cause) in cache.take_removals() {
         let args = Array::of3(&key.into(), &value, &cause.as_str().into());
-        let _ = f.apply(&JsValue::UNDEFINED, &args);
+        if let Err(thrown) = f.apply(&JsValue::UNDEFINED, &args) {
+            // Counted, and reported where the runtime can (`reportError`); the operation goes on.
+            cache.count_error();
+            let report = js_sys::Reflect::get(&js_sys::global(), &"reportError".into());
+            if let Some(report) = report.ok().and_then(|r| r.dyn_into::<Function>().ok()) {
+                let _ = report.call1(&JsValue::UNDEFINED, &thrown);
+            }
+        }
     }
 }
 

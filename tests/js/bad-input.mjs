@@ -148,7 +148,7 @@ export const METHODS = [
   { name: "lookup", kinds: ["namespace", "data"] },
   { name: "store", kinds: ["namespace", "data", "value", "options"] },
   { name: "getOrSet", kinds: ["namespace", "data", "generator", "options"] },
-  { name: "getOrSetEntry", kinds: ["namespace", "data", "generator", "options"], classes: ["MemoryCache"] },
+  { name: "getOrSetEntry", kinds: ["namespace", "data", "generator", "options"] },
   { name: "deletePattern", kinds: ["pattern"] },
   { name: "invalidateNamespace", kinds: ["namespace"] },
   { name: "invalidateVersion", kinds: ["version"] },

@@ -305,6 +305,7 @@ describe("Cache: one codec, onRemove", () => {
     await thrower.set("k", 1);
     await thrower.set("k", 2);
     assert.equal(await thrower.get("k"), 2, "a throwing onRemove leaves the cache consistent");
+    assert.equal((await thrower.stats()).errors, 1, "and is counted");
     thrower.shutdown();
   });
 });

@@ -392,13 +392,13 @@ const READERS = {
     ["MemoryCache.set(k, v, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
     ["Cache.set(k, v, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.set("k", 1, bag))],
     ["MemoryCache.store(ns, d, v, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.store("ns", 1, 1, bag))],
+    ["Cache.store(ns, d, v, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.store("ns", 1, 1, bag))],
   ],
   GetOrSetOptions: [
     ["MemoryCache.getOrSet(ns, d, g, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.getOrSet("ns", 1, () => 1, bag))],
     ["MemoryCache.getOrSetEntry(ns, d, g, bag)", (bag) => withCache(new MemoryCache({ cleanupInterval: 0 }), (c) => c.getOrSetEntry("ns", 1, async () => 1, bag))],
-  ],
-  GetOrSetOptions: [
     ["Cache.getOrSet(ns, d, g, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.getOrSet("ns", 1, () => 1, bag))],
+    ["Cache.getOrSetEntry(ns, d, g, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.getOrSetEntry("ns", 1, () => 1, bag))],
   ],
   WarmOptions: [["Cache.warm({}, bag)", (bag) => withCache(new Cache({ cleanupInterval: 0 }), (c) => c.warm({}, bag))]],
 };

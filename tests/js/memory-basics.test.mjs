@@ -116,6 +116,16 @@ test("dump and load round trip values, recency and remaining TTLs", async () => 
     // An entry without a ttl takes the default TTL.
     dst.load([{ key: "plain", value: 1 }]);
     assert.equal(dst.remainingTtl("plain"), 3600);
+    // One that never expires dumps as ttl: null, which JSON carries, and loads as such.
+    dst.set("forever", 1, { ttl: Infinity });
+    const again = JSON.parse(JSON.stringify(dst.dump()));
+    assert.deepEqual(again.find((e) => e.key === "forever"), { key: "forever", value: 1, ttl: null });
+    const back = new MemoryCache({ cleanupInterval: 0 });
+    back.load(again);
+    assert.equal(back.remainingTtl("forever"), Infinity);
+    back.load([{ key: "inf", value: 2, ttl: Infinity }]);
+    assert.equal(back.remainingTtl("inf"), Infinity);
+    back.shutdown();
     src.shutdown();
     dst.shutdown();
   });

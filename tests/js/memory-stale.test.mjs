@@ -533,7 +533,7 @@ test("ttl Infinity through set, store, getOrSet and load: never expires, remaini
     await clock.move(10 * 365 * 24 * 3600 * 1000);
     assert.deepEqual([c.get("a"), c.get(k), c.lookup("ns", { g: 1 }), c.get("loaded"), c.get("short")], [1, 2, 3, 4, undefined]);
     for (const key of ["a", k, "loaded"]) assert.equal(c.remainingTtl(key), Infinity);
-    assert.deepEqual(c.dump().map((e) => e.ttl), [undefined, undefined, undefined, undefined]);
+    assert.deepEqual(c.dump().map((e) => e.ttl), [null, null, null, null]);
     // Reading such an entry needs no clock reading; a read of another entry does.
     const ticking = Date.now;
     let readings = 0;
