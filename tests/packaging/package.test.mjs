@@ -157,7 +157,7 @@ Cache.fromEnv("UPSTASH_REDIS_REST_URL");
 // Generators: the context, and an async generator's promise.
 const generated: string = mem.getOrSet("ns", { q: 1 }, (ctx) => (ctx.ttl(30), ctx.key));
 const later: Promise<number> = mem.getOrSet("ns", { q: 2 }, async (ctx) => (ctx.signal.aborted ? 0 : 1));
-const dumped: { key: string; value: unknown; ttl?: number }[] = mem.dump();
+const dumped: { key: string; value: unknown; ttl?: number | null }[] = mem.dump();
 mem.load(dumped);
 const firstKey: string | undefined = mem.keys().next().value;
 console.log(generated, later, firstKey, mem.peek("k"), mem.remainingTtl("k"));
@@ -190,8 +190,25 @@ const gosOptions: GetOrSetOptions = { ttl: "500ms", staleWhileRevalidate: 60 };
 const generatedText: Promise<{ text: string }> = typed.getOrSet("ns", { q: 5 }, async () => ({ text: "x" }), gosOptions);
 // @ts-expect-error a duration needs a unit
 const badDuration: Duration = "5";
-const typedDump: { key: string; value: { text: string }; ttl?: number }[] = typed.dump();
+const typedDump: { key: string; value: { text: string }; ttl?: number | null }[] = typed.dump();
 console.log(typedValue, status, entryAsync, generatedText, badDuration, typedDump, entrySync.age);
+// A typed Cache: values, generators and entries carry V.
+interface Answer { text: string; tokens: number }
+const answers = new Cache<Answer>({ ttl: "10m", grace: "1h", staleIfError: true, serializer: { serialize: JSON.stringify, deserialize: JSON.parse } });
+const answer: Answer | undefined = await answers.get("k");
+await answers.set("k", { text: "hi", tokens: 2 }, { ttl: Infinity });
+// @ts-expect-error a Cache<Answer> holds no strings
+await answers.set("k", "hi");
+const answerEntry: CacheEntry<Answer> = await answers.getOrSetEntry("llm", { q: "hi" }, async (ctx) => {
+  const old: Answer | undefined = ctx.stale;
+  ctx.ttl("1d");
+  return old ?? { text: "fresh", tokens: 1 };
+}, { signal: new AbortController().signal, waitUntil: (p) => void p });
+const inferred: Answer = await answers.getOrSet("llm", { q: "x" }, () => ({ text: "x", tokens: 0 }));
+// @ts-expect-error the generator must make an Answer
+await answers.getOrSet("llm", { q: "y" }, () => 42);
+const typedFromEnv: Cache<Answer> = Cache.fromEnv<Answer>(env);
+console.log(answer, answerEntry.status, answerEntry.age, inferred, typedFromEnv);
 const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") });
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,
