@@ -239,6 +239,25 @@ describe("Cache: the generator context and per-call control", () => {
   });
 });
 
+describe("Cache: upstash.timeout", () => {
+  test("upstash.timeout takes a duration; timeoutMs stays as its alias in milliseconds; not both", async () => {
+    const c = new Cache({ cleanupInterval: 0, fallback: false, upstash: upstash({ timeout: "100ms", retries: 0 }) });
+    try {
+      await bridge.up.faults({ mode: "delay", ms: 1_000 });
+      await rejects(c.get("k"), "TIMEOUT");
+    } finally {
+      await bridge.up.faults({ mode: "none" });
+      c.shutdown();
+    }
+    new Cache({ upstash: upstash({ timeoutMs: 2_000 }) }).shutdown();
+    assert.throws(
+      () => new Cache({ upstash: upstash({ timeout: "2s", timeoutMs: 2_000 }) }),
+      (e) => e.code === "INVALID_OPTIONS" && /timeoutMs/.test(e.message),
+    );
+    assert.throws(() => new Cache({ upstash: upstash({ timeout: "11m" }) }), (e) => e.code === "INVALID_OPTIONS");
+  });
+});
+
 describe("Cache: one codec, onRemove", () => {
   test("a Date reads back as its ISO string from memory and from Upstash; a serializer is used by both", async () => {
     await bridge.up.raw("FLUSHDB");

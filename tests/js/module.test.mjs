@@ -18,7 +18,7 @@ function exercise({ Cache, MemoryCache, requestKey, CacheError }) {
   const p = cache.set("k", value);
   assert.ok(p instanceof Promise);
   return p.then(async () => {
-    assert.equal(await cache.get("k"), value);
+    assert.deepEqual(await cache.get("k"), value, "Cache holds the value through its codec (JSON)");
     cache.shutdown();
   });
 }

@@ -63,22 +63,22 @@ const SWEEP_CHILD = `
   const N = 20;
   const finalized = { mem: 0, cache: 0 };
   const registry = new FinalizationRegistry((tag) => { finalized[tag] += 1; });
-  const mem = new MemoryCache({ cleanupInterval, ttl: 0.02 });
-  const cache = new Cache({ cleanupInterval, ttl: 0.02 });
+  const mem = new MemoryCache({ cleanupInterval, ttl: 0.1 });
+  const cache = new Cache({ cleanupInterval, ttl: 0.1 });
   const pending = [];
   (() => {
     for (let i = 0; i < N; i++) {
       const a = { i, pad: "x".repeat(64) };
       registry.register(a, "mem");
       mem.set("k" + i, a);
+      // Cache holds what its codec reads back: the value to watch is the one it returns.
       const b = { i, pad: "y".repeat(64) };
-      registry.register(b, "cache");
-      pending.push(cache.set("k" + i, b));
+      pending.push(cache.set("k" + i, b).then(() => cache.get("k" + i)).then((held) => registry.register(held, "cache")));
     }
   })();
   await Promise.all(pending);
   pending.length = 0;
-  await new Promise((r) => setTimeout(r, 250));
+  await new Promise((r) => setTimeout(r, 400));
   for (let j = 0; j < 30 && (finalized.mem < N || finalized.cache < N); j++) {
     globalThis.gc();
     await new Promise((r) => setTimeout(r, 10));

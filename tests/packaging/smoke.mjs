@@ -84,7 +84,84 @@ export const checks = [
     },
     "Cache",
   ],
+  [
+    "MemoryCache generated content: statuses, ttl Infinity, an aborted caller, a timeout",
+    async ({ MemoryCache }) => {
+      const mem = new MemoryCache({ grace: "1m", cleanupInterval: 0 });
+      try {
+        const gate = deferred();
+        const [a, b] = await Promise.all([
+          mem.getOrSetEntry("ns", 1, () => gate.promise),
+          mem.getOrSetEntry("ns", 1, async () => "never"),
+          Promise.resolve().then(() => gate.resolve("v")),
+        ]);
+        expect([a.status, b.status, a.value], ["miss", "joined", "v"]);
+        expect(mem.getOrSetEntry("ns", 1, () => "never").status, "hit");
+        mem.set("forever", 1, { ttl: Infinity });
+        expect(mem.remainingTtl("forever"), Infinity);
+        await expectAbort(mem);
+        await expectTimeout(mem);
+      } finally {
+        mem.shutdown();
+      }
+    },
+  ],
+  [
+    "Cache generated content: statuses, skip, a Date through JSON, an aborted caller, a timeout",
+    async ({ Cache }) => {
+      const cache = new Cache({ cleanupInterval: 0 });
+      try {
+        const gate = deferred();
+        const [a, b] = await Promise.all([
+          cache.getOrSetEntry("ns", 1, () => gate.promise),
+          cache.getOrSetEntry("ns", 1, () => "never"),
+          Promise.resolve().then(() => gate.resolve(new Date(0))),
+        ]);
+        expect([a.status, b.status, a.value], ["miss", "joined", "1970-01-01T00:00:00.000Z"]);
+        expect((await cache.getOrSetEntry("ns", 1, () => "never")).status, "hit");
+        const skipped = await cache.getOrSetEntry("ns", 2, (ctx) => (ctx.skip(), "once"));
+        expect([skipped.value, await cache.lookup("ns", 2)], ["once", undefined]);
+        await expectAbort(cache);
+        await expectTimeout(cache);
+      } finally {
+        cache.shutdown();
+      }
+    },
+    "Cache",
+  ],
 ];
+
+function deferred() {
+  let resolve;
+  const promise = new Promise((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function expect(got, want) {
+  if (!sameJson(got, want)) throw new Error(`got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+}
+
+/** One caller's abort rejects that caller alone, with the signal's reason. */
+async function expectAbort(cache) {
+  const gate = deferred();
+  const leave = new AbortController();
+  const left = cache.getOrSet("abort", 1, async () => gate.promise, { signal: leave.signal });
+  const stays = cache.getOrSet("abort", 1, async () => "never");
+  leave.abort(new Error("left"));
+  const why = await left.then(() => "resolved", (e) => e.message);
+  gate.resolve("served");
+  expect([why, await stays], ["left", "served"]);
+}
+
+/** A generator past its timeout: TIMEOUT, its signal aborted, nothing cached. */
+async function expectTimeout(cache) {
+  let signal;
+  const code = await cache
+    .getOrSet("slow", 1, async (ctx) => ((signal = ctx.signal), new Promise(() => {})), { timeout: "20ms" })
+    .then(() => "resolved", (e) => e.code);
+  expect([code, signal.aborted], ["TIMEOUT", true]);
+  expect(await cache.lookup("slow", 1), undefined);
+}
 
 /** Runs every check against `api` (`memory`: the `cachette/memory` entry). */
 export async function runSmoke(api, memory = false) {
