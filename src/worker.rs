@@ -1545,7 +1545,7 @@ mod tests {
         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 
-    /// Polls `f` once (so that it starts), then drops it.
+    /// Polls `f` once, so that it starts.
     async fn poll_once<F: Future>(f: F) {
         let mut f = pin!(f);
         poll_fn(|cx| {
@@ -1556,101 +1556,23 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    async fn a_dropped_waiter_leaves_the_others_served_and_all_dropped_abandons() {
+    async fn shutdown_abandons_running_generators() {
         let c = memory();
-        let calls = Rc::new(Cell::new(0));
-        let gen = |calls: Rc<Cell<u32>>, ms: u32| {
-            move |ctx: GenerationContext<String>| async move {
-                calls.set(calls.get() + 1);
-                nap(ms).await;
-                Ok::<_, String>(format!("made for {}", ctx.key().len()))
-            }
-        };
-        let o = GetOrSetOptions::new();
-        let mut first = Box::pin(c.get_or_set_entry("ns", &1, &o, gen(calls.clone(), 30)));
-        let mut second = Box::pin(c.get_or_set_entry("ns", &1, &o, gen(calls.clone(), 30)));
-        poll_fn(|cx| {
-            let _ = first.as_mut().poll(cx);
-            let _ = second.as_mut().poll(cx);
-            Poll::Ready(())
-        })
-        .await;
-        drop(first);
-        let second = second.await.expect("served");
-        assert_eq!((second.status, calls.get()), (CacheStatus::Joined, 1));
-        let hit = c
-            .get_or_set_entry("ns", &1, &o, gen(calls.clone(), 30))
-            .await
-            .expect("hit");
-        assert_eq!((hit.status, hit.value), (CacheStatus::Hit, second.value));
-
         let signal = Rc::new(RefCell::new(None));
         let s = signal.clone();
-        let watched = move |ctx: GenerationContext<String>| async move {
+        let gen = move |ctx: GenerationContext<u32>| async move {
             *s.borrow_mut() = Some(ctx.signal());
-            nap(30).await;
-            Ok::<_, String>("late".to_owned())
+            nap(50).await;
+            Ok::<_, String>(1)
         };
-        let mut only = Box::pin(c.get_or_set_entry("ns", &2, &o, watched));
-        poll_once(only.as_mut()).await;
-        nap(5).await;
-        let started = signal.borrow().as_ref().map(AbortSignal::aborted);
-        assert_eq!(started, Some(false), "the generator runs");
-        drop(only);
-        let aborted = signal.borrow().as_ref().map(AbortSignal::aborted);
-        assert_eq!(aborted, Some(true), "every caller left: the signal aborts");
-        nap(40).await;
-        assert_eq!(c.lookup::<_, String>("ns", &2).await.expect("read"), None);
-    }
-
-    #[wasm_bindgen_test]
-    async fn skip_and_a_bad_ttl() {
-        let c = memory();
         let o = GetOrSetOptions::new();
-        let skipped = c
-            .get_or_set_entry("ns", &2, &o, |ctx: GenerationContext<u32>| async move {
-                ctx.skip();
-                Ok::<_, String>(2)
-            })
-            .await
-            .expect("served");
-        assert_eq!((skipped.value, skipped.status), (2, CacheStatus::Miss));
-        assert_eq!(c.lookup::<_, u32>("ns", &2).await.expect("read"), None);
-        let bad = c
-            .get_or_set_entry("ns", &3, &o, |ctx: GenerationContext<u32>| async move {
-                ctx.ttl(0)?;
-                Ok::<_, Error>(3)
-            })
-            .await
-            .expect_err("refused");
-        assert_eq!(bad.code(), "GENERATOR_FAILED");
-        assert!(bad.to_string().contains("Infinity"), "{bad}");
-    }
-
-    #[wasm_bindgen_test]
-    async fn a_borrowing_generator_whose_call_is_dropped_is_generated_again_by_a_joiner() {
-        let c = memory();
-        let calls = Cell::new(0);
-        let gen = |label: &'static str| {
-            let calls = &calls;
-            move || async move {
-                calls.set(calls.get() + 1);
-                nap(20).await;
-                Ok::<_, String>(label.to_owned())
-            }
-        };
-        let mut leader = Box::pin(c.get_or_set("ns", &1, gen("leader")));
-        let mut joiner = Box::pin(c.get_or_set("ns", &1, gen("joiner")));
-        poll_fn(|cx| {
-            let _ = leader.as_mut().poll(cx);
-            let _ = joiner.as_mut().poll(cx);
-            Poll::Ready(())
-        })
-        .await;
-        drop(leader);
-        assert_eq!(joiner.await.expect("served"), "joiner");
-        assert_eq!(calls.get(), 2);
-        let hit: String = c.get_or_set("ns", &1, gen("again")).await.expect("hit");
-        assert_eq!((hit.as_str(), calls.get()), ("joiner", 2));
+        let mut call = Box::pin(c.get_or_set_entry("ns", &1, &o, gen));
+        poll_once(call.as_mut()).await;
+        nap(5).await;
+        c.shutdown();
+        let e = call.await.expect_err("shut down");
+        assert_eq!(e.code(), "SHUT_DOWN");
+        let aborted = signal.borrow().as_ref().map(AbortSignal::aborted);
+        assert_eq!(aborted, Some(true));
     }
 }
