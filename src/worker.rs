@@ -3,7 +3,7 @@
 //!
 //! ```ignore
 //! use cachette::options::Options;
-//! use cachette::worker::Cache;
+//! use cachette::worker::{Cache, GetOrSetOptions};
 //! use worker::*;
 //!
 //! thread_local! {
@@ -12,7 +12,7 @@
 //! }
 //!
 //! #[event(fetch)]
-//! async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+//! async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 //!     let cache = match CACHE.with(|c| c.get().cloned()) {
 //!         Some(c) => c,
 //!         None => {
@@ -20,14 +20,22 @@
 //!             CACHE.with(|slot| slot.get_or_init(|| c).clone())
 //!         }
 //!     };
-//!     let topic = "Rust";
-//!     let subtopics: Vec<String> = cache
-//!         .get_or_set("subtopics", &serde_json::json!({ "topic": topic }), || async {
+//!     let topic = "Rust".to_owned();
+//!     let options = GetOrSetOptions::new()
+//!         .ttl("1h")
+//!         .grace("1d")
+//!         .stale_while_revalidate(true)
+//!         .wait_until(&ctx);
+//!     let data = serde_json::json!({ "topic": topic });
+//!     let entry = cache
+//!         .get_or_set_entry("subtopics", &data, &options, move |_ctx| async move {
 //!             Ok::<_, Error>(vec![format!("{topic} basics")])
 //!         })
 //!         .await
 //!         .map_err(|e| e.to_string())?;
-//!     Response::from_json(&subtopics)
+//!     let mut response = Response::from_json(&entry.value)?;
+//!     response.headers_mut().set("x-cache", entry.status.as_str())?;
+//!     Ok(response)
 //! }
 //! ```
 //!
@@ -38,28 +46,47 @@
 //! - With Upstash (`options.upstash`, or [`Cache::from_env`]), Upstash holds the data and the
 //!   memory tier is the fallback while it is unreachable (see [`TieredCache`]);
 //!   without it, the cache is the memory tier behind an async API.
-//! - [`Cache::get_or_set`] is single-flight within the isolate: concurrent calls for one key
-//!   (from concurrent requests too) run the generator once; a failure reaches every waiter as
-//!   [`Error::GeneratorFailed`] and nothing is cached. If the request running the generator is
-//!   cancelled, its waiters get `GENERATOR_FAILED` rather than waiting forever.
-//! - No timer is ever started (Workers refuse timers at global scope, and a timer started by a
-//!   request belongs to that request): `cleanup_interval` is not used, and expiry is lazy plus
-//!   amortized, at a cost proportional to what expired.
-//! - Durations are seconds (`ttl: Some(0.5)`); `None` means the cache's default TTL.
+//! - [`Cache::get_or_set_entry`] is the generated-content call, with the semantics of the
+//!   JavaScript `getOrSetEntry`: statuses ([`CacheStatus`]: hit, miss, joined, stale,
+//!   stale-error), a generator context ([`GenerationContext`]: key, stale value, skip, TTL,
+//!   abort signal), per-call options ([`GetOrSetOptions`]: TTL, grace, stale-while-revalidate,
+//!   stale-if-error, timeout, `waitUntil`). It is single-flight within the isolate: concurrent
+//!   calls for one key (from concurrent requests too) run the generator once, in a task of its
+//!   own. Cancelling a call is dropping its future: the other callers are still served, and
+//!   once every caller is gone the generation is abandoned (its signal aborts, its result is
+//!   not stored).
+//! - [`Cache::get_or_set`] and [`Cache::get_or_set_with_ttl`] take a generator without a
+//!   context that may borrow from the caller; it runs inside the calling future (see there).
+//! - No cleanup timer is started (Workers refuse timers at global scope, and a timer started by
+//!   a request belongs to that request): `cleanup_interval` is not used, and expiry is lazy plus
+//!   amortized, at a cost proportional to what expired. A generator's `timeout` is a timer of
+//!   the request running it, cleared when the generator settles.
+//! - Durations are seconds (`ttl: Some(0.5)`, `f64::INFINITY` for no expiry); `None` means
+//!   the cache's default TTL. [`GetOrSetOptions`] also takes strings with a unit (`"5m"`).
 
-use std::cell::RefCell;
-use std::fmt::Display;
-use std::future::Future;
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Display};
+use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
 
+use ::worker::AbortSignal;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use crate::cache::{ttl_ms, Codec, HealthReport, HealthStatus, InFlight, Removal, TieredCache};
+use crate::cache::{
+    ttl_ms, Codec, Found, HealthReport, HealthStatus, InFlight, Removal, TieredCache,
+};
+use crate::clock::{secs_to_ms, NEVER_MS};
 use crate::error::{Error, Result};
-use crate::options::Options;
-use crate::platform::worker::{upstash_from_env, Signal, WorkerTransport};
+use crate::options::{check_secs, parse_duration, CallPolicy, Options, Stale};
+use crate::platform::worker::{
+    hand_to, sleep, spawn, upstash_from_env, Abort, Signal, WorkerTransport,
+};
 use crate::platform::JsClock;
 use crate::stats::StatsSnapshot;
 
@@ -97,59 +124,529 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T> {
     })
 }
 
-/// One `get_or_set` generation under way: its outcome, once settled, and the signal its waiters
-/// (calls from this request or others) wait for.
-#[derive(Default)]
+// ---------------------------------------------------------------------------------------------
+// What callers give and get
+// ---------------------------------------------------------------------------------------------
+
+/// A duration in seconds, as [`GetOrSetOptions`] and [`GenerationContext::ttl`] take it: a
+/// number of seconds (fractional allowed; `f64::INFINITY` for a TTL that never expires), a
+/// [`Duration`], or a string with a unit (`"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`, read by
+/// [`parse_duration`]). Anything else is refused with [`Error::InvalidOptions`] by the call
+/// that uses it.
+pub trait Seconds {
+    /// The seconds (NaN for a string that is not a duration).
+    fn seconds(self) -> f64;
+}
+
+impl Seconds for f64 {
+    fn seconds(self) -> f64 {
+        self
+    }
+}
+
+impl Seconds for i32 {
+    fn seconds(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Seconds for u32 {
+    fn seconds(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Seconds for Duration {
+    fn seconds(self) -> f64 {
+        self.as_secs_f64()
+    }
+}
+
+impl Seconds for &str {
+    fn seconds(self) -> f64 {
+        parse_duration(self).unwrap_or(f64::NAN)
+    }
+}
+
+/// A stale window, as [`GetOrSetOptions::stale_while_revalidate`] and
+/// [`GetOrSetOptions::stale_if_error`] take it: a [`Stale`], `true` (the grace period) or
+/// `false` (off), or a duration ([`Seconds`]).
+pub trait StaleWindow {
+    /// The window.
+    fn window(self) -> Stale;
+}
+
+impl StaleWindow for Stale {
+    fn window(self) -> Stale {
+        self
+    }
+}
+
+impl StaleWindow for bool {
+    fn window(self) -> Stale {
+        if self {
+            Stale::Grace
+        } else {
+            Stale::Off
+        }
+    }
+}
+
+impl<S: Seconds> StaleWindow for S {
+    fn window(self) -> Stale {
+        Stale::Secs(self.seconds())
+    }
+}
+
+/// Hands a task to the runtime so that it outlives the call that started it.
+type WaitUntil = Rc<dyn Fn(Pin<Box<dyn Future<Output = ()>>>)>;
+
+/// Per-call options of [`Cache::get_or_set_entry`]; what is not set is the cache's default
+/// ([`Options`]). Durations are checked by the call, as the JavaScript `getOrSet` checks them:
+/// [`Error::InvalidOptions`] for a TTL that is not positive (or `f64::INFINITY`), a negative or
+/// non-finite grace, window or timeout, or a string that is not a duration.
+///
+/// ```ignore
+/// let options = GetOrSetOptions::new()
+///     .ttl("1h")
+///     .grace("1d")
+///     .stale_while_revalidate(true) // within the grace period
+///     .stale_if_error("6h")
+///     .timeout(20.0)
+///     .wait_until(&ctx);
+/// ```
+#[derive(Clone, Default)]
+pub struct GetOrSetOptions {
+    ttl: Option<f64>,
+    grace: Option<f64>,
+    stale_while_revalidate: Option<Stale>,
+    stale_if_error: Option<Stale>,
+    timeout: Option<f64>,
+    wait_until: Option<WaitUntil>,
+}
+
+impl fmt::Debug for GetOrSetOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetOrSetOptions")
+            .field("ttl", &self.ttl)
+            .field("grace", &self.grace)
+            .field("stale_while_revalidate", &self.stale_while_revalidate)
+            .field("stale_if_error", &self.stale_if_error)
+            .field("timeout", &self.timeout)
+            .field("wait_until", &self.wait_until.is_some())
+            .finish()
+    }
+}
+
+impl GetOrSetOptions {
+    /// The cache's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The generated entry's TTL (`f64::INFINITY`: never expires).
+    pub fn ttl(mut self, ttl: impl Seconds) -> Self {
+        self.ttl = Some(ttl.seconds());
+        self
+    }
+
+    /// How long past its TTL the entry is kept in memory as a stale value.
+    pub fn grace(mut self, grace: impl Seconds) -> Self {
+        self.grace = Some(grace.seconds());
+        self
+    }
+
+    /// How long past its TTL a stale value is served at once while one refresh runs in the
+    /// background (`true`: the grace period).
+    pub fn stale_while_revalidate(mut self, window: impl StaleWindow) -> Self {
+        self.stale_while_revalidate = Some(window.window());
+        self
+    }
+
+    /// How long past its TTL a stale value is served when the generator fails or Upstash cannot
+    /// be read (`true`: the grace period).
+    pub fn stale_if_error(mut self, window: impl StaleWindow) -> Self {
+        self.stale_if_error = Some(window.window());
+        self
+    }
+
+    /// How long the generator may run (0: no limit); then every caller waiting for it gets
+    /// [`Error::Timeout`], its signal aborts and its late result is dropped.
+    pub fn timeout(mut self, timeout: impl Seconds) -> Self {
+        self.timeout = Some(timeout.seconds());
+        self
+    }
+
+    /// Hands work that outlives the call to the Worker's `ctx.waitUntil`: a stale-while-
+    /// revalidate refresh, and a generation this call starts (so that it can finish for the
+    /// other callers waiting for it if this call's future is dropped).
+    pub fn wait_until(self, ctx: &::worker::Context) -> Self {
+        self.wait_until_with(hand_to(ctx))
+    }
+
+    /// As [`GetOrSetOptions::wait_until`], through a function of your own (for instance a
+    /// Durable Object's `state.wait_until`).
+    pub fn wait_until_with(
+        mut self,
+        hand: impl Fn(Pin<Box<dyn Future<Output = ()>>>) + 'static,
+    ) -> Self {
+        self.wait_until = Some(Rc::new(hand));
+        self
+    }
+
+    /// The call's policy over the cache's `defaults`, whose stale windows were given as
+    /// `windows` (a window of [`Stale::Grace`] follows the call's grace period). Built as the
+    /// JavaScript `getOrSet` builds it (`call_options` in `src/wasm/value.rs`).
+    fn policy(&self, defaults: &CallPolicy, windows: (Stale, Stale)) -> Result<CallPolicy> {
+        let mut policy = *defaults;
+        if let Some(secs) = self.ttl {
+            let ms = ttl_ms(Some(secs), 0)?;
+            policy.ttl_ms = (ms != NEVER_MS).then_some(ms);
+        }
+        if let Some(g) = self.grace {
+            check_secs("grace", g, true)?;
+            policy.grace_ms = secs_to_ms(g);
+        }
+        if let Some(t) = self.timeout {
+            check_secs("timeout", t, true)?;
+            policy.timeout_ms = secs_to_ms(t);
+        }
+        for (name, window) in [
+            ("staleWhileRevalidate", self.stale_while_revalidate),
+            ("staleIfError", self.stale_if_error),
+        ] {
+            if let Some(Stale::Secs(s)) = window {
+                check_secs(name, s, true)?;
+            }
+        }
+        policy.stale_while_revalidate_ms = self
+            .stale_while_revalidate
+            .unwrap_or(windows.0)
+            .window_ms(policy.grace_ms);
+        policy.stale_if_error_ms = self
+            .stale_if_error
+            .unwrap_or(windows.1)
+            .window_ms(policy.grace_ms);
+        Ok(policy)
+    }
+}
+
+/// How [`Cache::get_or_set_entry`] came by its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// A fresh cached value.
+    Hit,
+    /// Generated by this call.
+    Miss,
+    /// Generated by another call, which this one joined (single-flight).
+    Joined,
+    /// A stale value, served at once while one refresh runs (stale-while-revalidate).
+    Stale,
+    /// A stale value, served because the generator failed or Upstash could not be read
+    /// (stale-if-error).
+    StaleError,
+}
+
+impl CacheStatus {
+    /// `"hit"`, `"miss"`, `"joined"`, `"stale"` or `"stale-error"`, as the JavaScript
+    /// `getOrSetEntry` names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Joined => "joined",
+            CacheStatus::Stale => "stale",
+            CacheStatus::StaleError => "stale-error",
+        }
+    }
+}
+
+impl Display for CacheStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`Cache::get_or_set_entry`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheEntry<T> {
+    /// The value.
+    pub value: T,
+    /// How it was come by.
+    pub status: CacheStatus,
+    /// Its request key.
+    pub key: String,
+    /// Seconds since it was stored (0 for a value generated for this call).
+    pub age: f64,
+}
+
+/// What a generator of [`Cache::get_or_set_entry`] is called with: the key being generated,
+/// the stale value being refreshed, and ways to skip caching, to set the entry's TTL and to
+/// learn that the result is no longer wanted.
+pub struct GenerationContext<T> {
+    gen: Rc<Gen>,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for GenerationContext<T> {
+    fn clone(&self) -> Self {
+        GenerationContext {
+            gen: self.gen.clone(),
+            value: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for GenerationContext<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenerationContext")
+            .field("key", &self.gen.key)
+            .field("skipped", &self.gen.skipped.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> GenerationContext<T> {
+    /// The request key being generated.
+    pub fn key(&self) -> &str {
+        &self.gen.key
+    }
+
+    /// Hands the result to every caller waiting for it without caching it.
+    pub fn skip(&self) {
+        self.gen.skipped.set(true);
+    }
+
+    /// Sets the entry's TTL (`f64::INFINITY`: never expires). A TTL that is not a positive
+    /// duration of at most 100 years is refused with [`Error::InvalidOptions`] and not applied.
+    pub fn ttl(&self, ttl: impl Seconds) -> Result<()> {
+        let ms = ttl_ms(Some(ttl.seconds()), 0)?;
+        self.gen.ttl_ms.set(Some((ms != NEVER_MS).then_some(ms)));
+        Ok(())
+    }
+
+    /// Aborted when the result is no longer wanted: the timeout passed, every caller waiting
+    /// for it was dropped, or the cache was shut down. Hand it to `Fetch::send_with_signal`;
+    /// its reason is a JS `Error` with the cachette error `code`.
+    pub fn signal(&self) -> AbortSignal {
+        self.gen.abort.signal()
+    }
+}
+
+impl<T: DeserializeOwned> GenerationContext<T> {
+    /// The stale value being refreshed, if memory holds one (past its TTL, within the time it
+    /// is kept).
+    pub fn stale(&self) -> Option<T> {
+        let text = self.gen.stale.borrow().clone()?;
+        decode(&text).ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generations
+// ---------------------------------------------------------------------------------------------
+
+/// A generator with its value type erased: called with the generation's state, it comes to the
+/// value's JSON text.
+type Job<'a> = Box<dyn FnOnce(Rc<Gen>) -> Pin<Box<dyn Future<Output = Result<Text>> + 'a>> + 'a>;
+
+/// How a generation runs.
+enum Generator<'a> {
+    /// In a task of its own: callers wait for it and may leave (a dropped call's future), and a
+    /// stale-while-revalidate refresh can run after the call that started it has returned.
+    Detached(Job<'static>),
+    /// Inside the future of the call that started it, for a generator that borrows from that
+    /// call: dropping the call drops the generation, and callers that joined it start another.
+    Inline(Job<'a>),
+}
+
+impl<'a> Generator<'a> {
+    fn call(self, gen: Rc<Gen>) -> Pin<Box<dyn Future<Output = Result<Text>> + 'a>> {
+        match self {
+            Generator::Detached(job) => job(gen),
+            Generator::Inline(job) => job(gen),
+        }
+    }
+}
+
+/// What a generation shares with its context.
+struct Gen {
+    key: String,
+    abort: Abort,
+    /// The stale value being refreshed (its JSON text).
+    stale: RefCell<Option<Text>>,
+    skipped: Cell<bool>,
+    /// The TTL `ctx.ttl()` set (`Some(None)`: never expires).
+    ttl_ms: Cell<Option<Option<u64>>>,
+    /// Why the generation was abandoned (timed out, left by every caller, shut down): its
+    /// result is dropped.
+    abandoned: RefCell<Option<Error>>,
+    /// The task running the generator, woken when the generation is abandoned.
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Gen {
+    fn new(key: &str, stale: Option<Text>) -> Result<Gen> {
+        Ok(Gen {
+            key: key.to_owned(),
+            abort: Abort::new()?,
+            stale: RefCell::new(stale),
+            skipped: Cell::new(false),
+            ttl_ms: Cell::new(None),
+            abandoned: RefCell::new(None),
+            waker: RefCell::new(None),
+        })
+    }
+
+    /// Abandons the generation (once): its signal aborts with `why`, its generator is dropped.
+    fn abandon(&self, why: Error) {
+        if self.abandoned.borrow().is_some() {
+            return;
+        }
+        *self.abandoned.borrow_mut() = Some(why.clone());
+        let waker = self.waker.borrow_mut().take();
+        // Abort listeners run at once, and may call back into this generation.
+        self.abort.abort(&why);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn abandoned(&self) -> Option<Error> {
+        self.abandoned.borrow().clone()
+    }
+}
+
+/// What a generation settled with, before the value is decoded for a caller.
+#[derive(Debug, Clone)]
+struct Settled {
+    text: Text,
+    status: CacheStatus,
+    age_ms: u64,
+}
+
+impl Settled {
+    fn of(found: &Found<Text>, status: CacheStatus) -> Settled {
+        Settled {
+            text: found.value.clone(),
+            status,
+            age_ms: found.age_ms,
+        }
+    }
+}
+
+/// One generation under way: its outcome once settled, and the signal its callers (from this
+/// request or others) wait for.
 struct Flight {
-    outcome: RefCell<Option<Result<Text>>>,
+    gen: Rc<Gen>,
+    outcome: RefCell<Option<Result<Settled>>>,
     done: Signal,
+    /// Callers waiting for it (an inline generation's own caller is not counted).
+    waiters: Cell<u32>,
+    /// A refresh nobody waits for (stale-while-revalidate): never abandoned by callers leaving,
+    /// and a failure is counted in `errors`.
+    background: bool,
+    /// Reads the cache first and generates only when that finds nothing to serve: registered
+    /// before a read that has to wait (Upstash), so that every call meanwhile joins it.
+    lead: bool,
+    /// Runs inside its caller's future ([`Generator::Inline`]).
+    inline: bool,
+    /// An inline generation whose call was dropped: the callers that joined it start again.
+    cancelled: Cell<bool>,
 }
 
 impl Flight {
-    fn settle(&self, outcome: Result<Text>) {
-        *self.outcome.borrow_mut() = Some(outcome);
-        self.done.notify();
+    fn settle(&self, outcome: Result<Settled>) {
+        if self.outcome.borrow().is_none() {
+            *self.outcome.borrow_mut() = Some(outcome);
+            self.done.notify();
+        }
     }
 
-    async fn wait(&self) -> Result<Text> {
+    async fn outcome(&self) -> Result<Settled> {
         if self.outcome.borrow().is_none() {
             self.done.wait().await;
         }
         self.outcome.borrow().clone().unwrap_or_else(|| {
             Err(Error::GeneratorFailed(
-                "the call generating this value never settled".to_owned(),
+                "the generation of this value never settled".to_owned(),
             ))
         })
     }
 }
 
-/// Settles a flight and forgets it, when the generating call ends, or is dropped half-way.
-struct Leader<'a> {
-    flights: &'a RefCell<InFlight<Rc<Flight>>>,
-    key: &'a str,
-    flight: Rc<Flight>,
-    settled: bool,
+/// A caller waiting for a flight; when it is dropped before the flight settles and it was the
+/// last one, a detached generation is abandoned.
+struct Waiting<'f> {
+    inner: &'f Inner,
+    key: &'f str,
+    flight: &'f Rc<Flight>,
+    waiting: bool,
 }
 
-impl Leader<'_> {
-    fn settle(mut self, outcome: Result<Text>) {
-        self.finish(outcome);
-    }
-
-    fn finish(&mut self, outcome: Result<Text>) {
-        self.settled = true;
-        self.flights.borrow_mut().finish(self.key);
-        self.flight.settle(outcome);
-    }
-}
-
-impl Drop for Leader<'_> {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if !self.settled {
-            self.finish(Err(Error::GeneratorFailed(
-                "the call generating this value was cancelled".to_owned(),
-            )));
+        let f = self.flight;
+        f.waiters.set(f.waiters.get().saturating_sub(1));
+        let unsettled = f.outcome.borrow().is_none();
+        if self.waiting && unsettled && f.waiters.get() == 0 && !f.background && !f.inline {
+            f.gen.abandon(Error::Timeout(
+                "the generation was abandoned: every call waiting for it was dropped".to_owned(),
+            ));
+            self.inner.finish(self.key, &f.gen);
         }
+    }
+}
+
+/// The call running an inline generation; if it is dropped half-way, the flight settles as
+/// cancelled and the callers that joined it start again.
+struct Driving<'f> {
+    inner: &'f Inner,
+    key: &'f str,
+    flight: &'f Rc<Flight>,
+    done: bool,
+}
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let e = Error::GeneratorFailed("the call generating this value was dropped".to_owned());
+            self.flight.cancelled.set(true);
+            self.flight.gen.abandon(e.clone());
+            self.inner.finish(self.key, &self.flight.gen);
+            self.flight.settle(Err(e));
+        }
+    }
+}
+
+/// A generator running, registered so that [`Cache::shutdown`] can abandon it.
+struct Running<'f> {
+    inner: &'f Inner,
+    gen: &'f Rc<Gen>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.inner.running.try_borrow_mut() {
+            running.retain(|g| !Rc::ptr_eq(g, self.gen));
+        }
+    }
+}
+
+/// A stale value within `window` milliseconds past its TTL.
+fn within(found: &Option<Found<Text>>, window: u64) -> Option<&Found<Text>> {
+    found
+        .as_ref()
+        .filter(|f| f.stale_ms.is_some_and(|ms| ms < window))
+}
+
+/// Hands a flight to `wait_until`: the task ends when the flight settles.
+fn hand_over(wait_until: Option<&WaitUntil>, flight: &Rc<Flight>) {
+    if let Some(hand) = wait_until {
+        let flight = flight.clone();
+        hand(Box::pin(async move {
+            let _ = flight.outcome().await;
+        }));
     }
 }
 
@@ -158,7 +655,332 @@ type Tiered = TieredCache<Text, WorkerTransport, JsonText>;
 struct Inner {
     cache: Tiered,
     flights: RefCell<InFlight<Rc<Flight>>>,
+    /// The cache's stale-while-revalidate and stale-if-error windows as given.
+    windows: (Stale, Stale),
+    /// The generators running.
+    running: RefCell<Vec<Rc<Gen>>>,
 }
+
+impl Inner {
+    /// Forgets `key`'s flight if it is still `gen`'s.
+    fn finish(&self, key: &str, gen: &Rc<Gen>) {
+        let Ok(mut flights) = self.flights.try_borrow_mut() else {
+            return;
+        };
+        if flights.get(key).is_some_and(|f| Rc::ptr_eq(&f.gen, gen)) {
+            flights.finish(key);
+        }
+    }
+
+    /// Registers a flight for `key`.
+    fn begin(
+        &self,
+        key: &str,
+        stale: Option<Text>,
+        background: bool,
+        lead: bool,
+        inline: bool,
+    ) -> Result<Rc<Flight>> {
+        let flight = Rc::new(Flight {
+            gen: Rc::new(Gen::new(key, stale)?),
+            outcome: RefCell::new(None),
+            done: Signal::default(),
+            waiters: Cell::new(0),
+            background,
+            lead,
+            inline,
+            cancelled: Cell::new(false),
+        });
+        self.flights.borrow_mut().start(key, flight.clone());
+        Ok(flight)
+    }
+
+    /// Starts a detached generation of `key` in a task of its own.
+    fn detach(
+        self: &Rc<Self>,
+        key: &str,
+        job: Job<'static>,
+        stale: Option<Text>,
+        policy: CallPolicy,
+        background: bool,
+        wait_until: Option<&WaitUntil>,
+    ) -> Result<Rc<Flight>> {
+        let lead = !background && self.cache.is_shared();
+        let flight = self.begin(key, stale, background, lead, false)?;
+        spawn(self.clone().generation(
+            flight.clone(),
+            key.to_owned(),
+            Generator::Detached(job),
+            policy,
+            wait_until.cloned(),
+        ));
+        hand_over(wait_until, &flight);
+        Ok(flight)
+    }
+
+    /// Waits for `flight` as one of its callers.
+    async fn wait(&self, key: &str, flight: &Rc<Flight>) -> Result<Settled> {
+        flight.waiters.set(flight.waiters.get() + 1);
+        let mut waiting = Waiting {
+            inner: self,
+            key,
+            flight,
+            waiting: true,
+        };
+        let outcome = flight.outcome().await;
+        waiting.waiting = false;
+        outcome
+    }
+
+    /// A generation: with `flight.lead`, the cache is read first and what it lets a caller
+    /// serve settles the flight; else the generator runs (until its timeout, unless
+    /// abandoned) and its value is stored (unless skipped). Settles `flight`.
+    async fn generation(
+        self: Rc<Self>,
+        flight: Rc<Flight>,
+        key: String,
+        generator: Generator<'_>,
+        policy: CallPolicy,
+        wait_until: Option<WaitUntil>,
+    ) {
+        let gen = flight.gen.clone();
+        let mut generator = Some(generator);
+        let mut found = None;
+        let r = async {
+            if let Some(e) = gen.abandoned() {
+                return Err(e);
+            }
+            if flight.lead {
+                let read = self.cache.read(&key, &policy).await?;
+                found = read.found;
+                if let Some(s) = self.serve(
+                    &key,
+                    &found,
+                    &policy,
+                    read.shared_error.as_ref(),
+                    &mut generator,
+                    wait_until.as_ref(),
+                )? {
+                    return Ok(s);
+                }
+                if let Some(f) = &found {
+                    *gen.stale.borrow_mut() = Some(f.value.clone());
+                }
+            }
+            let generator = generator.take().ok_or_else(|| {
+                Error::GeneratorFailed("the generator was handed to a refresh".to_owned())
+            })?;
+            let text = self.generate(&gen, generator, policy.timeout_ms).await?;
+            if !gen.skipped.get() {
+                let mut p = policy;
+                if let Some(ttl) = gen.ttl_ms.get() {
+                    p.ttl_ms = ttl;
+                }
+                let size = if self.cache.needs_sizes() {
+                    text.len() as u64
+                } else {
+                    0
+                };
+                self.cache
+                    .store_text(&key, text.clone(), Some(&text), size, &p)
+                    .await?;
+            }
+            Ok(Settled {
+                text,
+                status: CacheStatus::Miss,
+                age_ms: 0,
+            })
+        }
+        .await;
+        self.finish(&key, &gen);
+        let r = match r {
+            Err(e) if flight.lead => self.fallback(&found, &policy, e),
+            r => r,
+        };
+        if r.is_err() && flight.background {
+            self.cache.count_error();
+        }
+        flight.settle(r);
+    }
+
+    /// Runs the generator until it settles, its timeout passes (then [`Error::Timeout`] and
+    /// its signal aborts) or the generation is abandoned. The generator's future is dropped
+    /// then: a late result never arrives.
+    async fn generate(
+        &self,
+        gen: &Rc<Gen>,
+        generator: Generator<'_>,
+        timeout_ms: u64,
+    ) -> Result<Text> {
+        self.cache.check_open()?;
+        self.running.borrow_mut().push(gen.clone());
+        let _running = Running { inner: self, gen };
+        let mut generating = generator.call(gen.clone());
+        let mut deadline = pin!(async {
+            if timeout_ms > 0 {
+                sleep(timeout_ms).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        });
+        poll_fn(|cx| {
+            if let Some(e) = gen.abandoned() {
+                return Poll::Ready(Err(e));
+            }
+            if let Poll::Ready(r) = generating.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            if deadline.as_mut().poll(cx).is_ready() {
+                let e = Error::Timeout(format!(
+                    "the generator did not settle within {timeout_ms} ms"
+                ));
+                gen.abandon(e.clone());
+                return Poll::Ready(Err(e));
+            }
+            *gen.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// What a read lets a caller serve without waiting for a generation: a fresh value
+    /// (`Hit`), a stale one within the stale-while-revalidate window (`Stale`, starting one
+    /// background refresh unless a generation is under way), or, when Upstash could not be
+    /// read, a stale one within the stale-if-error window (`StaleError`). An inline generator
+    /// cannot refresh in the background: its caller generates instead.
+    fn serve(
+        self: &Rc<Self>,
+        key: &str,
+        found: &Option<Found<Text>>,
+        policy: &CallPolicy,
+        shared_error: Option<&Error>,
+        generator: &mut Option<Generator<'_>>,
+        wait_until: Option<&WaitUntil>,
+    ) -> Result<Option<Settled>> {
+        if let Some(f) = found.as_ref().filter(|f| f.stale_ms.is_none()) {
+            return Ok(Some(Settled::of(f, CacheStatus::Hit)));
+        }
+        if let Some(f) = within(found, policy.stale_while_revalidate_ms) {
+            let running = self.flights.borrow().get(key);
+            // None runs, or this is the read of a lead flight, which hands the key over to it.
+            if running.is_none_or(|r| r.lead) {
+                if let Some(Generator::Detached(job)) =
+                    generator.take_if(|g| matches!(g, Generator::Detached(_)))
+                {
+                    let stale = Some(f.value.clone());
+                    self.detach(key, job, stale, *policy, true, wait_until)?;
+                    return Ok(Some(Settled::of(f, CacheStatus::Stale)));
+                }
+            } else {
+                return Ok(Some(Settled::of(f, CacheStatus::Stale)));
+            }
+        }
+        if shared_error.is_some() {
+            if let Some(f) = within(found, policy.stale_if_error_ms) {
+                return Ok(Some(Settled::of(f, CacheStatus::StaleError)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A failed generation: a stale value within the stale-if-error window is served instead
+    /// (unless the cache has shut down).
+    fn fallback(
+        &self,
+        stale: &Option<Found<Text>>,
+        policy: &CallPolicy,
+        e: Error,
+    ) -> Result<Settled> {
+        match within(stale, policy.stale_if_error_ms) {
+            Some(f) if self.cache.check_open().is_ok() => {
+                Ok(Settled::of(f, CacheStatus::StaleError))
+            }
+            _ => Err(e),
+        }
+    }
+
+    /// `get_or_set_entry` for `key` under `policy`: see [`Cache::get_or_set_entry`].
+    async fn entry(
+        self: &Rc<Self>,
+        key: &str,
+        policy: CallPolicy,
+        wait_until: Option<&WaitUntil>,
+        generator: Generator<'_>,
+    ) -> Result<Settled> {
+        self.cache.check_open()?;
+        loop {
+            let running = self.flights.borrow().get(key);
+            let Some(flight) = running else { break };
+            // Joining: a stale value memory holds is served at once within the window, or when
+            // the generation fails within the stale-if-error one.
+            let stale = self.cache.peek(key).filter(|f| f.stale_ms.is_some());
+            if let Some(f) = within(&stale, policy.stale_while_revalidate_ms) {
+                return Ok(Settled::of(f, CacheStatus::Stale));
+            }
+            return match self.wait(key, &flight).await {
+                Ok(mut s) => {
+                    if s.status == CacheStatus::Miss {
+                        s.status = CacheStatus::Joined;
+                    }
+                    Ok(s)
+                }
+                // The inline generation joined was dropped with its call: start again.
+                Err(_) if flight.cancelled.get() => continue,
+                Err(e) => self.fallback(&stale, &policy, e),
+            };
+        }
+        let mut generator = Some(generator);
+        let mut stale = None;
+        if !self.cache.is_shared() {
+            // Memory answers at once: nothing can start a generation before this call does.
+            let read = self.cache.read(key, &policy).await?;
+            if let Some(s) =
+                self.serve(key, &read.found, &policy, None, &mut generator, wait_until)?
+            {
+                return Ok(s);
+            }
+            stale = read.found;
+        }
+        let stale_text = stale.as_ref().map(|f| f.value.clone());
+        let outcome = match generator {
+            Some(Generator::Detached(job)) => {
+                let flight = self.detach(key, job, stale_text, policy, false, wait_until)?;
+                self.wait(key, &flight).await
+            }
+            Some(inline) => {
+                let lead = self.cache.is_shared();
+                let flight = self.begin(key, stale_text, false, lead, true)?;
+                let mut driving = Driving {
+                    inner: self,
+                    key,
+                    flight: &flight,
+                    done: false,
+                };
+                self.clone()
+                    .generation(flight.clone(), key.to_owned(), inline, policy, None)
+                    .await;
+                driving.done = true;
+                flight.outcome().await
+            }
+            None => unreachable_generator(),
+        };
+        match outcome {
+            Err(e) => self.fallback(&stale, &policy, e),
+            ok => ok,
+        }
+    }
+}
+
+/// The generator is taken only by `serve`, which then answers: never reached.
+fn unreachable_generator() -> Result<Settled> {
+    Err(Error::GeneratorFailed(
+        "the generator was handed to a refresh".to_owned(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cache
+// ---------------------------------------------------------------------------------------------
 
 /// The two-tier cache for Rust Workers. Cloning is cheap and clones share one cache; keep one
 /// per isolate (a `thread_local`), made on the first request.
@@ -184,6 +1006,8 @@ impl Cache {
             inner: Rc::new(Inner {
                 cache,
                 flights: RefCell::default(),
+                windows: (options.stale_while_revalidate, options.stale_if_error),
+                running: RefCell::default(),
             }),
         })
     }
@@ -234,7 +1058,8 @@ impl Cache {
         }
     }
 
-    /// Stores `value` (as JSON) under `key` for `ttl` seconds, or the default TTL.
+    /// Stores `value` (as JSON) under `key` for `ttl` seconds (`f64::INFINITY`: no expiry), or
+    /// the default TTL.
     pub async fn set<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -281,6 +1106,53 @@ impl Cache {
         Ok(key)
     }
 
+    /// The cached value for `(namespace, data)`, or the one `generate(ctx)` comes to, stored
+    /// under it; with how it was come by ([`CacheStatus`]), its key and its age.
+    ///
+    /// - A fresh value is a `Hit`. Concurrent calls for one key within the isolate (from
+    ///   concurrent requests too) run one generation: the call that starts it gets `Miss`, the
+    ///   others `Joined`; a failure reaches every one as [`Error::GeneratorFailed`] (or the
+    ///   timeout's [`Error::Timeout`]) and nothing is cached.
+    /// - The generation runs in a task of its own (hence `'static` generators). Dropping a
+    ///   call's future is how a caller gives up: the others are still served; when every call
+    ///   waiting for it has been dropped, the generation is abandoned (`ctx.signal()` aborts,
+    ///   its result is not stored) and the next call starts a new one.
+    /// - A value past its TTL stays in memory for the longest of `grace` and the two stale
+    ///   windows. Within `stale_while_revalidate` it is served at once (`Stale`) while one
+    ///   refresh runs in the background (handed to `wait_until`); when Upstash cannot be read,
+    ///   or the generator fails, within `stale_if_error` it is served as `StaleError`. The
+    ///   generator sees it as `ctx.stale()`.
+    /// - `ctx.skip()` hands the result over without caching it; `ctx.ttl(d)` sets the entry's
+    ///   TTL; `timeout` bounds the generator.
+    ///
+    /// [`Error::InvalidOptions`] for options that are out of range (before anything runs).
+    pub async fn get_or_set_entry<D, T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        data: &D,
+        options: &GetOrSetOptions,
+        generate: F,
+    ) -> Result<CacheEntry<T>>
+    where
+        D: Serialize + ?Sized,
+        T: Serialize + DeserializeOwned + 'static,
+        E: Display + 'static,
+        F: FnOnce(GenerationContext<T>) -> Fut + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + 'static,
+    {
+        let job: Job<'static> = Box::new(move |gen| {
+            Box::pin(async move {
+                let ctx = GenerationContext {
+                    gen,
+                    value: PhantomData,
+                };
+                encode(&generate(ctx).await.map_err(generator_failed)?)
+            })
+        });
+        self.entry(namespace, data, options, Generator::Detached(job))
+            .await
+    }
+
     /// The cached value for `(namespace, data)`, or the result of `generate()` stored under it
     /// with the default TTL. See [`Cache::get_or_set_with_ttl`].
     pub async fn get_or_set<D, T, E, F, Fut>(
@@ -301,9 +1173,15 @@ impl Cache {
     }
 
     /// The cached value for `(namespace, data)`, or the result of `generate()` stored under it
-    /// for `ttl` seconds (`None`: the default TTL). Concurrent calls for one key within the
-    /// isolate run `generate` once and all get its value; an `Err` from it reaches every caller
-    /// as [`Error::GeneratorFailed`] and nothing is cached.
+    /// for `ttl` seconds (`None`: the default TTL; `f64::INFINITY`: no expiry), with the
+    /// cache's default grace and stale windows. Concurrent calls for one key within the
+    /// isolate run `generate` once and all get its value; an `Err` from it reaches every
+    /// caller as [`Error::GeneratorFailed`] and nothing is cached.
+    ///
+    /// `generate` may borrow from the caller, so it runs inside this call's future: a stale
+    /// value is refreshed while the caller waits (never in the background), and dropping this
+    /// call drops the generation (the calls that joined it then generate again themselves).
+    /// [`Cache::get_or_set_entry`] has none of these limits.
     pub async fn get_or_set_with_ttl<D, T, E, F, Fut>(
         &self,
         namespace: &str,
@@ -318,41 +1196,42 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        ttl_ms(ttl, 0)?;
-        let key = self.key(namespace, data)?;
-        let running = self.inner.flights.borrow().get(&key);
-        if let Some(flight) = running {
-            return decode(&flight.wait().await?);
-        }
-        let flight = Rc::new(Flight::default());
-        self.inner.flights.borrow_mut().start(&key, flight.clone());
-        let leader = Leader {
-            flights: &self.inner.flights,
-            key: &key,
-            flight,
-            settled: false,
+        let options = GetOrSetOptions {
+            ttl,
+            ..GetOrSetOptions::default()
         };
-        // The cache operations are timed; the generator is not.
-        let outcome: Result<(Option<T>, Text)> = async {
-            if let Some(text) = self.inner.cache.get(&key).await? {
-                return Ok((None, text));
-            }
-            let value = generate()
-                .await
-                .map_err(|e| Error::GeneratorFailed(format!("generator failed: {e}")))?;
-            let text = encode(&value)?;
-            self.set_text(&key, text.clone(), ttl).await?;
-            Ok((Some(value), text))
-        }
-        .await;
-        leader.settle(match &outcome {
-            Ok((_, text)) => Ok(text.clone()),
-            Err(e) => Err(e.clone()),
+        let job: Job<'_> = Box::new(move |_| {
+            Box::pin(async move { encode(&generate().await.map_err(generator_failed)?) })
         });
-        match outcome? {
-            (Some(value), _) => Ok(value),
-            (None, text) => decode(&text),
-        }
+        let entry: CacheEntry<T> = self
+            .entry(namespace, data, &options, Generator::Inline(job))
+            .await?;
+        Ok(entry.value)
+    }
+
+    async fn entry<D, T>(
+        &self,
+        namespace: &str,
+        data: &D,
+        options: &GetOrSetOptions,
+        generator: Generator<'_>,
+    ) -> Result<CacheEntry<T>>
+    where
+        D: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let policy = options.policy(self.inner.cache.defaults(), self.inner.windows)?;
+        let key = self.key(namespace, data)?;
+        let settled = self
+            .inner
+            .entry(&key, policy, options.wait_until.as_ref(), generator)
+            .await?;
+        Ok(CacheEntry {
+            value: decode(&settled.text)?,
+            status: settled.status,
+            key,
+            age: settled.age_ms as f64 / 1000.0,
+        })
     }
 
     /// Deletes every key matching the Redis glob `pattern`; returns how many.
@@ -401,10 +1280,20 @@ impl Cache {
         }
     }
 
-    /// Shuts the cache down: later operations fail with [`Error::ShutDown`].
+    /// Shuts the cache down: later operations fail with [`Error::ShutDown`], and generators
+    /// running are abandoned (their signals abort; their callers get `SHUT_DOWN`).
     pub fn shutdown(&self) {
         self.inner.cache.shutdown();
+        let running = std::mem::take(&mut *self.inner.running.borrow_mut());
+        for gen in running {
+            gen.abandon(Error::ShutDown);
+        }
     }
+}
+
+/// A generator's failure, as every caller waiting for it gets it.
+fn generator_failed(e: impl Display) -> Error {
+    Error::GeneratorFailed(format!("generator failed: {e}"))
 }
 
 /// What [`Cache::stats`] returns: the snapshot, serialized with the JavaScript `stats()` field
@@ -483,6 +1372,7 @@ impl Serialize for Health {
 
 #[cfg(test)]
 mod tests {
+    use wasm_bindgen::JsCast;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     use super::*;
@@ -551,5 +1441,138 @@ mod tests {
             let json = serde_json::to_value(&h).expect("serializes");
             assert_eq!(keys(&json), present(&h.report.fields()));
         }
+    }
+
+    #[wasm_bindgen_test]
+    fn statuses_are_named_as_in_javascript() {
+        let all = [
+            CacheStatus::Hit,
+            CacheStatus::Miss,
+            CacheStatus::Joined,
+            CacheStatus::Stale,
+            CacheStatus::StaleError,
+        ];
+        let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["hit", "miss", "joined", "stale", "stale-error"]);
+    }
+
+    fn defaults(o: &Options) -> (CallPolicy, (Stale, Stale)) {
+        (o.defaults(), (o.stale_while_revalidate, o.stale_if_error))
+    }
+
+    #[wasm_bindgen_test]
+    fn call_policies_are_built_over_the_defaults() {
+        let o = Options {
+            ttl: 60.0,
+            grace: 600.0,
+            stale_while_revalidate: Stale::Grace,
+            timeout: 2.0,
+            ..Options::default()
+        };
+        let (d, w) = defaults(&o);
+        let none = GetOrSetOptions::new().policy(&d, w).expect("valid");
+        assert_eq!(none, d);
+        // A window of the grace period follows the call's grace.
+        let p = GetOrSetOptions::new()
+            .ttl("5m")
+            .grace(Duration::from_secs(30))
+            .stale_if_error(true)
+            .timeout(0)
+            .policy(&d, w)
+            .expect("valid");
+        assert_eq!(p.ttl_ms, Some(300_000));
+        assert_eq!((p.grace_ms, p.stale_while_revalidate_ms), (30_000, 30_000));
+        assert_eq!((p.stale_if_error_ms, p.timeout_ms), (30_000, 0));
+        let p = GetOrSetOptions::new()
+            .ttl(f64::INFINITY)
+            .stale_while_revalidate(false)
+            .stale_if_error("1h")
+            .policy(&d, w)
+            .expect("valid");
+        assert_eq!(p.ttl_ms, None);
+        assert_eq!(
+            (p.stale_while_revalidate_ms, p.stale_if_error_ms),
+            (0, 3_600_000)
+        );
+        assert_eq!(p.keep_ms(), 3_600_000);
+    }
+
+    #[wasm_bindgen_test]
+    fn bad_call_options_are_invalid_options() {
+        let (d, w) = defaults(&Options::default());
+        let bad = [
+            GetOrSetOptions::new().ttl(0),
+            GetOrSetOptions::new().ttl("0s"),
+            GetOrSetOptions::new().ttl("5 m"),
+            GetOrSetOptions::new().ttl(f64::NAN),
+            GetOrSetOptions::new().grace("1w"),
+            GetOrSetOptions::new().grace(-1),
+            GetOrSetOptions::new().timeout(f64::INFINITY),
+            GetOrSetOptions::new().stale_if_error("x"),
+            GetOrSetOptions::new().stale_while_revalidate(-1.0),
+        ];
+        for o in bad {
+            let e = o.policy(&d, w).expect_err("refused");
+            assert_eq!(e.code(), "INVALID_OPTIONS", "{o:?}: {e}");
+        }
+        let zero = GetOrSetOptions::new()
+            .ttl(0)
+            .policy(&d, w)
+            .expect_err("refused");
+        assert!(zero.to_string().contains("Infinity"), "{zero}");
+    }
+
+    fn memory() -> Cache {
+        Cache::new(&Options {
+            cleanup_interval: 0.0,
+            ..Options::default()
+        })
+        .expect("a cache")
+    }
+
+    /// Resolves after `ms` milliseconds, through the global `setTimeout` (`worker::Delay`
+    /// expects workerd's numeric timer ids, which Node.js does not give).
+    async fn nap(ms: u32) {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let global = js_sys::global();
+            let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+            if let Some(f) = set_timeout {
+                let _ = f.call2(&global, &resolve, &ms.into());
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+
+    /// Polls `f` once, so that it starts.
+    async fn poll_once<F: Future>(f: F) {
+        let mut f = pin!(f);
+        poll_fn(|cx| {
+            let _ = f.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn shutdown_abandons_running_generators() {
+        let c = memory();
+        let signal = Rc::new(RefCell::new(None));
+        let s = signal.clone();
+        let gen = move |ctx: GenerationContext<u32>| async move {
+            *s.borrow_mut() = Some(ctx.signal());
+            nap(50).await;
+            Ok::<_, String>(1)
+        };
+        let o = GetOrSetOptions::new();
+        let mut call = Box::pin(c.get_or_set_entry("ns", &1, &o, gen));
+        poll_once(call.as_mut()).await;
+        nap(5).await;
+        c.shutdown();
+        let e = call.await.expect_err("shut down");
+        assert_eq!(e.code(), "SHUT_DOWN");
+        let aborted = signal.borrow().as_ref().map(AbortSignal::aborted);
+        assert_eq!(aborted, Some(true));
     }
 }

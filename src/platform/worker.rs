@@ -1,18 +1,21 @@
 //! Cloudflare Workers in Rust (feature `worker`): the shared tier's [`Transport`] over
-//! `worker::Fetch`, with an `AbortController` timeout and `worker::Delay` for backoff, and the
-//! Upstash settings read from a Worker's `Env`.
+//! `worker::Fetch`, with an `AbortController` timeout and `worker::Delay` for backoff, the
+//! Upstash settings read from a Worker's `Env`, and the runtime pieces `crate::worker`'s
+//! generations run on: [`Signal`], [`spawn`], [`sleep`], [`Abort`], [`hand_to`].
 //!
 //! This file and `crate::worker` are the only places that name the `worker` crate.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use ::worker::{AbortController, AbortSignal, Delay, Env, Fetch, Headers, Method, RequestInit};
-use js_sys::{Function, Promise};
+use ::worker::{
+    AbortController, AbortSignal, Context, Delay, Env, Fetch, Headers, Method, RequestInit,
+};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 use crate::error::{Error, Result};
 use crate::options::UpstashOptions;
@@ -175,5 +178,76 @@ impl Signal {
     /// Resolves once [`Signal::notify`] was called.
     pub async fn wait(&self) {
         let _ = JsFuture::from(self.promise.clone()).await;
+    }
+}
+
+/// Runs `task` to its end on the isolate's event loop, apart from the future of any caller.
+pub fn spawn(task: impl Future<Output = ()> + 'static) {
+    spawn_local(task);
+}
+
+/// The longest delay `setTimeout` honours, in milliseconds (about 24.8 days); longer ones fire
+/// at once.
+const MAX_DELAY_MS: u64 = i32::MAX as u64;
+
+/// Resolves after `ms` milliseconds (at most about 24.8 days, `setTimeout`'s limit); dropping
+/// it clears the timer.
+pub fn sleep(ms: u64) -> Delay {
+    Delay::from(Duration::from_millis(ms.min(MAX_DELAY_MS)))
+}
+
+/// A JS `Error` for `e`, with its `code` (what an abort signal carries as its reason).
+fn js_error(e: &Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("CacheError");
+    let _ = Reflect::set(
+        &err,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(e.code()),
+    );
+    err.into()
+}
+
+/// The `AbortController` of one generation: its signal goes to the generator; it is aborted
+/// with a cachette [`Error`] as the reason (a JS `Error` named `CacheError` with its `code`).
+#[derive(Debug)]
+pub struct Abort(web_sys::AbortController);
+
+impl Abort {
+    /// A controller not aborted yet.
+    pub fn new() -> Result<Abort> {
+        web_sys::AbortController::new().map(Abort).map_err(|e| {
+            Error::GeneratorFailed(format!(
+                "no AbortController: {}",
+                describe(::worker::Error::Internal(e))
+            ))
+        })
+    }
+
+    /// The signal.
+    pub fn signal(&self) -> AbortSignal {
+        AbortSignal::from(self.0.signal())
+    }
+
+    /// Aborts the signal with `why` as its reason.
+    pub fn abort(&self, why: &Error) {
+        self.0.abort_with_reason(&js_error(why));
+    }
+}
+
+/// A function handing a task to the Worker's `ctx.waitUntil` (so that the request's context
+/// lives until the task ends). A `waitUntil` that throws (the request's context is over) is
+/// ignored: the task still runs as far as the runtime lets it.
+pub fn hand_to(ctx: &Context) -> impl Fn(Pin<Box<dyn Future<Output = ()>>>) + 'static {
+    let ctx: &::worker::worker_sys::Context = ctx.as_ref();
+    let ctx: JsValue = ctx.unchecked_ref::<JsValue>().clone();
+    move |task| {
+        let promise = future_to_promise(async move {
+            task.await;
+            Ok(JsValue::UNDEFINED)
+        });
+        let _ = ctx
+            .unchecked_ref::<::worker::worker_sys::Context>()
+            .wait_until(&promise);
     }
 }

@@ -1,26 +1,39 @@
 // The Rust API for Workers (`cachette::worker::Cache`, crate feature `worker`) inside workerd:
-// tests/workers/api-worker runs its checks (memory tier, then Upstash through worker::Fetch with
-// faults injected into the bridge) and answers one result per check; each becomes a subtest.
+// tests/workers/api-worker runs its checks and answers one result per check; each becomes a
+// subtest. `GET /`: the basic API (memory tier, then Upstash through worker::Fetch with faults
+// injected into the bridge). `GET /generation`: get_or_set_entry (statuses, dropped callers,
+// timeouts, the generator context, grace with stale-while-revalidate and stale-if-error, an
+// Upstash outage), with short real TTLs (time cannot be faked in workerd).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { WORKERS, secrets, startUpstash, startWorker } from "./helpers.mjs";
 
 let up;
+let w;
 before(async () => {
   up = await startUpstash();
+  w = await startWorker("api", { main: secrets(up) }, "/");
 });
-after(() => up?.stop());
+after(async () => {
+  await w?.dispose();
+  up?.stop();
+});
+
+/** Each check `path` answered, as a subtest. */
+async function subtests(t, results, min) {
+  assert.ok(Array.isArray(results) && results.length >= min, JSON.stringify(results));
+  for (const r of results) {
+    await t.test(r.name, () => assert.ok(r.ok, r.error));
+  }
+}
 
 test(WORKERS.api.label, { timeout: 60_000 }, async (t) => {
-  const w = await startWorker("api", { main: secrets(up) }, "/");
-  try {
-    assert.equal(w.first.status, 200, JSON.stringify(w.first.body));
-    const results = w.first.body;
-    assert.ok(Array.isArray(results) && results.length >= 15, JSON.stringify(results));
-    for (const r of results) {
-      await t.test(r.name, () => assert.ok(r.ok, r.error));
-    }
-  } finally {
-    await w.dispose();
-  }
+  assert.equal(w.first.status, 200, JSON.stringify(w.first.body));
+  await subtests(t, w.first.body, 15);
+});
+
+test(`${WORKERS.api.label}: get_or_set_entry`, { timeout: 60_000 }, async (t) => {
+  const r = await w.request("main", "/generation");
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await subtests(t, r.body, 11);
 });

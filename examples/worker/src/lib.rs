@@ -1,7 +1,7 @@
 //! The old topic service's endpoints as a Rust Cloudflare Worker (workers-rs), on
 //! `cachette::worker::Cache` with Upstash as the shared tier. See examples/README.md.
 //!
-//! - `GET  /api/subtopics?topic=…`           generated content through `get_or_set`; `x-cache: hit|miss`
+//! - `GET  /api/subtopics?topic=…`           generated content through `get_or_set_entry`; `x-cache: <status>`
 //! - `GET  /api/cache/stats[?format=legacy]` statistics (camelCase, or the old service's names)
 //! - `POST /api/cache/invalidate/:namespace` `{ "invalidated": n }`, with `Authorization: Bearer <ADMIN_TOKEN>`
 //! - `GET  /api/health`                      `{ status, backend, latencyMs, error? }`
@@ -10,13 +10,13 @@
 //! answers JSON `{ "error": { "code", "message" } }`; where the cache failed, `code` is its
 //! CacheError code.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use cachette::cache::HealthStatus;
 use cachette::options::Options;
 use cachette::stats::StatsSnapshot;
-use cachette::worker::Cache;
+use cachette::worker::{Cache, GetOrSetOptions};
 use cachette::Error as CacheError;
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
@@ -127,7 +127,7 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     let path = path.as_str();
     let allowed = if path.starts_with(INVALIDATE_PREFIX) {
@@ -147,14 +147,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return Ok(r);
     }
     match path {
-        "/api/subtopics" => subtopics(&req, &env).await,
+        "/api/subtopics" => subtopics(&req, &env, &ctx).await,
         "/api/cache/stats" => stats(&req, &env).await,
         "/api/health" => health(&env).await,
         _ => invalidate(&req, &env, &path[INVALIDATE_PREFIX.len()..]).await,
     }
 }
 
-async fn subtopics(req: &Request, env: &Env) -> Result<Response> {
+async fn subtopics(req: &Request, env: &Env, ctx: &Context) -> Result<Response> {
     let topic = query_param(req, "topic")
         .filter(|t| !t.trim().is_empty() && t.chars().count() <= MAX_TOPIC_CHARS);
     let Some(topic) = topic else {
@@ -168,18 +168,19 @@ async fn subtopics(req: &Request, env: &Env) -> Result<Response> {
         Ok(c) => c,
         Err(e) => return config_error(&e),
     };
-    let generated = Cell::new(false);
-    let value = cache
-        .get_or_set(NAMESPACE, &json!({ "topic": topic }), || async {
-            generated.set(true);
+    // The generation runs in a task of its own, handed to waitUntil: it completes for the
+    // other requests waiting for it even if this one goes away.
+    let options = GetOrSetOptions::new().wait_until(ctx);
+    let data = json!({ "topic": topic });
+    let entry = cache
+        .get_or_set_entry(NAMESPACE, &data, &options, move |_ctx| async move {
             Ok::<_, std::convert::Infallible>(stand_in_generate_subtopics(&topic).await)
         })
         .await;
-    match value {
-        Ok(v) => {
-            let mut r = json_response(&v, 200)?;
-            let outcome = if generated.get() { "miss" } else { "hit" };
-            r.headers_mut().set("x-cache", outcome)?;
+    match entry {
+        Ok(entry) => {
+            let mut r = json_response(&entry.value, 200)?;
+            r.headers_mut().set("x-cache", entry.status.as_str())?;
             Ok(r)
         }
         Err(e) => cache_error(&e),

@@ -1,21 +1,26 @@
-//! Checks of `cachette::worker::Cache` run inside workerd: `GET /` runs them all and answers
-//! `[{ "name", "ok", "error"? }]` (tests/workers/rust-api.test.mjs turns each into a subtest).
+//! Checks of `cachette::worker::Cache` run inside workerd: `GET /` runs the checks of the
+//! basic API, `GET /generation` those of `get_or_set_entry` (statuses, stale values, timeouts,
+//! the generator context, dropped callers); each answers `[{ "name", "ok", "error"? }]`
+//! (tests/workers/rust-api.test.mjs turns each into a subtest).
 //! Memory-only checks need nothing; Upstash checks use `UPSTASH_REDIS_REST_URL` and
 //! `UPSTASH_REDIS_REST_TOKEN`, pointing at an upstash-bridge whose faults they switch.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
 use cachette::key::{request_key, KeyFormat};
 use cachette::options::{Options, UpstashOptions};
-use cachette::worker::Cache;
+use cachette::worker::{Cache, CacheEntry, CacheStatus, GenerationContext, GetOrSetOptions};
 use cachette::Error as CacheError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use worker::{event, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{
+    event, AbortSignal, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response,
+};
 
 type Check = std::result::Result<(), String>;
 
@@ -32,6 +37,12 @@ macro_rules! ensure_eq {
         let (a, b) = (&$a, &$b);
         if a != b {
             return Err(format!("{} = {:?}, expected {:?}", stringify!($a), a, b));
+        }
+    }};
+    ($a:expr, $b:expr, $($msg:tt)+) => {{
+        let (a, b) = (&$a, &$b);
+        if a != b {
+            return Err(format!("{}: {} = {:?}, expected {:?}", format!($($msg)+), stringify!($a), a, b));
         }
     }};
 }
@@ -131,22 +142,38 @@ impl Upstash {
         timeout_ms: u32,
         retries: u32,
     ) -> std::result::Result<Cache, String> {
+        self.cache_with(
+            Options {
+                version: version.to_owned(),
+                ..Options::default()
+            },
+            timeout_ms,
+            retries,
+        )
+    }
+
+    /// A cache on the bridge with `options` (its timer off).
+    fn cache_with(
+        &self,
+        options: Options,
+        timeout_ms: u32,
+        retries: u32,
+    ) -> std::result::Result<Cache, String> {
         let mut u = UpstashOptions::new(self.url.clone(), self.token.clone());
         u.timeout_ms = timeout_ms;
         u.retries = retries;
         must(
             Cache::new(&Options {
-                version: version.to_owned(),
                 cleanup_interval: 0.0,
                 upstash: Some(u),
-                ..Options::default()
+                ..options
             }),
             "Cache::new",
         )
     }
 
-    /// Sets the bridge's fault injection.
-    async fn faults(&self, body: Value) -> Check {
+    /// POSTs `body` to the bridge's `path`; the response.
+    async fn post(&self, path: &str, body: Value) -> std::result::Result<Response, String> {
         let headers = Headers::new();
         let auth = format!("Bearer {}", self.token);
         headers
@@ -156,18 +183,27 @@ impl Upstash {
         init.with_method(Method::Post)
             .with_headers(headers)
             .with_body(Some(body.to_string().into()));
-        let req = Request::new_with_init(&format!("{}/__bridge/faults", self.url), &init)
+        let req = Request::new_with_init(&format!("{}{path}", self.url), &init)
             .map_err(|e| e.to_string())?;
-        let resp = Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        Fetch::Request(req).send().await.map_err(|e| e.to_string())
+    }
+
+    /// Sets the bridge's fault injection.
+    async fn faults(&self, body: Value) -> Check {
+        let resp = self.post("/__bridge/faults", body).await?;
         ensure!(
             resp.status_code() == 200,
             "fault control answered {}",
             resp.status_code()
         );
         Ok(())
+    }
+
+    /// One Redis command through the bridge (not through the cache); its `result`.
+    async fn raw(&self, command: &[&str]) -> std::result::Result<Value, String> {
+        let mut resp = self.post("", json!(command)).await?;
+        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+        Ok(body["result"].clone())
     }
 
     /// Runs `check` with `fault` set, clearing it afterwards whatever happened.
@@ -337,14 +373,16 @@ async fn failing_generator(c: &Cache) -> Check {
     Ok(())
 }
 
-async fn cancelled_leader(c: &Cache) -> Check {
-    let data = json!({ "topic": "cancelled" });
-    let slow = || async {
+/// `get_or_set` runs a borrowing generator inside the call that starts it: when that call is
+/// dropped, the calls that joined it generate again themselves.
+async fn dropped_leader(c: &Cache) -> Check {
+    let data = json!({ "topic": "dropped leader" });
+    let mut leader = Box::pin(c.get_or_set("quiz", &data, || async {
         sleep(5_000).await;
         Ok::<_, String>(topic("never"))
-    };
-    let mut leader = Box::pin(c.get_or_set("quiz", &data, slow));
-    let mut waiter = Box::pin(c.get_or_set("quiz", &data, slow));
+    }));
+    let mut waiter =
+        Box::pin(c.get_or_set("quiz", &data, || async { Ok::<_, String>(topic("waiter")) }));
     // One poll each: the leader starts generating, the waiter joins its flight.
     poll_fn(|cx| {
         let _ = leader.as_mut().poll(cx);
@@ -353,14 +391,14 @@ async fn cancelled_leader(c: &Cache) -> Check {
     })
     .await;
     drop(leader);
-    let r: std::result::Result<Topic, _> = waiter.await;
-    ensure_eq!(code(&r), "GENERATOR_FAILED");
-    let fresh: Topic = must(
-        c.get_or_set("quiz", &data, || async { Ok::<_, String>(topic("after")) })
+    let served: Topic = must(waiter.await, "the waiter")?;
+    ensure_eq!(served, topic("waiter"));
+    let cached: Topic = must(
+        c.get_or_set("quiz", &data, || async { Ok::<_, String>(topic("again")) })
             .await,
-        "a new call generates again",
+        "cached",
     )?;
-    ensure_eq!(fresh, topic("after"));
+    ensure_eq!(cached, topic("waiter"));
     Ok(())
 }
 
@@ -680,6 +718,582 @@ async fn upstash_fallback(up: &Upstash) -> Check {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// get_or_set_entry (GET /generation)
+// ---------------------------------------------------------------------------------------------
+
+type Calls = Rc<Cell<u32>>;
+
+/// A generator that counts its calls, takes `ms`, and comes to `value`.
+fn counted<T: 'static>(
+    calls: &Calls,
+    ms: u64,
+    value: T,
+) -> impl FnOnce(GenerationContext<T>) -> Boxed<'static, std::result::Result<T, String>> {
+    let calls = calls.clone();
+    move |_ctx| {
+        boxed(async move {
+            calls.set(calls.get() + 1);
+            if ms > 0 {
+                sleep(ms).await;
+            }
+            Ok(value)
+        })
+    }
+}
+
+/// Polls each future once: the first starts a generation, the others join it.
+async fn start_all<T>(futures: &mut [Boxed<'_, T>]) {
+    poll_fn(|cx| {
+        for f in futures.iter_mut() {
+            let _ = f.as_mut().poll(cx);
+        }
+        Poll::Ready(())
+    })
+    .await;
+}
+
+/// Waits (10 ms at a time, up to `ms`) until `done()`.
+async fn until(ms: u64, done: impl Fn() -> bool) -> bool {
+    for _ in 0..ms / 10 {
+        if done() {
+            return true;
+        }
+        sleep(10).await;
+    }
+    done()
+}
+
+fn statuses<T>(entries: &[std::result::Result<CacheEntry<T>, CacheError>]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| match e {
+            Ok(e) => e.status.as_str().to_owned(),
+            Err(e) => e.code().to_owned(),
+        })
+        .collect()
+}
+
+/// The `code` of an aborted signal's reason.
+fn reason_code(signal: &AbortSignal) -> Option<String> {
+    let reason = signal.reason()?;
+    worker::js_sys::Reflect::get(&reason, &"code".into())
+        .ok()?
+        .as_string()
+}
+
+async fn entry_statuses(c: &Cache) -> Check {
+    let calls = Calls::default();
+    let o = GetOrSetOptions::new();
+    let data = json!({ "topic": "statuses" });
+    let all = join_all(
+        (0..3)
+            .map(|_| {
+                boxed(c.get_or_set_entry("entry", &data, &o, counted(&calls, 20, topic("made"))))
+            })
+            .collect(),
+    )
+    .await;
+    ensure_eq!(calls.get(), 1);
+    ensure_eq!(statuses(&all), ["miss", "joined", "joined"]);
+    let key = must(c.key("entry", &data), "key")?;
+    for e in all {
+        let e = must(e, "get_or_set_entry")?;
+        ensure_eq!((e.value, e.key, e.age), (topic("made"), key.clone(), 0.0));
+    }
+    sleep(60).await;
+    let hit = must(
+        c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, topic("never")))
+            .await,
+        "hit",
+    )?;
+    ensure_eq!(
+        (hit.status, hit.value, calls.get()),
+        (CacheStatus::Hit, topic("made"), 1)
+    );
+    ensure!((0.04..5.0).contains(&hit.age), "age {}", hit.age);
+    Ok(())
+}
+
+async fn dropped_callers(c: &Cache) -> Check {
+    let calls = Calls::default();
+    let o = GetOrSetOptions::new();
+    let data = json!({ "topic": "dropped" });
+    let mut all: Vec<Boxed<'_, _>> = (0..3)
+        .map(|_| boxed(c.get_or_set_entry("entry", &data, &o, counted(&calls, 50, 7u32))))
+        .collect();
+    start_all(&mut all).await;
+    drop(all.remove(0));
+    let rest = join_all(all).await;
+    ensure_eq!(statuses(&rest), ["joined", "joined"]);
+    ensure_eq!(calls.get(), 1);
+
+    // Every caller dropped: the generation is abandoned.
+    let signal: Rc<RefCell<Option<AbortSignal>>> = Rc::default();
+    let seen = signal.clone();
+    let watched = move |ctx: GenerationContext<u32>| async move {
+        *seen.borrow_mut() = Some(ctx.signal());
+        sleep(200).await;
+        Ok::<_, String>(8)
+    };
+    let other = json!({ "topic": "abandoned" });
+    let mut only = vec![boxed(c.get_or_set_entry("entry", &other, &o, watched))];
+    start_all(&mut only).await;
+    ensure!(
+        until(2_000, || signal.borrow().is_some()).await,
+        "the generator never started"
+    );
+    let aborted = || signal.borrow().as_ref().is_some_and(AbortSignal::aborted);
+    ensure!(!aborted(), "aborted while a caller waits");
+    drop(only);
+    ensure!(
+        aborted(),
+        "every caller left: the generator's signal aborts"
+    );
+    sleep(250).await;
+    ensure_eq!(
+        must(c.lookup::<_, u32>("entry", &other).await, "lookup")?,
+        None
+    );
+    let next = must(
+        c.get_or_set_entry("entry", &other, &o, counted(&calls, 0, 9u32))
+            .await,
+        "the next call",
+    )?;
+    ensure_eq!((next.status, next.value), (CacheStatus::Miss, 9));
+    Ok(())
+}
+
+async fn generator_timeout(c: &Cache) -> Check {
+    let o = GetOrSetOptions::new().timeout("50ms");
+    let signal: Rc<RefCell<Option<AbortSignal>>> = Rc::default();
+    let seen = signal.clone();
+    let late = move |ctx: GenerationContext<String>| async move {
+        *seen.borrow_mut() = Some(ctx.signal());
+        sleep(300).await;
+        Ok::<_, String>("too late".to_owned())
+    };
+    let data = json!({ "topic": "timeout" });
+    let calls = Calls::default();
+    let all = join_all(vec![
+        boxed(c.get_or_set_entry("entry", &data, &o, late)),
+        boxed(c.get_or_set_entry(
+            "entry",
+            &data,
+            &GetOrSetOptions::new(),
+            counted(&calls, 0, String::new()),
+        )),
+    ])
+    .await;
+    ensure_eq!(statuses(&all), ["TIMEOUT", "TIMEOUT"]);
+    ensure_eq!(calls.get(), 0);
+    let reason = signal.borrow().as_ref().and_then(reason_code);
+    ensure_eq!(reason.as_deref(), Some("TIMEOUT"));
+    sleep(350).await;
+    ensure_eq!(
+        must(c.lookup::<_, String>("entry", &data).await, "lookup")?,
+        None
+    );
+    let next = must(
+        c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "next".to_owned()))
+            .await,
+        "the next call",
+    )?;
+    ensure_eq!(
+        (next.status, next.value.as_str()),
+        (CacheStatus::Miss, "next")
+    );
+    Ok(())
+}
+
+async fn skip_ttl_and_options(c: &Cache) -> Check {
+    let o = GetOrSetOptions::new();
+    let data = json!({ "topic": "skip" });
+    let skipped = must(
+        c.get_or_set_entry(
+            "entry",
+            &data,
+            &o,
+            |ctx: GenerationContext<String>| async move {
+                ctx.skip();
+                Ok::<_, String>("truncated answer".to_owned())
+            },
+        )
+        .await,
+        "skip",
+    )?;
+    ensure_eq!(
+        (skipped.status, skipped.value.as_str()),
+        (CacheStatus::Miss, "truncated answer")
+    );
+    ensure_eq!(
+        must(c.lookup::<_, String>("entry", &data).await, "lookup")?,
+        None
+    );
+    let bad_ttl = c
+        .get_or_set_entry(
+            "entry",
+            &data,
+            &o,
+            |ctx: GenerationContext<u32>| async move {
+                ctx.ttl(0)?;
+                Ok::<_, CacheError>(1)
+            },
+        )
+        .await;
+    ensure_eq!(code(&bad_ttl), "GENERATOR_FAILED");
+    let msg = bad_ttl.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(msg.contains("Infinity"), "message {msg:?}");
+    let calls = Calls::default();
+    for bad in [
+        GetOrSetOptions::new().ttl("5 m"),
+        GetOrSetOptions::new().grace("1w"),
+        GetOrSetOptions::new().timeout(-1),
+        GetOrSetOptions::new().stale_if_error("x"),
+    ] {
+        let r = c
+            .get_or_set_entry("entry", &data, &bad, counted(&calls, 0, 1u32))
+            .await;
+        ensure_eq!(code(&r), "INVALID_OPTIONS");
+    }
+    ensure_eq!(calls.get(), 0);
+    Ok(())
+}
+
+/// Memory, 300 ms TTL, an hour of grace: stale values for a while.
+fn graced() -> GetOrSetOptions {
+    GetOrSetOptions::new().ttl("300ms").grace("1h")
+}
+
+async fn stale_while_revalidate() -> Check {
+    let c = memory_cache()?;
+    let handed: Rc<RefCell<Vec<Boxed<'static, ()>>>> = Rc::default();
+    let hand = handed.clone();
+    let o = graced()
+        .stale_while_revalidate(true)
+        .wait_until_with(move |task| hand.borrow_mut().push(task));
+    let data = json!({ "topic": "swr" });
+    let calls = Calls::default();
+    let first = must(
+        c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "v1".to_owned()))
+            .await,
+        "first",
+    )?;
+    ensure_eq!(first.status, CacheStatus::Miss);
+    sleep(400).await;
+    let key = must(c.key("entry", &data), "key")?;
+    ensure_eq!(
+        must(c.get::<String>(&key).await, "a plain get")?,
+        None,
+        "a plain read never returns a stale value"
+    );
+    let refresh = {
+        let calls = calls.clone();
+        move |ctx: GenerationContext<String>| async move {
+            calls.set(calls.get() + 1);
+            sleep(50).await;
+            ctx.ttl(60).map_err(|e| e.to_string())?;
+            Ok::<_, String>(format!("v2 (was {})", ctx.stale().unwrap_or_default()))
+        }
+    };
+    // The first call's generator refreshes; the other nine would, were they to run.
+    let mut reads = vec![boxed(c.get_or_set_entry("entry", &data, &o, refresh))];
+    reads.extend((0..9).map(|_| {
+        boxed(c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "v2'".to_owned())))
+    }));
+    let all = join_all(reads).await;
+    ensure_eq!(statuses(&all), vec!["stale"; 10]);
+    for e in all {
+        let e = must(e, "stale")?;
+        ensure!(e.value == "v1" && e.age >= 0.3, "{e:?}");
+    }
+    // The first generation, then the refresh (a task of its own), went to wait_until.
+    let task = handed.borrow_mut().pop();
+    ensure_eq!(handed.borrow().len(), 1);
+    task.ok_or("nothing handed to wait_until")?.await;
+    ensure_eq!(calls.get(), 2, "exactly one refresh for ten stale reads");
+    let after = must(
+        c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "v3".to_owned()))
+            .await,
+        "after",
+    )?;
+    ensure_eq!(
+        (after.status, after.value.as_str(), calls.get()),
+        (CacheStatus::Hit, "v2 (was v1)", 2)
+    );
+    Ok(())
+}
+
+async fn stale_if_error() -> Check {
+    let c = memory_cache()?;
+    let data = json!({ "topic": "sie" });
+    let calls = Calls::default();
+    must(
+        c.get_or_set_entry(
+            "entry",
+            &data,
+            &graced(),
+            counted(&calls, 0, "good".to_owned()),
+        )
+        .await,
+        "first",
+    )?;
+    sleep(400).await;
+    let failing = |_: GenerationContext<String>| async { Err::<String, _>("model down") };
+    let served = must(
+        c.get_or_set_entry("entry", &data, &graced().stale_if_error(true), failing)
+            .await,
+        "stale-if-error",
+    )?;
+    ensure!(
+        served.status == CacheStatus::StaleError && served.value == "good" && served.age >= 0.3,
+        "{served:?}"
+    );
+    for (o, why) in [
+        (graced(), "without stale_if_error"),
+        (graced().stale_if_error("10ms"), "outside a 10 ms window"),
+    ] {
+        let r = c.get_or_set_entry("entry", &data, &o, failing).await;
+        ensure_eq!(code(&r), "GENERATOR_FAILED", "{why}");
+        let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+        ensure!(msg.contains("model down"), "{why}: {msg:?}");
+    }
+    Ok(())
+}
+
+/// Through Upstash: the refresh of a stale value, handed to the request's `ctx.wait_until`,
+/// stores the TTL its generator set (`PTTL`); `f64::INFINITY` is no expiry; the age of a hit
+/// follows the key's remaining TTL.
+async fn upstash_refresh_and_ttls(up: &Upstash, ctx: &Context) -> Check {
+    let c = up.cache("ttl", 5_000, 1)?;
+    let o = graced().stale_while_revalidate(true).wait_until(ctx);
+    let data = json!({ "topic": "refresh" });
+    let calls = Calls::default();
+    let first = must(
+        c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "v1".to_owned()))
+            .await,
+        "first",
+    )?;
+    ensure_eq!(first.status, CacheStatus::Miss);
+    let key = first.key;
+    sleep(400).await;
+    ensure_eq!(up.raw(&["EXISTS", &key]).await?, json!(0));
+    let refresh = {
+        let calls = calls.clone();
+        move |ctx: GenerationContext<String>| async move {
+            calls.set(calls.get() + 1);
+            ctx.ttl("2m").map_err(|e| e.to_string())?;
+            Ok::<_, String>(format!("v2 (was {})", ctx.stale().unwrap_or_default()))
+        }
+    };
+    let all = join_all(vec![
+        boxed(c.get_or_set_entry("entry", &data, &o, refresh)),
+        boxed(c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "x".to_owned()))),
+    ])
+    .await;
+    ensure_eq!(statuses(&all), ["stale", "stale"]);
+    ensure!(
+        until(2_000, || calls.get() == 2).await,
+        "one refresh: {} calls",
+        calls.get()
+    );
+    let mut pttl = json!(-2);
+    for _ in 0..100 {
+        pttl = up.raw(&["PTTL", &key]).await?;
+        if pttl.as_i64().is_some_and(|p| p > 0) {
+            break;
+        }
+        sleep(10).await;
+    }
+    let ms = pttl.as_i64().unwrap_or(-2);
+    ensure!(
+        (110_000..=120_000).contains(&ms),
+        "PTTL {pttl} after ctx.ttl(\"2m\")"
+    );
+    let hit = must(
+        c.get_or_set_entry("entry", &data, &o, counted(&calls, 0, "x".to_owned()))
+            .await,
+        "hit",
+    )?;
+    ensure_eq!(
+        (hit.status, hit.value.as_str()),
+        (CacheStatus::Hit, "v2 (was v1)")
+    );
+
+    let forever = json!({ "topic": "forever" });
+    let e = must(
+        c.get_or_set_entry(
+            "entry",
+            &forever,
+            &o,
+            |ctx: GenerationContext<u32>| async move {
+                ctx.ttl(f64::INFINITY).map_err(|e| e.to_string())?;
+                Ok::<_, String>(1)
+            },
+        )
+        .await,
+        "ctx.ttl(INFINITY)",
+    )?;
+    ensure_eq!(up.raw(&["PTTL", &e.key]).await?, json!(-1));
+    must(c.set("ttl:forever", &1, Some(f64::INFINITY)).await, "set")?;
+    ensure_eq!(up.raw(&["PTTL", "ttl:forever"]).await?, json!(-1));
+
+    let old = json!({ "topic": "old" });
+    let old_key = must(c.key("entry", &old), "key")?;
+    up.raw(&["SET", &old_key, "\"old\"", "PX", "50000"]).await?;
+    let e = must(
+        c.get_or_set_entry(
+            "entry",
+            &old,
+            &GetOrSetOptions::new().ttl(60),
+            counted(&calls, 0, String::new()),
+        )
+        .await,
+        "an older entry",
+    )?;
+    ensure!(
+        e.status == CacheStatus::Hit && (9.9..=10.5).contains(&e.age),
+        "{e:?}: 60 s TTL with 50 s left"
+    );
+    Ok(())
+}
+
+/// During an outage, a value cached before it is served: fresh as a hit, past its TTL (within
+/// stale_if_error) as stale-error, without generating.
+async fn upstash_outage(up: &Upstash) -> Check {
+    let c = up.cache_with(
+        Options {
+            version: "outage".to_owned(),
+            stale_if_error: cachette::options::Stale::Secs(3600.0),
+            ..Options::default()
+        },
+        300,
+        0,
+    )?;
+    let calls = Calls::default();
+    let data = json!({ "topic": "outage" });
+    let o = GetOrSetOptions::new().ttl(1);
+    let first = must(
+        c.get_or_set_entry("llm", &data, &o, counted(&calls, 0, topic("paid")))
+            .await,
+        "first",
+    )?;
+    ensure_eq!(first.status, CacheStatus::Miss);
+    up.with_fault(json!({ "mode": "reset" }), async {
+        let hit = must(
+            c.get_or_set_entry("llm", &data, &o, counted(&calls, 0, topic("x")))
+                .await,
+            "fresh",
+        )?;
+        ensure_eq!((hit.status, calls.get()), (CacheStatus::Hit, 1));
+        sleep(1_100).await;
+        let stale = must(
+            c.get_or_set_entry("llm", &data, &o, counted(&calls, 0, topic("x")))
+                .await,
+            "stale",
+        )?;
+        ensure!(
+            stale.status == CacheStatus::StaleError
+                && stale.value == topic("paid")
+                && stale.age >= 1.0,
+            "{stale:?}"
+        );
+        ensure_eq!(calls.get(), 1, "no paid call");
+        ensure_eq!(c.health().await.report.status.as_str(), "degraded");
+        Ok(())
+    })
+    .await?;
+    let back = must(
+        c.get_or_set_entry("llm", &data, &o, counted(&calls, 0, topic("again")))
+            .await,
+        "back",
+    )?;
+    ensure_eq!((back.status, calls.get()), (CacheStatus::Miss, 2));
+    Ok(())
+}
+
+async fn generation_checks(env: &Env, ctx: &Context) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let tiers = [
+        ("memory", memory_cache()),
+        (
+            "upstash",
+            Upstash::from(env).and_then(|up| up.cache("gen", 5_000, 1)),
+        ),
+    ];
+    for (tier, c) in tiers {
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Outcome {
+                    name: format!("{tier}: make the cache"),
+                    ok: false,
+                    error: Some(e),
+                });
+                continue;
+            }
+        };
+        run(
+            &mut out,
+            &format!("{tier}: get_or_set_entry statuses miss, joined, hit (with age)"),
+            entry_statuses(&c),
+        )
+        .await;
+        run(
+            &mut out,
+            &format!("{tier}: a dropped caller leaves the others served; when all are dropped the generation is abandoned"),
+            dropped_callers(&c),
+        )
+        .await;
+        run(
+            &mut out,
+            &format!("{tier}: timeout: TIMEOUT for every caller, signal aborted, the late result not cached"),
+            generator_timeout(&c),
+        )
+        .await;
+    }
+    run(
+        &mut out,
+        "memory: ctx.skip() caches nothing, a bad ctx.ttl() and bad options are refused",
+        async { skip_ttl_and_options(&memory_cache()?).await },
+    )
+    .await;
+    run(
+        &mut out,
+        "memory: grace + stale_while_revalidate: the stale value at once, exactly one refresh, handed to wait_until",
+        stale_while_revalidate(),
+    )
+    .await;
+    run(
+        &mut out,
+        "memory: stale_if_error serves the stale value when the generator fails, within the window",
+        stale_if_error(),
+    )
+    .await;
+    match Upstash::from(env) {
+        Ok(up) => {
+            run(
+                &mut out,
+                "upstash: a background refresh (ctx.wait_until) stores ctx.ttl() as PTTL; INFINITY is PTTL -1; a hit's age follows PTTL",
+                upstash_refresh_and_ttls(&up, ctx),
+            )
+            .await;
+            run(
+                &mut out,
+                "upstash: during an outage a value cached before it is a hit, then stale-error, never generated",
+                upstash_outage(&up),
+            )
+            .await;
+        }
+        Err(e) => out.push(Outcome {
+            name: "upstash: bindings".to_owned(),
+            ok: false,
+            error: Some(e),
+        }),
+    }
+    out
+}
+
 #[derive(Serialize)]
 struct Outcome {
     name: String,
@@ -735,15 +1349,26 @@ async fn on_tier(out: &mut Vec<Outcome>, tier: &str, c: std::result::Result<Cach
     .await;
     run(
         out,
-        &format!("{tier}: a cancelled generating call releases its waiters"),
-        cancelled_leader(&c),
+        &format!("{tier}: a dropped get_or_set call leaves the calls that joined it served"),
+        dropped_leader(&c),
     )
     .await;
     run(out, &format!("{tier}: delete_pattern, invalidate_namespace (escaped), update_version, invalidate_version"), invalidations(&c)).await;
 }
 
 #[event(fetch)]
-async fn fetch(_req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    match req.path().as_str() {
+        "/" => Response::from_json(&basic_checks(&env).await),
+        "/generation" => Response::from_json(&generation_checks(&env, &ctx).await),
+        path => Ok(
+            Response::from_json(&json!({ "error": format!("no route for {path}") }))?
+                .with_status(404),
+        ),
+    }
+}
+
+async fn basic_checks(env: &Env) -> Vec<Outcome> {
     let mut out = Vec::new();
     on_tier(&mut out, "memory", memory_cache()).await;
     run(&mut out, "memory: a TTL expires", memory_expiry()).await;
@@ -765,7 +1390,7 @@ async fn fetch(_req: Request, env: Env, _ctx: Context) -> worker::Result<Respons
         from_env_errors(),
     )
     .await;
-    match Upstash::from(&env) {
+    match Upstash::from(env) {
         Ok(up) => {
             on_tier(&mut out, "upstash", up.cache("v1", 5_000, 1)).await;
             run(
@@ -799,5 +1424,5 @@ async fn fetch(_req: Request, env: Env, _ctx: Context) -> worker::Result<Respons
             error: Some(e),
         }),
     }
-    Response::from_json(&out)
+    out
 }
