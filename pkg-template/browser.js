@@ -9,7 +9,9 @@ __registerErrorClass(CacheError);
 
 import { Cache } from "./web/cachette.js";
 shutdownOnFree(Cache);
+withStreams(Cache);
 export { Cache };
+import { withStreams } from "./memory-cache.js";
 export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };
 

@@ -70,6 +70,12 @@ export declare class Cache<V = unknown> {
         generator: (ctx: GeneratorContext<T>) => T | Promise<T>,
         options?: GetOrSetOptions,
     ): Promise<CacheEntry<T>>;
+    /**
+     * A stream of chunks (strings, `Uint8Array`s or JSON values) for `(namespace, data)`: on a
+     * miss, `generator(ctx)`'s chunks as they come, recorded and stored as one value when the
+     * source ends cleanly; joined while the key is generating in this isolate; replayed on a hit.
+     */
+    getOrSetStream<C = unknown>(namespace: string, data: unknown, generator: StreamGenerator<C>, options?: StreamOptions): Promise<StreamEntry<C>>;
     /** Deletes every key matching the Redis glob `pattern`; resolves to how many. */
     deletePattern(pattern: string): Promise<number>;
     /** Deletes every request key of `namespace` under the current version. */
@@ -102,6 +108,35 @@ export declare class Cache<V = unknown> {
  * `keyFormat` (`"jcs"`, RFC 8785, by default; or `"python"`).
  */
 export declare function requestKey(version: string, namespace: string, data: unknown, keyFormat?: KeyFormat): string;
+
+/** Options of `getOrSetStream`. */
+export interface StreamOptions {
+    /** The recording's TTL (`Infinity`: never expires); default: the cache's `ttl`. */
+    ttl?: Duration;
+    /** How long past its TTL the recording is kept; default: the cache's `grace`. */
+    grace?: Duration;
+    /** This caller's abort: its stream errors with the signal's reason. */
+    signal?: AbortSignal;
+    /** How a hit is replayed: `chunkDelay` between chunks (default: as fast as the reader takes). */
+    replay?: { chunkDelay?: Duration };
+    /** A stream larger than this (bytes of UTF-8 text, of bytes, of JSON) is passed through and not cached. Default 4 MiB. */
+    maxStreamBytes?: number;
+}
+
+/** What `getOrSetStream` resolves to. */
+export interface StreamEntry<C = unknown> {
+    /** The chunks: live on a miss, recorded then live when joined, replayed on a hit. */
+    stream: ReadableStream<C>;
+    status: "hit" | "miss" | "joined";
+    /** The request key. */
+    key: string;
+}
+
+/** What a stream generator may return: a ReadableStream or an (async) iterable of chunks. */
+export type StreamSource<C> = ReadableStream<C> | AsyncIterable<C> | Iterable<C>;
+
+/** What `getOrSetStream` calls its generator with (`stale` is always `undefined` there). */
+export type StreamGenerator<C> = (ctx: GeneratorContext<never>) => StreamSource<C> | Promise<StreamSource<C>>;
 
 /** What `MemoryCache.getOrSet` and `getOrSetEntry` call their generator with. */
 export interface GeneratorContext<T = unknown> {
@@ -207,6 +242,12 @@ export declare class MemoryCache<V = unknown> {
      * generator (see the async overload).
      */
     getOrSetEntry<T extends V>(namespace: string, data: unknown, generator: (ctx: GeneratorContext<T>) => T, options?: GetOrSetOptions): CacheEntry<T>;
+    /**
+     * A stream of chunks (strings, `Uint8Array`s or JSON values) for `(namespace, data)`: on a
+     * miss, `generator(ctx)`'s chunks as they come, recorded and cached when the source ends
+     * cleanly; joined while the key is generating; the recording replayed on a hit.
+     */
+    getOrSetStream<C = unknown>(namespace: string, data: unknown, generator: StreamGenerator<C>, options?: StreamOptions): Promise<StreamEntry<C>>;
     /**
      * The value under `key`, or `undefined`. Refreshes recency.
      */

@@ -1314,3 +1314,378 @@ export class MemoryCache {
 if (typeof Symbol.dispose === "symbol") {
   MemoryCache.prototype[Symbol.dispose] = MemoryCache.prototype.free;
 }
+
+// ---- streams ----------------------------------------------------------------------------------
+//
+// `getOrSetStream` on both classes (MemoryCache here, Cache through `withStreams(Cache)` in each
+// entry), written once over the public methods they share: `key`, `get` and `set` (a plain value
+// or a promise of one, awaited either way). A generation in flight is a StreamFlight: the source
+// is read as fast as it produces, every chunk kept in order; each reader is a ReadableStream that
+// replays the chunks so far and then follows the live ones. The recording is stored (one value,
+// `{ "cachette/stream": 1, chunks, bytes }`) only when the source finishes cleanly.
+
+const STREAM_TAG = "cachette/stream";
+const STREAM_OPTIONS = ["ttl", "grace", "signal", "replay", "maxStreamBytes"];
+const MAX_STREAM_BYTES = 4 * 1024 * 1024;
+/** The streams being generated, by cache and key. */
+const streamFlights = new WeakMap();
+
+/** A CacheError made with the class wasm makes its errors with (see timeoutError()). */
+function cacheError(code, message) {
+  const CacheError = MemorySlots.shutDownError().constructor;
+  if (CacheError !== Error) return new CacheError(code, message);
+  const e = new Error(message);
+  e.name = "CacheError";
+  e.code = code;
+  return e;
+}
+
+const badStreamOptions = (message) => cacheError("INVALID_OPTIONS", `getOrSetStream options: ${message}`);
+
+/** Reads `getOrSetStream`'s options: `{ ttl, grace }` as `set` takes them, `signal`,
+ * `replay: { chunkDelay }` (a duration, in milliseconds here) and `maxStreamBytes`. */
+function streamOptions(options) {
+  if (options === undefined || options === null) return { set: undefined, delayMs: 0, max: MAX_STREAM_BYTES };
+  if (typeof options !== "object" || Array.isArray(options)) throw badStreamOptions("must be an object");
+  for (const name of Object.keys(options)) {
+    if (!STREAM_OPTIONS.includes(name)) {
+      throw badStreamOptions(`unknown option "${name}"; known: ${STREAM_OPTIONS.join(", ")}`);
+    }
+  }
+  const set = {};
+  if (options.ttl !== undefined) set.ttl = options.ttl;
+  if (options.grace !== undefined) set.grace = options.grace;
+  MemorySlots.ttlOption(set); // checks ttl and grace as set() would, before anything runs
+  const { signal, replay, maxStreamBytes } = options;
+  if (signal !== undefined && !(typeof signal === "object" && signal !== null && typeof signal.aborted === "boolean" && typeof signal.addEventListener === "function")) {
+    throw badStreamOptions("signal must be an AbortSignal");
+  }
+  let delayMs = 0;
+  if (replay !== undefined) {
+    if (replay === null || typeof replay !== "object" || Array.isArray(replay)) throw badStreamOptions("replay must be an object");
+    const extra = Object.keys(replay).filter((n) => n !== "chunkDelay");
+    if (extra.length) throw badStreamOptions(`replay has an unknown option "${extra[0]}"; known: chunkDelay`);
+    const d = replay.chunkDelay;
+    if (d !== undefined && d !== 0 && d !== "0ms" && d !== "0s") {
+      const secs = MemorySlots.ttlOption({ ttl: d });
+      if (secs === undefined || !Number.isFinite(secs)) throw badStreamOptions("replay.chunkDelay must be a finite duration");
+      delayMs = secs * 1000;
+    }
+  }
+  let max = MAX_STREAM_BYTES;
+  if (maxStreamBytes !== undefined) {
+    if (!Number.isInteger(maxStreamBytes) || maxStreamBytes < 1) throw badStreamOptions("maxStreamBytes must be a whole number of bytes >= 1");
+    max = maxStreamBytes;
+  }
+  return { set: Object.keys(set).length ? set : undefined, signal, delayMs, max };
+}
+
+/** What a chunk weighs against maxStreamBytes (UTF-8 bytes of a string or of a value's JSON);
+ * -1 for a value JSON cannot carry (the stream is then not cached). */
+function chunkBytes(chunk) {
+  if (typeof chunk === "string") return utf8Length(chunk);
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  try {
+    const text = JSON.stringify(chunk);
+    return text === undefined ? -1 : utf8Length(text);
+  } catch {
+    return -1;
+  }
+}
+
+function toBase64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(text) {
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The value a finished recording is stored as (bytes as base64, their indices listed). */
+function recording(chunks) {
+  const bytes = [];
+  const out = chunks.map((c, i) => {
+    if (!(c instanceof Uint8Array)) return c;
+    bytes.push(i);
+    return toBase64(c);
+  });
+  return { [STREAM_TAG]: 1, chunks: out, bytes };
+}
+
+/** The chunks of a stored recording, or undefined for any other value. */
+function recorded(value) {
+  if (value === null || typeof value !== "object" || value[STREAM_TAG] !== 1 || !Array.isArray(value.chunks)) return undefined;
+  const chunks = value.chunks.slice();
+  for (const i of Array.isArray(value.bytes) ? value.bytes : []) {
+    if (typeof chunks[i] === "string") chunks[i] = fromBase64(chunks[i]);
+  }
+  return chunks;
+}
+
+/** A reader's own copy of a chunk (bytes are copied, so that no reader changes another's). */
+const own = (chunk) => (chunk instanceof Uint8Array ? chunk.slice() : chunk);
+
+/** A source's chunks as `next()`, whether it is a ReadableStream or an async iterable. */
+function openSource(source) {
+  if (source !== null && typeof source === "object" && typeof source.getReader === "function") {
+    const reader = source.getReader();
+    return { next: () => reader.read(), cancel: (why) => reader.cancel(why).catch(ignore) };
+  }
+  const iterate = source?.[Symbol.asyncIterator] ?? source?.[Symbol.iterator];
+  if (typeof iterate !== "function") {
+    throw cacheError("GENERATOR_FAILED", "getOrSetStream: the generator must return a ReadableStream or an async iterable");
+  }
+  const it = iterate.call(source);
+  return {
+    next: async () => it.next(),
+    cancel: async () => {
+      try {
+        await it.return?.();
+      } catch {
+        // A source that fails while being cancelled has nothing more to say.
+      }
+    },
+  };
+}
+
+/** The generation of one key's stream, shared by every reader. */
+class StreamFlight {
+  chunks = [];
+  bytes = 0;
+  done = false;
+  error = undefined;
+  failed = false;
+  /** Not to be stored: too large, skipped, a chunk JSON cannot carry, or abandoned. */
+  keep = true;
+  readers = 0;
+  controller = new AbortController();
+  source = null;
+  #waiting = new Set();
+
+  wait(wake) {
+    this.#waiting.add(wake);
+  }
+
+  forget(wake) {
+    this.#waiting.delete(wake);
+  }
+
+  wake() {
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const w of waiting) w();
+  }
+
+  /** A reader leaves; the last one to leave before the end abandons the generation. */
+  leave(reason, abandon) {
+    this.readers -= 1;
+    if (this.readers === 0 && !this.done && !this.failed) {
+      this.keep = false;
+      this.failed = true;
+      this.error = reason;
+      this.controller.abort(reason);
+      this.source?.cancel(reason);
+      abandon();
+    }
+  }
+}
+
+/** A ReadableStream replaying `flight`'s chunks so far, then following the live ones. */
+function follow(flight, signal, abandon) {
+  let i = 0;
+  let wake = null;
+  let left = false;
+  flight.readers += 1;
+  const leave = (reason) => {
+    if (left) return;
+    left = true;
+    if (wake !== null) flight.forget(wake);
+    signal?.removeEventListener("abort", onAbort);
+    flight.leave(reason, abandon);
+  };
+  let streamController;
+  const onAbort = () => {
+    leave(signal.reason);
+    try {
+      streamController.error(signal.reason);
+    } catch {
+      // Already closed.
+    }
+  };
+  return new ReadableStream(
+    {
+      start(controller) {
+        streamController = controller;
+        signal?.addEventListener("abort", onAbort, { once: true });
+      },
+      pull(controller) {
+        return new Promise((resolve) => {
+          const step = () => {
+            wake = null;
+            if (left) return resolve();
+            if (i < flight.chunks.length) {
+              controller.enqueue(own(flight.chunks[i++]));
+            } else if (flight.failed) {
+              left = true;
+              signal?.removeEventListener("abort", onAbort);
+              flight.readers -= 1;
+              controller.error(flight.error);
+            } else if (flight.done) {
+              left = true;
+              signal?.removeEventListener("abort", onAbort);
+              flight.readers -= 1;
+              controller.close();
+            } else {
+              wake = step;
+              flight.wait(step);
+              return;
+            }
+            resolve();
+          };
+          step();
+        });
+      },
+      cancel(reason) {
+        leave(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A ReadableStream of recorded `chunks`, `delayMs` apart (0: as fast as the reader takes). */
+function replay(chunks, delayMs, signal) {
+  let i = 0;
+  return new ReadableStream(
+    {
+      start(controller) {
+        signal?.addEventListener("abort", () => controller.error(signal.reason), { once: true });
+      },
+      async pull(controller) {
+        if (i > 0 && delayMs > 0 && i < chunks.length) await new Promise((r) => setTimeout(r, delayMs));
+        if (i < chunks.length) controller.enqueue(own(chunks[i++]));
+        else controller.close();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** The context of a stream generator: `{ key, signal, stale, skip(), ttl(d) }`. */
+function streamContext(key, flight, policy) {
+  return {
+    key,
+    signal: flight.controller.signal,
+    stale: undefined,
+    skip() {
+      flight.keep = false;
+    },
+    ttl(duration) {
+      const secs = MemorySlots.ttlOption({ ttl: duration });
+      policy.set = { ...policy.set, ttl: secs };
+    },
+  };
+}
+
+/** The lead call of a key: the cache's value, or a new generation (registered as `slot`). */
+async function leadStream(cache, flights, slot, key, generator, o) {
+  const release = () => {
+    if (flights.get(key) === slot) flights.delete(key);
+  };
+  let held;
+  try {
+    held = await cache.get(key);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const chunks = recorded(held);
+  if (chunks !== undefined) {
+    release();
+    return { chunks };
+  }
+  const flight = new StreamFlight();
+  const policy = { set: o.set };
+  try {
+    flight.source = openSource(await generator(streamContext(key, flight, policy)));
+  } catch (e) {
+    release();
+    throw e?.code === "GENERATOR_FAILED" ? e : MemorySlots.generatorError(1, e);
+  }
+  (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await flight.source.next();
+        if (flight.failed) return;
+        if (done) break;
+        const size = chunkBytes(value);
+        if (size < 0) flight.keep = false;
+        flight.bytes += Math.max(size, 0);
+        if (flight.bytes > o.max) flight.keep = false;
+        flight.chunks.push(value);
+        flight.wake();
+      }
+      flight.done = true;
+      flight.wake();
+      release();
+      if (flight.keep) {
+        try {
+          await cache.set(key, recording(flight.chunks), policy.set);
+        } catch {
+          // A recording the cache refuses (too large for maxBytes, say) is simply not kept.
+        }
+      }
+    } catch (e) {
+      if (flight.failed) return;
+      flight.failed = true;
+      flight.keep = false;
+      flight.error = MemorySlots.generatorError(1, e);
+      flight.controller.abort(flight.error);
+      flight.wake();
+      release();
+    }
+  })();
+  return { flight, abandon: release };
+}
+
+/**
+ * `getOrSetStream(namespace, data, generator, options?)`: `{ stream, status, key }`. On a miss
+ * the caller's stream forwards the generator's chunks as they come, recorded; a call while the
+ * key is generating joins (the chunks so far, then the live ones); a hit replays the recording.
+ */
+async function getOrSetStream(namespace, data, generator, options) {
+  const key = this.key(namespace, data);
+  if (typeof generator !== "function") throw MemorySlots.generatorError(0, generator);
+  const o = streamOptions(options);
+  if (o.signal?.aborted) throw o.signal.reason;
+  let flights = streamFlights.get(this);
+  if (flights === undefined) streamFlights.set(this, (flights = new Map()));
+  let slot = flights.get(key);
+  let status = "joined";
+  if (slot === undefined) {
+    status = "miss";
+    slot = {};
+    slot.promise = leadStream(this, flights, slot, key, generator, o);
+    flights.set(key, slot);
+  }
+  const found = await slot.promise;
+  if (found.chunks !== undefined) return { stream: replay(found.chunks, o.delayMs, o.signal), status: "hit", key };
+  if (found.flight.failed && found.flight.readers === 0 && status === "joined") {
+    // Joined a generation every reader has left: start anew.
+    return getOrSetStream.call(this, namespace, data, generator, options);
+  }
+  return { stream: follow(found.flight, o.signal, found.abandon), status, key };
+}
+
+/** Gives `Class` (Cache, MemoryCache) its `getOrSetStream`; returns `Class`. */
+export function withStreams(Class) {
+  Object.defineProperty(Class.prototype, "getOrSetStream", { value: getOrSetStream, writable: true, configurable: true });
+  return Class;
+}
+
+withStreams(MemoryCache);

@@ -6,7 +6,7 @@ const { CacheError, shutdownOnFree } = require("./error.cjs");
 
 wasm.__registerErrorClass(CacheError);
 
-exports.Cache = shutdownOnFree(wasm.Cache);
+exports.Cache = require("./memory-cache.cjs").withStreams(shutdownOnFree(wasm.Cache));
 const memoryCache = require("./memory-cache.cjs");
 exports.MemoryCache = memoryCache.MemoryCache;
 exports.requestKey = memoryCache.requestKey;

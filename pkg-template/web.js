@@ -38,6 +38,8 @@ function isOptionsObject(value) {
 
 import { Cache } from "./web/cachette.js";
 shutdownOnFree(Cache);
+withStreams(Cache);
 export { Cache };
+import { withStreams } from "./memory-cache.js";
 export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };

@@ -129,8 +129,9 @@ node -e '
   swap(`import { MemorySlots, Removal } from "./web/cachette.js";`, `const { MemorySlots, Removal } = require("./node/cachette.js");`);
   swap("\nexport class MemoryCache ", "\nclass MemoryCache ");
   swap("\nexport function requestKey(", "\nfunction requestKey(");
+  swap("\nexport function withStreams(", "\nfunction withStreams(");
   fs.writeFileSync(to, `"use strict";\n// Generated from memory-cache.js by scripts/build-pkg.sh: edit that file.\n` +
-    src + "\nexports.MemoryCache = MemoryCache;\nexports.requestKey = requestKey;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"
+    src + "\nexports.MemoryCache = MemoryCache;\nexports.requestKey = requestKey;\nexports.withStreams = withStreams;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"
 cp "$STAGE/web/cachette.js" "$STAGE/web/cachette.d.ts" "$STAGE/web/cachette_bg.wasm" "$NEW/web/"
 cp "$STAGE/node/cachette.js" "$STAGE/node/cachette_bg.wasm" "$NEW/node/"
 # The nodejs glue is CommonJS inside a `"type": "module"` package.
@@ -145,14 +146,14 @@ printf '{\n  "type": "commonjs"\n}\n' >"$NEW/memory/node/package.json"
 node -e '
   const fs = require("fs");
   const [pkg] = process.argv.slice(1);
-  const CACHE = `import { Cache } from "./web/cachette.js";\nshutdownOnFree(Cache);\nexport { Cache };\n`;
+  const CACHE = `import { Cache } from "./web/cachette.js";\nshutdownOnFree(Cache);\nwithStreams(Cache);\nexport { Cache };\n`;
   const edits = {
     "browser.js": [[`import { CacheError, shutdownOnFree } from "./error.js";`, `import { CacheError } from "../error.js";`],
                    [CACHE, ``]],
     "workerd.js": [[`import { CacheError, shutdownOnFree } from "./error.js";`, `import { CacheError } from "../error.js";`],
                    [CACHE, ``]],
     "node.cjs": [[`const { CacheError, shutdownOnFree } = require("./error.cjs")`, `const { CacheError } = require("../error.cjs")`],
-                 [`exports.Cache = shutdownOnFree(wasm.Cache);\n`, ``]],
+                 [`exports.Cache = require("./memory-cache.cjs").withStreams(shutdownOnFree(wasm.Cache));\n`, ``]],
     "node.mjs": [[`export const { Cache, MemoryCache,`, `export const { MemoryCache,`]],
   };
   for (const [file, swaps] of Object.entries(edits)) {

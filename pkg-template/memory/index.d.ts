@@ -14,4 +14,8 @@ export type {
   MemoryCacheOptions,
   RemovalCause,
   SetOptions,
+  StreamEntry,
+  StreamGenerator,
+  StreamOptions,
+  StreamSource,
 } from "../index.js";

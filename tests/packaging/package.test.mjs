@@ -95,7 +95,7 @@ test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () =>
   writeFileSync(
     join(dir, "consumer.mts"),
     `import { Cache, CacheError, MemoryCache, init, requestKey } from "cachette";
-import type { CacheEntry, CacheErrorCode, CacheOptions, CacheStats, CacheStatus, Duration, GetOrSetOptions, MemoryCacheOptions, RemovalCause } from "cachette";
+import type { CacheEntry, CacheErrorCode, CacheOptions, CacheStats, CacheStatus, Duration, GetOrSetOptions, MemoryCacheOptions, RemovalCause, StreamEntry } from "cachette";
 import * as web from "cachette/web";
 import * as memory from "cachette/memory";
 import type { MemoryCacheOptions as MemoryOptions } from "cachette/memory";
@@ -209,6 +209,16 @@ const inferred: Answer = await answers.getOrSet("llm", { q: "x" }, () => ({ text
 await answers.getOrSet("llm", { q: "y" }, () => 42);
 const typedFromEnv: Cache<Answer> = Cache.fromEnv<Answer>(env);
 console.log(answer, answerEntry.status, answerEntry.age, inferred, typedFromEnv);
+// Streams: the chunk type follows the generator.
+const streamed: StreamEntry<string> = await answers.getOrSetStream("explain", { q: 1 }, async function* (ctx) {
+  ctx.ttl("1h");
+  yield "token";
+}, { replay: { chunkDelay: "20ms" }, maxStreamBytes: 1 << 20 });
+const firstChunk: ReadableStreamReadResult<string> = await streamed.stream.getReader().read();
+const memStream: Promise<StreamEntry<Uint8Array>> = typed.getOrSetStream("explain", 2, () => new ReadableStream<Uint8Array>());
+// @ts-expect-error a stream generator returns chunks, not a value
+await answers.getOrSetStream("explain", 3, () => 42);
+console.log(firstChunk, memStream);
 const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") });
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,
