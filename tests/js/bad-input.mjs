@@ -136,8 +136,9 @@ export const VALID = {
 /**
  * The data methods of both classes, with their argument kinds. `kinds` lists every argument;
  * a sweep replaces one at a time with each bad value of its kind. `sync` marks the methods that
- * Cache runs synchronously too (they throw rather than reject); `classes`, when present, names
- * the only classes that have the method.
+ * Cache runs synchronously too (they throw rather than reject), `async` those that return a
+ * promise on MemoryCache too (they reject); `classes`, when present, names the only classes that
+ * have the method.
  */
 export const METHODS = [
   { name: "get", kinds: ["key"] },
@@ -149,6 +150,7 @@ export const METHODS = [
   { name: "store", kinds: ["namespace", "data", "value", "options"] },
   { name: "getOrSet", kinds: ["namespace", "data", "generator", "options"] },
   { name: "getOrSetEntry", kinds: ["namespace", "data", "generator", "options"] },
+  { name: "getOrSetStream", kinds: ["namespace", "data", "generator", "options"], async: true },
   { name: "deletePattern", kinds: ["pattern"] },
   { name: "invalidateNamespace", kinds: ["namespace"] },
   { name: "invalidateVersion", kinds: ["version"] },

@@ -98,7 +98,7 @@ for (const [name, Class] of Object.entries(CLASSES)) {
       let calls = 0;
       const valid = { ...VALID, generator: () => (calls++, "generated") };
       for (const method of METHODS.filter((m) => m.classes === undefined || m.classes.includes(name))) {
-        const mode = Class === MemoryCache || method.sync ? "throw" : "reject";
+        const mode = method.async ? "reject" : Class === MemoryCache || method.sync ? "throw" : "reject";
         for (const [at, kind] of method.kinds.entries()) {
           for (const [label, bad, code] of BAD[kind]) {
             const problem = await check(mode, () => c[method.name](...args(method, at, bad, valid)), code);
@@ -149,7 +149,7 @@ for (const [name, Class] of Object.entries(CLASSES)) {
         end(c);
         const problems = [];
         for (const method of METHODS.filter((m) => m.classes === undefined || m.classes.includes(name))) {
-          const mode = Class === MemoryCache || method.sync ? "throw" : "reject";
+          const mode = method.async ? "reject" : Class === MemoryCache || method.sync ? "throw" : "reject";
           const problem = await check(mode, () => c[method.name](...args(method, -1)), "SHUT_DOWN");
           if (problem) problems.push(`${method.name}: ${problem}`);
         }
