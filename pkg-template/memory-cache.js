@@ -1481,6 +1481,17 @@ class StreamFlight {
     for (const w of waiting) w();
   }
 
+  /** Ends the generation now: every reader errors with `why`, the source is cancelled. */
+  stop(why) {
+    if (this.done || this.failed) return;
+    this.keep = false;
+    this.failed = true;
+    this.error = why;
+    this.controller.abort(why);
+    this.source?.cancel(why);
+    this.wake();
+  }
+
   /** A reader leaves; the last one to leave before the end abandons the generation. */
   leave(reason, abandon) {
     this.readers -= 1;
@@ -1682,9 +1693,26 @@ async function getOrSetStream(namespace, data, generator, options) {
   return { stream: follow(found.flight, o.signal, found.abandon), status, key };
 }
 
-/** Gives `Class` (Cache, MemoryCache) its `getOrSetStream`; returns `Class`. */
+/** Gives `Class` (Cache, MemoryCache) its `getOrSetStream`, and makes its `shutdown()` end the
+ * streams being generated (their readers error with `SHUT_DOWN`, their sources are cancelled,
+ * nothing is stored); returns `Class`. */
 export function withStreams(Class) {
   Object.defineProperty(Class.prototype, "getOrSetStream", { value: getOrSetStream, writable: true, configurable: true });
+  const shutdown = Class.prototype.shutdown;
+  Object.defineProperty(Class.prototype, "shutdown", {
+    value: function shutdownWithStreams() {
+      shutdown.call(this);
+      const flights = streamFlights.get(this);
+      if (flights === undefined) return;
+      streamFlights.delete(this);
+      const why = MemorySlots.shutDownError();
+      for (const slot of flights.values()) {
+        slot.promise.then((found) => found.flight?.stop(why), ignore);
+      }
+    },
+    writable: true,
+    configurable: true,
+  });
   return Class;
 }
 

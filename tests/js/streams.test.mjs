@@ -184,6 +184,27 @@ for (const [name, make] of Object.entries(CLASSES)) {
       c.shutdown();
     });
 
+    test("shutdown ends the streams being generated: readers error with SHUT_DOWN, the source is cancelled", async () => {
+      if (name.includes("Upstash")) await bridge.up.raw("FLUSHDB");
+      const c = make();
+      const log = { pulled: 0, cancelled: false };
+      let signal;
+      const e = await c.getOrSetStream("explain", "down", (ctx) => ((signal = ctx.signal), timed(["1", "2", "3", "4", "5"], 20, log)));
+      const reader = e.stream.getReader();
+      await reader.read();
+      c.shutdown();
+      const err = await (async () => {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) return null;
+        }
+      })().catch((x) => x);
+      assert.equal(err?.code, "SHUT_DOWN");
+      assert.equal(signal.aborted, true);
+      await sleep(30);
+      assert.equal(log.cancelled, true);
+    });
+
     test("bad arguments are refused before anything runs", async () => {
       const c = make();
       for (const bad of [{ ttl: 0 }, { tll: 5 }, { replay: { chunkDelay: "soon" } }, { maxStreamBytes: 0 }, { signal: {} }, []]) {
