@@ -91,3 +91,41 @@ import("./smoke.mjs").then(async ({ runSmoke }) => {
   );
   await assertSmoke(t, await runNodeJson(dir, "memory.cjs"));
 });
+
+// cachette/ai imports nothing (no wasm of its own): it drives whichever cache it is handed. The
+// AI SDK is not installed here; a model stand-in with `doGenerate` is enough for the middleware.
+test("Node ESM and CJS: cachette/ai over the package's caches", async () => {
+  writeFileSync(
+    join(dir, "ai.mjs"),
+    `import { cacheMiddleware } from "cachette/ai";
+import { Cache, MemoryCache } from "cachette";
+import * as memory from "cachette/memory";
+import { createRequire } from "node:module";
+const model = {
+  provider: "stand-in",
+  modelId: "m1",
+  calls: 0,
+  async doGenerate() {
+    this.calls++;
+    return { content: [{ type: "text", text: "hi" }], finishReason: { unified: "stop", raw: "stop" }, usage: {}, warnings: [], response: { timestamp: new Date(0) } };
+  },
+};
+const params = { prompt: [{ role: "user", content: [{ type: "text", text: "q" }] }] };
+const out = { calls: [] };
+for (const cache of [new MemoryCache(), new Cache(), new memory.MemoryCache()]) {
+  const { wrapGenerate, specificationVersion } = cacheMiddleware(cache, { namespace: "llm", ttl: "1h" });
+  const before = model.calls;
+  for (let i = 0; i < 2; i++) {
+    const r = await wrapGenerate({ doGenerate: () => model.doGenerate(params), params, model });
+    if (!(r.response.timestamp instanceof Date) || r.content[0].text !== "hi" || specificationVersion !== "v4") throw new Error(JSON.stringify(r));
+  }
+  out.calls.push(model.calls - before);
+  cache.shutdown();
+}
+// CommonJS: through require(esm), where the Node has it (20.19+, 22.12+).
+out.cjs = process.features.require_module ? createRequire(import.meta.url)("cachette/ai").cacheMiddleware === cacheMiddleware : true;
+console.log(JSON.stringify(out));
+`,
+  );
+  assert.deepEqual(await runNodeJson(dir, "ai.mjs"), { calls: [1, 1, 1], cjs: true });
+});

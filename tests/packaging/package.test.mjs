@@ -1,8 +1,9 @@
 // The shape of the published package, read from the real tarball: the exports map (and the
 // order of its conditions), the version, the file list, and the hand-written typings checked
-// by the TypeScript compiler against a consumer's use of the API.
+// by the TypeScript compiler against a consumer's use of the API (cachette/ai's with the
+// repository's pinned AI SDK, linked into the consumer project as its optional peer).
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -30,6 +31,7 @@ const EXPECTED_EXPORTS = {
     node: { import: "./memory/node.mjs", require: "./memory/node.cjs" },
     default: "./memory/browser.js",
   },
+  "./ai": { types: "./ai.d.ts", default: "./ai.js" },
   "./package.json": "./package.json",
 };
 
@@ -48,11 +50,16 @@ test("exports map: entries and the order of conditions", () => {
   assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "workerd", "browser", "node", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["./web"]), ["types", "workerd", "node", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["./memory"]), ["types", "workerd", "browser", "node", "default"]);
+  assert.deepEqual(Object.keys(manifest.exports["./ai"]), ["types", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["."].node), ["import", "require"]);
   assert.equal(manifest.name, "cachette");
   assert.equal(manifest.type, "module");
   assert.equal(manifest.types, "./index.d.ts");
   assert.equal(manifest.private, undefined);
+  // cachette/ai works with the AI SDK 7 when the consumer has it; nobody else needs it.
+  assert.deepEqual(manifest.peerDependencies, { ai: "^7.0.0" });
+  assert.deepEqual(manifest.peerDependenciesMeta, { ai: { optional: true } });
+  assert.equal(manifest.dependencies, undefined);
 });
 
 test("version is the crate's", () => {
@@ -75,9 +82,11 @@ test("the tarball holds exactly the package's files", () => {
   }
 });
 
-test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () => {
+/** Runs tsc on `file` in the consumer project, strict and nodenext; fails with its report. */
+function typeCheck(file, { skipLibCheck }) {
+  const config = `tsconfig.${file.replace(/\.mts$/, "")}.json`;
   writeFileSync(
-    join(dir, "tsconfig.json"),
+    join(dir, config),
     JSON.stringify({
       compilerOptions: {
         strict: true,
@@ -86,12 +95,22 @@ test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () =>
         moduleResolution: "nodenext",
         target: "es2022",
         lib: ["esnext", "dom"],
-        skipLibCheck: false,
+        skipLibCheck,
         types: [],
       },
-      files: ["consumer.mts"],
+      files: [file],
     }),
   );
+  const tsc = join(ROOT, "node_modules", ".bin", "tsc");
+  assert.ok(existsSync(tsc), "typescript is not installed (npm ci)");
+  try {
+    execFileSync(tsc, ["-p", config], { cwd: dir, encoding: "utf8", stdio: "pipe" });
+  } catch (e) {
+    assert.fail(`tsc reported errors:\n${e.stdout}${e.stderr}`);
+  }
+}
+
+test("typings: a TypeScript consumer type-checks (tsc, strict, nodenext)", () => {
   writeFileSync(
     join(dir, "consumer.mts"),
     `import { Cache, CacheError, MemoryCache, init, requestKey } from "cachette";
@@ -223,11 +242,51 @@ const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") })
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,
   );
-  const tsc = join(ROOT, "node_modules", ".bin", "tsc");
-  assert.ok(existsSync(tsc), "typescript is not installed (npm ci)");
-  try {
-    execFileSync(tsc, ["-p", "."], { cwd: dir, encoding: "utf8", stdio: "pipe" });
-  } catch (e) {
-    assert.fail(`tsc reported errors:\n${e.stdout}${e.stderr}`);
-  }
+  typeCheck("consumer.mts", { skipLibCheck: false });
+});
+
+// The AI SDK's own declarations need @types/node and @types/json-schema, which its users have
+// or skip (skipLibCheck, as `tsc --init` sets it); cachette/ai's types are checked by their use:
+// the expected errors below fail the check if they decay to `any`.
+test("typings: cachette/ai with the AI SDK type-checks (tsc, strict, nodenext, skipLibCheck)", () => {
+  symlinkSync(join(ROOT, "node_modules", "ai"), join(dir, "node_modules", "ai"), "dir");
+  writeFileSync(
+    join(dir, "consumer-ai.mts"),
+    `import { Cache, MemoryCache } from "cachette";
+import * as memory from "cachette/memory";
+import { cacheMiddleware } from "cachette/ai";
+import type { CacheMiddleware, CacheMiddlewareOptions, GenerateResult, StreamSummary } from "cachette/ai";
+import { generateText, wrapLanguageModel } from "ai";
+import type { LanguageModelMiddleware } from "ai";
+import { MockLanguageModelV4 } from "ai/test";
+
+declare const env: { UPSTASH_REDIS_REST_URL: string; UPSTASH_REDIS_REST_TOKEN: string };
+const cache = Cache.fromEnv(env);
+const model = wrapLanguageModel({
+  model: new MockLanguageModelV4(),
+  middleware: cacheMiddleware(cache, { namespace: "llm", ttl: "1h" }),
+});
+const { text } = await generateText({ model, prompt: "What is Rust?" });
+const answer: string = text;
+
+const options: CacheMiddlewareOptions = {
+  grace: "5m",
+  shouldCache: (result: GenerateResult | StreamSummary) =>
+    result.finishReason.unified === "stop" && ("parts" in result ? result.parts.length > 0 : result.content.length > 0),
+};
+const typed = new MemoryCache<{ text: string }>({ maxEntries: 100 });
+const middleware: CacheMiddleware = cacheMiddleware(typed, options);
+const version: "v4" = middleware.specificationVersion;
+const asSdk: LanguageModelMiddleware = middleware;
+const both = wrapLanguageModel({ model, middleware: [asSdk, cacheMiddleware(new memory.MemoryCache())] });
+// @ts-expect-error a duration needs a unit
+cacheMiddleware(typed, { ttl: "5" });
+// @ts-expect-error the first argument is a cache
+cacheMiddleware({ namespace: "llm" });
+// @ts-expect-error a finish reason is { unified, raw }
+cacheMiddleware(typed, { shouldCache: (result) => result.finishReason === "stop" });
+console.log(answer, version, both.modelId);
+`,
+  );
+  typeCheck("consumer-ai.mts", { skipLibCheck: true });
 });
