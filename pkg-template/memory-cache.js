@@ -194,6 +194,10 @@ function isThenable(v) {
 
 function ignore() {}
 
+/** `cache[COUNT_ERROR]()` counts a failure the cache absorbed in `stats().errors` (for the
+ * stream module below, which works on both classes through their methods). */
+const COUNT_ERROR = Symbol("cachette.countError");
+
 /** `TIMEOUT` for a generation that ran past `ms` milliseconds. MemorySlots has no helper for this
  * code, so it is made here with the class wasm makes its errors with (the package's CacheError,
  * which the entry registered with wasm). */
@@ -397,7 +401,12 @@ export class MemoryCache {
   #h = 0; // the shared block, in u32 words
   #exp = 0; // the slot array (expiry time first), in f64 words
   #misses = 0;
-  #errors = 0; // failed background refreshes and throwing onRemove calls (added to stats().errors)
+  #errors = 0; // failed background refreshes, throwing onRemove calls and streams too large to keep (added to stats().errors)
+
+  /** Counts an absorbed failure in `stats().errors` (see COUNT_ERROR). */
+  [COUNT_ERROR]() {
+    this.#errors++;
+  }
   #closed = false;
   #sized;
   #sizeOf;
@@ -1462,6 +1471,8 @@ class StreamFlight {
   failed = false;
   /** Not to be stored: too large, skipped, a chunk JSON cannot carry, or abandoned. */
   keep = true;
+  /** Grew past maxStreamBytes (counted once in stats().errors). */
+  oversized = false;
   readers = 0;
   controller = new AbortController();
   source = null;
@@ -1637,7 +1648,11 @@ async function leadStream(cache, flights, slot, key, generator, o) {
         const size = chunkBytes(value);
         if (size < 0) flight.keep = false;
         flight.bytes += Math.max(size, 0);
-        if (flight.bytes > o.max) flight.keep = false;
+        if (flight.bytes > o.max && !flight.oversized) {
+          flight.oversized = true;
+          flight.keep = false;
+          cache[COUNT_ERROR]();
+        }
         flight.chunks.push(value);
         flight.wake();
       }
@@ -1698,6 +1713,14 @@ async function getOrSetStream(namespace, data, generator, options) {
  * nothing is stored); returns `Class`. */
 export function withStreams(Class) {
   Object.defineProperty(Class.prototype, "getOrSetStream", { value: getOrSetStream, writable: true, configurable: true });
+  if (!(COUNT_ERROR in Class.prototype)) {
+    // Cache counts through its wasm half.
+    Object.defineProperty(Class.prototype, COUNT_ERROR, {
+      value: function countError() {
+        this.__countError();
+      },
+    });
+  }
   const shutdown = Class.prototype.shutdown;
   Object.defineProperty(Class.prototype, "shutdown", {
     value: function shutdownWithStreams() {

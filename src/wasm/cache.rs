@@ -326,6 +326,13 @@ impl Cache {
         }
     }
 
+    /// Counts a failure the cache absorbed in `stats().errors` (for the package's JavaScript:
+    /// a stream too large to keep).
+    #[wasm_bindgen(js_name = __countError, skip_typescript)]
+    pub fn count_error(&self) {
+        self.state.cache.count_error();
+    }
+
     /// Stops the cleanup timer and drops the memory tier; later operations reject with
     /// `SHUT_DOWN` (`stats()`, `health()` and `version` stay readable). Calling it again does
     /// nothing.

@@ -158,6 +158,7 @@ for (const [name, make] of Object.entries(CLASSES)) {
       const e = await c.getOrSetStream("explain", "big", () => timed(big, 1), { maxStreamBytes: 100 });
       assert.deepEqual(await readAll(e.stream), big);
       await sleep(10);
+      assert.equal((await c.stats()).errors, 1, "a stream too large to keep is counted (once)");
       assert.equal((await c.getOrSetStream("explain", "big", () => timed(big, 1), { maxStreamBytes: 100 })).status, "miss");
       const skipped = await c.getOrSetStream("explain", "skip", (ctx) => (ctx.skip(), timed(["a"], 1)));
       assert.deepEqual(await readAll(skipped.stream), ["a"]);
