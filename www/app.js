@@ -1,13 +1,16 @@
 // The demo page: one Cache from the package's `cachette/web` entry (the memory tier, or memory +
 // the shared Upstash tier once connected), a stand-in generator behind `getOrSetEntry` (its
 // status shown: hit, miss, joined, stale; with the TTL and grace chosen on the page), live
-// statistics and the cache's management calls.
-// URL parameters (for tests and experiments): ?delay=<ms of the stand-in generator, default 1000>.
+// statistics and the cache's management calls; and a streamed explanation through
+// `getOrSetStream` (rendered token by token on a miss, joined by a second request meanwhile,
+// replayed on a hit).
+// URL parameters (for tests and experiments): ?delay=<ms of the stand-in generator, default 1000>,
+// ?tokenDelay=<ms between the streamed stand-in's tokens, default 40>.
 // The Upstash URL and token are typed into the page only: the token lives in its password field
 // and in the cache, and is never written to the page, the address bar, storage or the console.
 import { init, Cache, CacheError } from "cachette/web";
 import { createChart } from "./chart.js";
-import { generateSubtopics } from "./generator.js";
+import { generateSubtopics, streamExplanation } from "./generator.js";
 
 const POPULAR_TOPICS = [
   "Python Programming",
@@ -18,6 +21,7 @@ const POPULAR_TOPICS = [
   "Cybersecurity",
 ];
 const NAMESPACE = "subtopics";
+const STREAM_NAMESPACE = "explain";
 const STATS_EVERY_MS = 1000;
 const HISTORY_ROWS = 8;
 /** Every cache this page makes; `version` comes from the cache it replaces. */
@@ -28,11 +32,13 @@ const UPSTASH_RETRIES = 1;
 
 /** @type {(testid: string) => any} The element with this data-testid. */
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
-const delayMs = readDelay();
+const delayMs = readDelay("delay", 1000);
+const tokenDelayMs = readDelay("tokenDelay", 40);
 const chart = createChart($("hit-rate-chart"));
 let cache;
 let statsTimer;
 let generations = 0;
+let explanations = 0;
 let upstashHost = null; // host of the connected shared tier, null while memory only
 const secrets = new Set(); // every token given to a cache, to blank out of any text shown
 let statsSeq = 0; // refreshes started, so that a slow one never overwrites a newer one
@@ -42,6 +48,7 @@ let ticking = false;
 // --- start ---------------------------------------------------------------------------------
 
 $("delay").textContent = String(delayMs);
+$("token-delay").textContent = String(tokenDelayMs);
 for (const topic of POPULAR_TOPICS) {
   const chip = button(topic, () => {
     $("topic-input").value = topic;
@@ -94,6 +101,18 @@ function wire() {
     event.preventDefault();
     const topic = $("topic-input").value.trim();
     if (topic) generate(topic);
+  });
+
+  $("stream-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const topic = $("stream-topic-input").value.trim();
+    if (topic) explainStreamed(topic, 1);
+  });
+  $("stream-twice").addEventListener("click", () => {
+    const input = $("stream-topic-input");
+    const topic = input.value.trim();
+    if (topic) explainStreamed(topic, 2);
+    else input.reportValidity();
   });
 
   $("invalidate-form").addEventListener("submit", (event) => {
@@ -294,6 +313,93 @@ function showAnswer({ topic, subtopics, outcome, age, ms, key }) {
   while (body.rows.length > HISTORY_ROWS) body.deleteRow(-1);
 }
 
+// --- streamed explanation ------------------------------------------------------------------
+
+/**
+ * Asks for the streamed explanation of `topic` `times` times at once (2: "Ask twice"). Every
+ * call starts before any is awaited, so the later ones join the first one's generation when it
+ * is a miss. Each answer renders its tokens as they arrive.
+ */
+async function explainStreamed(topic, times) {
+  const out = $("stream-result");
+  showResult(out, "");
+  const views = Array.from({ length: times }, () => streamView(topic));
+  $("stream-answers").replaceChildren(...views.map((v) => v.article));
+  const started = performance.now();
+  const calls = views.map(() =>
+    cache.getOrSetStream(STREAM_NAMESPACE, { topic }, ({ signal }) => streamExplanation(topic, tokenDelayMs, signal)),
+  );
+  await Promise.all(
+    calls.map(async (call, i) => {
+      const view = views[i];
+      try {
+        const { stream, status, key } = await call;
+        view.begin(status, key);
+        const reader = stream.getReader();
+        for (let r; !(r = await reader.read()).done; ) view.append(r.value, performance.now() - started);
+        view.end(performance.now() - started);
+      } catch (e) {
+        view.fail();
+        showError(out, e, `Explaining “${topic}” failed`);
+      }
+    }),
+  );
+  $("stream-form").dataset.done = String(++explanations); // clicks answered, for tests
+  await refreshStats();
+}
+
+/**
+ * One streamed answer on the page: `begin(status, key)` shows the badge, `append(token, ms)`
+ * adds a token (one <span> each), `end(ms)` and `fail()` finish it. The article's data-state
+ * is "waiting", "streaming", "done" or "failed"; data-tokens counts the tokens shown.
+ */
+function streamView(topic) {
+  const badge = node("span", { className: "badge" }, "stream-outcome");
+  const latency = node("span", { className: "latency" }, "stream-latency");
+  const header = node("header");
+  header.append(node("h3", { textContent: topic }), badge, latency);
+  const text = node("p", { className: "stream-text" }, "stream-text");
+  text.setAttribute("aria-busy", "true");
+  const key = node("code", {}, "stream-key");
+  const keyLine = node("p", { className: "key", textContent: "Key " });
+  keyLine.append(key);
+  const article = node("article", { className: "answer streamed" }, "stream-answer");
+  article.append(header, text, keyLine);
+  article.dataset.state = "waiting";
+  article.dataset.tokens = "0";
+  let firstMs;
+  const finish = (state) => {
+    article.dataset.state = state;
+    text.setAttribute("aria-busy", "false");
+  };
+  return {
+    article,
+    begin(status, cacheKey) {
+      article.dataset.outcome = status;
+      article.dataset.state = "streaming";
+      badge.textContent = OUTCOME_LABEL[status];
+      badge.className = `badge ${OUTCOME_CLASS[status]}`;
+      key.textContent = cacheKey;
+    },
+    append(token, ms) {
+      firstMs ??= ms;
+      text.append(node("span", { textContent: token }));
+      article.dataset.tokens = String(text.childElementCount);
+    },
+    end(ms) {
+      finish("done");
+      const words = plural(text.childElementCount, "word");
+      latency.textContent =
+        article.dataset.outcome === "hit" ? `${words} in ${formatMs(ms)}` : `first word ${formatMs(firstMs ?? ms)} · ${words} in ${formatMs(ms)}`;
+    },
+    fail() {
+      finish("failed");
+      badge.textContent = "FAILED";
+      badge.className = "badge failed";
+    },
+  };
+}
+
 // --- warm ----------------------------------------------------------------------------------
 
 async function warm() {
@@ -444,6 +550,13 @@ function redact(text) {
   return out;
 }
 
+/** A new `tag` element with `props` assigned, and `data-testid` if given. */
+function node(tag, props = {}, testid) {
+  const e = Object.assign(document.createElement(tag), props);
+  if (testid) e.dataset.testid = testid;
+  return e;
+}
+
 function button(text, onClick) {
   const b = Object.assign(document.createElement("button"), { type: "button", textContent: text, disabled: true });
   b.addEventListener("click", onClick);
@@ -455,10 +568,11 @@ function nextVersion(version) {
   return m ? `${m[1]}${Number(m[2]) + 1}` : `${version}-2`;
 }
 
-function readDelay() {
-  const raw = new URLSearchParams(location.search).get("delay");
+/** A delay in milliseconds from URL parameter `name` (0 to 60000), else `fallback`. */
+function readDelay(name, fallback) {
+  const raw = new URLSearchParams(location.search).get(name);
   const ms = raw === null ? NaN : Number(raw);
-  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 60_000) : 1000;
+  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 60_000) : fallback;
 }
 
 function plural(n, word) {

@@ -1,6 +1,7 @@
 // The stand-in for an LLM: deterministic subtopics derived from the topic text, returned
-// after an artificial delay so that a cache miss costs what a model call would.
-// Same topic in, same list out; no network, no model.
+// after an artificial delay so that a cache miss costs what a model call would, and a
+// deterministic explanation streamed token by token, as a streaming model call would send it.
+// Same topic in, same list (and the same tokens) out; no network, no model.
 
 const TEMPLATES = [
   "What {t} is, in one paragraph",
@@ -42,4 +43,32 @@ export function subtopicsOf(topic) {
 /** `subtopicsOf(topic)` after `delayMs` milliseconds, as a slow model call would. */
 export function generateSubtopics(topic, delayMs) {
   return new Promise((resolve) => setTimeout(() => resolve(subtopicsOf(topic)), delayMs));
+}
+
+/**
+ * The stand-in's explanation of `topic` as tokens: the words of a text made from its
+ * subtopics, each word but the first with its leading space (joined, they are the text).
+ */
+export function explanationOf(topic) {
+  // A subtopic inside a sentence: its first letter in lower case, unless it starts with the topic.
+  const inner = (s) => (s.startsWith(topic) ? s : s[0].toLowerCase() + s.slice(1));
+  const [first, second, third, fourth, fifth] = subtopicsOf(topic).map(inner);
+  const text =
+    `${topic}, explained by a stand-in for a model. ` +
+    `Begin with ${first}; then ${second}. ` +
+    `Next comes ${third}, and after it ${fourth}. ` +
+    `Finish with ${fifth}.`;
+  return text.split(/(?= )/);
+}
+
+/**
+ * `explanationOf(topic)` as a streaming model sends it: an async iterable of its tokens,
+ * one every `tokenDelayMs` milliseconds; it stops when `signal` aborts.
+ */
+export async function* streamExplanation(topic, tokenDelayMs, signal) {
+  for (const token of explanationOf(topic)) {
+    await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
+    signal?.throwIfAborted();
+    yield token;
+  }
 }

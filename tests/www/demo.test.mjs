@@ -1,11 +1,13 @@
 // The www/ demo in headless Chromium, served by the real demo server (scripts/serve.mjs).
-// Each test opens a fresh page (a fresh cache) with the stand-in generator at ?delay=150;
+// Each test opens a fresh page (a fresh cache) with the stand-in generator at ?delay=150 (and
+// the streamed stand-in at its default, 40 ms a word);
 // any page error, console error or warning, failed request or HTTP error fails it.
 // Screenshots of the main states go to tests/artifacts/www-*.png.
 import { request } from "node:http";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { errorCode, generate, launchChromium, openDemo, screenshot, startDemoServer, text, waitText } from "./helpers.mjs";
+import { errorCode, explainStreamed, generate, launchChromium, openDemo, screenshot, startDemoServer, text, waitText } from "./helpers.mjs";
+import { explanationOf } from "../../www/generator.js";
 
 const DELAY_MS = 150;
 
@@ -136,6 +138,97 @@ test("concurrent requests for one topic share one generator call", async () => {
     );
     assert.deepEqual(outcomes, ["joined", "miss"]);
     await waitText(page, "stat-keys", "1 / 100");
+  });
+});
+
+test("Explain (streamed): a miss renders the words as they arrive, the next ask is a HIT replaying them", async () => {
+  await withDemo(async ({ page }) => {
+    const topic = "Distributed Systems";
+    const tokens = explanationOf(topic);
+    assert.equal(await text(page, "token-delay"), "40");
+    assert.match(await text(page, "stream-notice"), /Stand-in generator, not an LLM/);
+
+    // In the page: the word count each time a change to the answer's DOM has changed it.
+    await page.evaluate(() => {
+      window.streamSteps = [];
+      const box = document.querySelector('[data-testid="stream-answers"]');
+      new MutationObserver(() => {
+        const n = box.querySelector('[data-testid="stream-text"]')?.childElementCount ?? 0;
+        if (n !== (window.streamSteps.at(-1) ?? 0)) window.streamSteps.push(n);
+      }).observe(box, { childList: true, subtree: true });
+    });
+    await page.getByTestId("stream-topic-input").fill(topic);
+    await page.getByTestId("stream-explain").click();
+
+    // From the test: the word count at each of several waits, each wait ending when the count
+    // has grown (or the stream has ended). A stream rendered as it arrives is seen part-way
+    // several times; one rendered at the end would jump from 0 to all.
+    const answer = page.getByTestId("stream-answer");
+    const seen = [];
+    for (;;) {
+      const { n, state } = await answer.evaluate((a) => ({ n: Number(a.dataset.tokens), state: a.dataset.state }));
+      seen.push(n);
+      if (state !== "waiting" && state !== "streaming") break;
+      if (seen.filter((m) => m > 0).length === 3) await screenshot(page, "9-streaming"); // part-way
+      await page.waitForFunction(
+        (last) => {
+          const a = document.querySelector('[data-testid="stream-answer"]');
+          return Number(a.dataset.tokens) > last || !["waiting", "streaming"].includes(a.dataset.state);
+        },
+        n,
+        { timeout: 10_000 },
+      );
+    }
+    assert.equal(await answer.getAttribute("data-state"), "done");
+    assert.equal(seen.at(-1), tokens.length);
+    const partial = [...new Set(seen.filter((n) => n > 0 && n < tokens.length))];
+    assert.ok(partial.length >= 3, `the answer was seen part-way ${partial.length} times: ${seen.join(", ")}`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], `never shrinks: ${seen.join(", ")}`);
+    // Each word was added to the page on its own, in order: 1, 2, ..., n.
+    assert.deepEqual(await page.evaluate(() => window.streamSteps), tokens.map((_, i) => i + 1));
+
+    assert.equal(await answer.getAttribute("data-outcome"), "miss");
+    assert.equal(await text(page, "stream-outcome"), "MISS");
+    assert.equal(await page.getByTestId("stream-outcome").getAttribute("class"), "badge miss");
+    assert.deepEqual(await page.getByTestId("stream-text").locator("span").allTextContents(), tokens);
+    assert.equal(await text(page, "stream-text"), tokens.join(""));
+    assert.match(await text(page, "stream-key"), /^v1:explain:[0-9a-f]{32}$/);
+    assert.match(await text(page, "stream-latency"), new RegExp(`^first word .+ · ${tokens.length} words in .+$`));
+
+    const hit = await explainStreamed(page, topic);
+    assert.deepEqual(hit, [{ outcome: "hit", badge: "HIT", tokens, state: "done" }]);
+    assert.equal(await page.getByTestId("stream-outcome").getAttribute("class"), "badge hit");
+    assert.match(await text(page, "stream-latency"), new RegExp(`^${tokens.length} words in .+$`));
+    await waitText(page, "stat-hits", "1");
+    assert.equal(await text(page, "stat-misses"), "1");
+    await waitText(page, "stat-keys", "1 / 100");
+  });
+});
+
+test("Explain (streamed): Ask twice, the second request JOINS the first one's generation", async () => {
+  await withDemo(async ({ page }) => {
+    const topic = "Consensus Protocols";
+    const tokens = explanationOf(topic);
+    const both = await explainStreamed(page, topic, { twice: true });
+    assert.deepEqual(both.map((a) => a.outcome), ["miss", "joined"]);
+    assert.equal(both[0].badge, "MISS");
+    assert.match(both[1].badge, /^JOINED/);
+    for (const a of both) {
+      assert.equal(a.state, "done");
+      assert.deepEqual(a.tokens, tokens, "both show the same words");
+    }
+    assert.deepEqual(
+      await page.getByTestId("stream-outcome").evaluateAll((badges) => badges.map((b) => b.className)),
+      ["badge miss", "badge hit"],
+      "the badges are styled as the answer's",
+    );
+    await waitText(page, "stat-keys", "1 / 100", 5_000);
+    await screenshot(page, "10-streamed-joined");
+
+    // The recording is now cached: asking twice again is two replays.
+    const again = await explainStreamed(page, topic, { twice: true });
+    assert.deepEqual(again.map((a) => [a.outcome, a.badge]), [["hit", "HIT"], ["hit", "HIT"]]);
+    for (const a of again) assert.deepEqual(a.tokens, tokens);
   });
 });
 
@@ -276,6 +369,10 @@ test("after shut down every action shows SHUT_DOWN", async () => {
     assert.equal(await errorCode(page, "version-result"), "SHUT_DOWN");
     await page.getByTestId("warm").click();
     assert.equal(await errorCode(page, "warm-result"), "SHUT_DOWN");
+    await page.getByTestId("stream-topic-input").fill("Operating Systems");
+    await page.getByTestId("stream-explain").click();
+    assert.equal(await errorCode(page, "stream-result"), "SHUT_DOWN");
+    assert.equal(await page.getByTestId("stream-answer").getAttribute("data-state"), "failed");
     // Shutting down twice is allowed and changes nothing.
     await page.getByTestId("shutdown").click();
     await waitText(page, "shutdown-result", /shut down/);

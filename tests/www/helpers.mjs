@@ -113,6 +113,31 @@ export async function generate(page, topic, { chip = false } = {}) {
   };
 }
 
+/**
+ * Asks for the streamed explanation of `topic` (Explain, or Ask twice with `twice`) and waits
+ * until every stream of the click has ended: one `{ outcome, badge, tokens, state }` per
+ * answer shown, `tokens` the words it rendered.
+ */
+export async function explainStreamed(page, topic, { twice = false } = {}) {
+  const form = page.getByTestId("stream-form");
+  const before = Number((await form.getAttribute("data-done")) ?? 0);
+  await page.getByTestId("stream-topic-input").fill(topic);
+  await page.getByTestId(twice ? "stream-twice" : "stream-explain").click();
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid="stream-form"]').dataset.done ?? 0) > n,
+    before,
+    { timeout: 15_000 },
+  );
+  return page.getByTestId("stream-answer").evaluateAll((answers) =>
+    answers.map((a) => ({
+      outcome: a.dataset.outcome,
+      badge: a.querySelector('[data-testid="stream-outcome"]').textContent,
+      tokens: [...a.querySelectorAll('[data-testid="stream-text"] span')].map((s) => s.textContent),
+      state: a.dataset.state,
+    })),
+  );
+}
+
 /** Waits until the element's text satisfies `ok` (a RegExp or a string it must equal). */
 export async function waitText(page, testid, ok, timeout = 5_000) {
   const source = ok instanceof RegExp ? { re: ok.source, flags: ok.flags } : { eq: ok };

@@ -3,6 +3,8 @@
 // keys as the Rust Worker in ../worker, so the two can share one Redis. See examples/README.md.
 //
 //   GET  /api/subtopics?topic=…            generated content through getOrSetEntry; x-cache: its status
+//   GET  /api/explain?topic=…              an explanation streamed as server-sent events through
+//                                          getOrSetStream; x-cache: its status
 //   GET  /api/cache/stats[?format=legacy]  statistics (camelCase, or the old service's names)
 //   POST /api/cache/invalidate/:namespace  { "invalidated": n }, with Authorization: Bearer <ADMIN_TOKEN>
 //   GET  /api/health                       { status, backend, latencyMs, error? }
@@ -13,9 +15,11 @@ import { Cache } from "cachette";
 
 /** The namespace of generated subtopics (the request data is `{ topic }`). */
 const NAMESPACE = "subtopics";
+/** The namespace of streamed explanations (the request data is `{ topic }`). */
+const EXPLAIN_NAMESPACE = "explain";
 const MAX_TOPIC_CHARS = 200;
 const INVALIDATE_PREFIX = "/api/cache/invalidate/";
-const ROUTES = new Set(["/api/subtopics", "/api/cache/stats", "/api/health"]);
+const ROUTES = new Set(["/api/subtopics", "/api/explain", "/api/cache/stats", "/api/health"]);
 
 // Upstash URL and token come from env, with the default timeout (5 s) and retries (3). Never a
 // timer in a Worker: cleanupInterval 0 keeps expiry lazy + amortized.
@@ -39,6 +43,40 @@ async function standInGenerateSubtopics(topic) {
       `Advanced ${topic}`,
     ],
     generatedBy: "js-worker stand-in",
+  };
+}
+
+/** How far apart the stand-in explanation's tokens come, in milliseconds. */
+const STAND_IN_TOKEN_MS = 10;
+
+/** A STAND-IN for a streaming LLM call: the explanation of `topic` as deterministic tokens (words,
+ *  each but the first with its leading space), STAND_IN_TOKEN_MS apart so that the stream shows.
+ *  Replace it with the real model's stream (an async iterable or a ReadableStream of chunks).
+ *  `pace(i)`, when given, is awaited before token `i` instead of the delay (see standInPace). */
+async function* standInExplainTokens(topic, { signal, pace }) {
+  const text =
+    `${topic}, explained by a stand-in for a model. ` +
+    `In short, ${topic} is a set of ideas, tools and habits. ` +
+    `Start with its core concepts, practise them on small examples, then study its common pitfalls.`;
+  const tokens = text.split(/(?= )/);
+  for (let i = 0; i < tokens.length; i++) {
+    await (pace ? pace(i) : new Promise((resolve) => setTimeout(resolve, STAND_IN_TOKEN_MS)));
+    signal.throwIfAborted();
+    yield tokens[i];
+  }
+}
+
+/** The stand-in's pace when the optional service binding STAND_IN_PACE is bound: before token
+ *  `i` it waits for `STAND_IN_PACE.fetch(…?topic=…&token=i)` to answer, and fails if the answer
+ *  is not a 2xx. The tests bind it to hold a generation between tokens or make it fail midway;
+ *  a deployment leaves it unbound (the stand-in sleeps). */
+function standInPace(env, topic) {
+  const pace = env.STAND_IN_PACE;
+  if (pace === undefined) return undefined;
+  return async (i) => {
+    const r = await pace.fetch(`https://stand-in-pace/?topic=${encodeURIComponent(topic)}&token=${i}`);
+    await r.body?.cancel();
+    if (!r.ok) throw new Error(`the stand-in failed at token ${i} (STAND_IN_PACE answered ${r.status})`);
   };
 }
 
@@ -83,6 +121,8 @@ export default {
     switch (path) {
       case "/api/subtopics":
         return subtopics(url, env, ctx);
+      case "/api/explain":
+        return explain(url, env, ctx);
       case "/api/cache/stats":
         return stats(url, env);
       case "/api/health":
@@ -93,11 +133,17 @@ export default {
   },
 };
 
-async function subtopics(url, env, ctx) {
+/** The `topic` parameter when it is valid (given, not blank, at most MAX_TOPIC_CHARS), else null. */
+function topicOf(url) {
   const topic = url.searchParams.get("topic");
-  if (topic === null || topic.trim() === "" || [...topic].length > MAX_TOPIC_CHARS) {
-    return error(400, "BAD_REQUEST", `topic must be given, 1 to ${MAX_TOPIC_CHARS} characters`);
-  }
+  return topic === null || topic.trim() === "" || [...topic].length > MAX_TOPIC_CHARS ? null : topic;
+}
+
+const badTopic = () => error(400, "BAD_REQUEST", `topic must be given, 1 to ${MAX_TOPIC_CHARS} characters`);
+
+async function subtopics(url, env, ctx) {
+  const topic = topicOf(url);
+  if (topic === null) return badTopic();
   let c;
   try {
     c = getCache(env);
@@ -113,6 +159,107 @@ async function subtopics(url, env, ctx) {
     return json(entry.value, 200, { "x-cache": entry.status, age: String(Math.floor(entry.age)) });
   } catch (e) {
     return cacheError(e);
+  }
+}
+
+async function explain(url, env, ctx) {
+  const topic = topicOf(url);
+  if (topic === null) return badTopic();
+  let c;
+  try {
+    c = getCache(env);
+  } catch (e) {
+    return configError(e);
+  }
+  let result;
+  try {
+    // `status`: miss (this request runs the generator; its tokens are forwarded as they come
+    // and recorded), joined (another request in this isolate is generating: the tokens so far,
+    // then the live ones) or hit (the recording, replayed).
+    result = await c.getOrSetStream(EXPLAIN_NAMESPACE, { topic }, (gen) =>
+      outlivingResponse(standInExplainTokens(topic, { signal: gen.signal, pace: standInPace(env, topic) }), ctx),
+    );
+  } catch (e) {
+    return cacheError(e);
+  }
+  return new Response(serverSentEvents(result.stream), {
+    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-cache": result.status },
+  });
+}
+
+const encoder = new TextEncoder();
+
+/** One server-sent event, named `event` if given, its data `value` as JSON (one line). */
+const sseEvent = (value, event) =>
+  encoder.encode(`${event === undefined ? "" : `event: ${event}\n`}data: ${JSON.stringify(value)}\n\n`);
+
+/** How long a stream may stay silent before a comment line (`: keep-alive`) goes out. */
+const HEARTBEAT_MS = 15_000;
+const heartbeat = encoder.encode(": keep-alive\n\n");
+
+/**
+ * `chunks` as server-sent events: one unnamed event per chunk, then `end` with `{ "tokens": n }`;
+ * a failure midway ends the stream with an `error` event `{ "error": { code, message } }`.
+ * Pulled one chunk at a time, so each event goes out as its chunk arrives; a client that goes
+ * away cancels `chunks` (the generation stops when every reader has gone).
+ *
+ * While it waits for a chunk, a timer sends a comment every HEARTBEAT_MS, so that proxies keep
+ * a slow stream open. The pending timer matters in workerd too: a joined request waits for
+ * chunks that another request's generation produces, and workerd cancels a request whose only
+ * pending work is a promise another request resolves, as hung ("your Worker's code had hung").
+ */
+function serverSentEvents(chunks) {
+  const reader = chunks.getReader();
+  let count = 0;
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        let timer;
+        const beat = () => {
+          controller.enqueue(heartbeat);
+          timer = setTimeout(beat, HEARTBEAT_MS);
+        };
+        timer = setTimeout(beat, HEARTBEAT_MS);
+        let next;
+        try {
+          next = await reader.read();
+        } catch (e) {
+          const failure = { code: e?.code ?? "INTERNAL", message: String(e?.message ?? e) };
+          controller.enqueue(sseEvent({ error: failure }, "error"));
+          controller.close();
+          return;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (next.done) {
+          controller.enqueue(sseEvent({ tokens: count }, "end"));
+          controller.close();
+          return;
+        }
+        count += 1;
+        controller.enqueue(sseEvent(next.value));
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * `source` (an async iterable) with `ctx.waitUntil` handed a promise that settles when it ends
+ * (finished, failed or cancelled). A generation runs in the request that started it; this keeps
+ * that request's context alive until the generation is over, so that the requests that joined
+ * it get every chunk even if the first client goes away.
+ */
+async function* outlivingResponse(source, ctx) {
+  let over;
+  ctx.waitUntil(new Promise((resolve) => (over = resolve)));
+  try {
+    yield* source;
+  } finally {
+    over();
   }
 }
 
