@@ -121,6 +121,12 @@ export interface StreamOptions {
     replay?: { chunkDelay?: Duration };
     /** A stream larger than this (bytes of UTF-8 text, of bytes, of JSON) is passed through and not cached. Default 4 MiB. */
     maxStreamBytes?: number;
+    /**
+     * Handed the generation this call starts, as a promise that fulfils once the source has
+     * ended and its recording is stored (in a Worker: `ctx.waitUntil.bind(ctx)`, so that the
+     * generation outlives the request that started it, for the requests that joined it).
+     */
+    waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 /** What `getOrSetStream` resolves to. */

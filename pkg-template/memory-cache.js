@@ -1334,7 +1334,7 @@ if (typeof Symbol.dispose === "symbol") {
 // `{ "cachette/stream": 1, chunks, bytes }`) only when the source finishes cleanly.
 
 const STREAM_TAG = "cachette/stream";
-const STREAM_OPTIONS = ["ttl", "grace", "signal", "replay", "maxStreamBytes"];
+const STREAM_OPTIONS = ["ttl", "grace", "signal", "replay", "maxStreamBytes", "waitUntil"];
 const MAX_STREAM_BYTES = 4 * 1024 * 1024;
 /** The streams being generated, by cache and key. */
 const streamFlights = new WeakMap();
@@ -1354,7 +1354,7 @@ const badStreamOptions = (message) => cacheError("INVALID_OPTIONS", `getOrSetStr
 /** Reads `getOrSetStream`'s options: `{ ttl, grace }` as `set` takes them, `signal`,
  * `replay: { chunkDelay }` (a duration, in milliseconds here) and `maxStreamBytes`. */
 function streamOptions(options) {
-  if (options === undefined || options === null) return { set: undefined, delayMs: 0, max: MAX_STREAM_BYTES };
+  if (options === undefined || options === null) return { set: undefined, delayMs: 0, max: MAX_STREAM_BYTES, waitUntil: undefined };
   if (typeof options !== "object" || Array.isArray(options)) throw badStreamOptions("must be an object");
   for (const name of Object.keys(options)) {
     if (!STREAM_OPTIONS.includes(name)) {
@@ -1365,7 +1365,8 @@ function streamOptions(options) {
   if (options.ttl !== undefined) set.ttl = options.ttl;
   if (options.grace !== undefined) set.grace = options.grace;
   MemorySlots.ttlOption(set); // checks ttl and grace as set() would, before anything runs
-  const { signal, replay, maxStreamBytes } = options;
+  const { signal, replay, maxStreamBytes, waitUntil } = options;
+  if (waitUntil !== undefined && typeof waitUntil !== "function") throw badStreamOptions("waitUntil must be a function");
   if (signal !== undefined && !(typeof signal === "object" && signal !== null && typeof signal.aborted === "boolean" && typeof signal.addEventListener === "function")) {
     throw badStreamOptions("signal must be an AbortSignal");
   }
@@ -1386,7 +1387,7 @@ function streamOptions(options) {
     if (!Number.isInteger(maxStreamBytes) || maxStreamBytes < 1) throw badStreamOptions("maxStreamBytes must be a whole number of bytes >= 1");
     max = maxStreamBytes;
   }
-  return { set: Object.keys(set).length ? set : undefined, signal, delayMs, max };
+  return { set: Object.keys(set).length ? set : undefined, signal, delayMs, max, waitUntil };
 }
 
 /** What a chunk weighs against maxStreamBytes (UTF-8 bytes of a string or of a value's JSON);
@@ -1476,20 +1477,24 @@ class StreamFlight {
   readers = 0;
   controller = new AbortController();
   source = null;
-  #waiting = new Set();
+  /** Settles at the next change (a chunk, the end, a failure). Made by the side that makes the
+   * changes, so that a reader in another request awaits the producer's promise: workerd cancels a
+   * request left waiting on a promise only another request's code would settle. */
+  changed;
+  #changed;
 
-  wait(wake) {
-    this.#waiting.add(wake);
+  constructor() {
+    this.#next();
   }
 
-  forget(wake) {
-    this.#waiting.delete(wake);
+  #next() {
+    this.changed = new Promise((resolve) => (this.#changed = resolve));
   }
 
   wake() {
-    const waiting = [...this.#waiting];
-    this.#waiting.clear();
-    for (const w of waiting) w();
+    const settle = this.#changed;
+    this.#next();
+    settle();
   }
 
   /** Ends the generation now: every reader errors with `why`, the source is cancelled. */
@@ -1520,14 +1525,15 @@ class StreamFlight {
 /** A ReadableStream replaying `flight`'s chunks so far, then following the live ones. */
 function follow(flight, signal, abandon) {
   let i = 0;
-  let wake = null;
   let left = false;
   flight.readers += 1;
+  const stop = () => {
+    left = true;
+    signal?.removeEventListener("abort", onAbort);
+  };
   const leave = (reason) => {
     if (left) return;
-    left = true;
-    if (wake !== null) flight.forget(wake);
-    signal?.removeEventListener("abort", onAbort);
+    stop();
     flight.leave(reason, abandon);
   };
   let streamController;
@@ -1545,32 +1551,22 @@ function follow(flight, signal, abandon) {
         streamController = controller;
         signal?.addEventListener("abort", onAbort, { once: true });
       },
-      pull(controller) {
-        return new Promise((resolve) => {
-          const step = () => {
-            wake = null;
-            if (left) return resolve();
-            if (i < flight.chunks.length) {
-              controller.enqueue(own(flight.chunks[i++]));
-            } else if (flight.failed) {
-              left = true;
-              signal?.removeEventListener("abort", onAbort);
-              flight.readers -= 1;
-              controller.error(flight.error);
-            } else if (flight.done) {
-              left = true;
-              signal?.removeEventListener("abort", onAbort);
-              flight.readers -= 1;
-              controller.close();
-            } else {
-              wake = step;
-              flight.wait(step);
-              return;
-            }
-            resolve();
-          };
-          step();
-        });
+      async pull(controller) {
+        for (;;) {
+          if (left) return;
+          if (i < flight.chunks.length) {
+            controller.enqueue(own(flight.chunks[i++]));
+            return;
+          }
+          if (flight.failed || flight.done) {
+            stop();
+            flight.readers -= 1;
+            if (flight.failed) controller.error(flight.error);
+            else controller.close();
+            return;
+          }
+          await flight.changed;
+        }
       },
       cancel(reason) {
         leave(reason);
@@ -1639,7 +1635,7 @@ async function leadStream(cache, flights, slot, key, generator, o) {
     release();
     throw e?.code === "GENERATOR_FAILED" ? e : MemorySlots.generatorError(1, e);
   }
-  (async () => {
+  const generation = (async () => {
     try {
       for (;;) {
         const { value, done } = await flight.source.next();
@@ -1658,7 +1654,6 @@ async function leadStream(cache, flights, slot, key, generator, o) {
       }
       flight.done = true;
       flight.wake();
-      release();
       if (flight.keep) {
         try {
           await cache.set(key, recording(flight.chunks), policy.set);
@@ -1666,6 +1661,9 @@ async function leadStream(cache, flights, slot, key, generator, o) {
           // A recording the cache refuses (too large for maxBytes, say) is simply not kept.
         }
       }
+      // Released once stored: a call until then joins the finished flight rather than
+      // generating again.
+      release();
     } catch (e) {
       if (flight.failed) return;
       flight.failed = true;
@@ -1676,6 +1674,8 @@ async function leadStream(cache, flights, slot, key, generator, o) {
       release();
     }
   })();
+  // In a Worker: the generation, and the write of its recording, outlive the request.
+  o.waitUntil?.(generation);
   return { flight, abandon: release };
 }
 

@@ -44,7 +44,9 @@ for (const [name, make] of Object.entries(CLASSES)) {
       let calls = 0;
       const log = { pulled: 0, cancelled: false };
       const gen = () => (calls++, timed(chunks, 10, log));
-      const first = await c.getOrSetStream("explain", { topic: "x" }, gen);
+      const handed = [];
+      const first = await c.getOrSetStream("explain", { topic: "x" }, gen, { waitUntil: (p) => handed.push(p) });
+      assert.equal(handed.length, 1, "the generation was handed to waitUntil");
       assert.equal(first.status, "miss");
       assert.equal(first.key, c.key("explain", { topic: "x" }));
       const reader = first.stream.getReader();
@@ -54,7 +56,8 @@ for (const [name, make] of Object.entries(CLASSES)) {
       const rest = [];
       for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(r.value);
       assert.deepEqual(["Hel", ...rest], chunks);
-      await sleep(20); // the recording is stored once the source ends
+      await handed[0]; // fulfils once the recording is stored
+      assert.ok(await c.lookup("explain", { topic: "x" }), "stored by the time waitUntil's promise fulfils");
       const second = await c.getOrSetStream("explain", { topic: "x" }, gen);
       assert.equal(second.status, "hit");
       assert.deepEqual(await readAll(second.stream), chunks, "chunk boundaries kept");

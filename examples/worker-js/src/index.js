@@ -176,8 +176,13 @@ async function explain(url, env, ctx) {
     // `status`: miss (this request runs the generator; its tokens are forwarded as they come
     // and recorded), joined (another request in this isolate is generating: the tokens so far,
     // then the live ones) or hit (the recording, replayed).
-    result = await c.getOrSetStream(EXPLAIN_NAMESPACE, { topic }, (gen) =>
-      outlivingResponse(standInExplainTokens(topic, { signal: gen.signal, pace: standInPace(env, topic) }), ctx),
+    // waitUntil: the generation runs in the request that started it; handed to waitUntil, it
+    // (and the write of its recording) outlives that request, for the requests that joined it.
+    result = await c.getOrSetStream(
+      EXPLAIN_NAMESPACE,
+      { topic },
+      (gen) => standInExplainTokens(topic, { signal: gen.signal, pace: standInPace(env, topic) }),
+      { waitUntil: ctx.waitUntil.bind(ctx) },
     );
   } catch (e) {
     return cacheError(e);
@@ -204,9 +209,7 @@ const heartbeat = encoder.encode(": keep-alive\n\n");
  * away cancels `chunks` (the generation stops when every reader has gone).
  *
  * While it waits for a chunk, a timer sends a comment every HEARTBEAT_MS, so that proxies keep
- * a slow stream open. The pending timer matters in workerd too: a joined request waits for
- * chunks that another request's generation produces, and workerd cancels a request whose only
- * pending work is a promise another request resolves, as hung ("your Worker's code had hung").
+ * a slow stream open.
  */
 function serverSentEvents(chunks) {
   const reader = chunks.getReader();
@@ -245,22 +248,6 @@ function serverSentEvents(chunks) {
     },
     { highWaterMark: 0 },
   );
-}
-
-/**
- * `source` (an async iterable) with `ctx.waitUntil` handed a promise that settles when it ends
- * (finished, failed or cancelled). A generation runs in the request that started it; this keeps
- * that request's context alive until the generation is over, so that the requests that joined
- * it get every chunk even if the first client goes away.
- */
-async function* outlivingResponse(source, ctx) {
-  let over;
-  ctx.waitUntil(new Promise((resolve) => (over = resolve)));
-  try {
-    yield* source;
-  } finally {
-    over();
-  }
 }
 
 async function stats(url, env) {
