@@ -2253,6 +2253,34 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn recordings_are_in_the_javascript_format() {
+        let chunks = vec![
+            Chunk::from("Hello"),
+            Chunk::Bytes(vec![0, 1, 2, 255]),
+            Chunk::Json(serde_json::json!({ "n": 1 })),
+            Chunk::from(" world"),
+        ];
+        let text = recording(&chunks).expect("serializes");
+        assert_eq!(
+            &*text,
+            r#"{"cachette/stream":1,"chunks":["Hello","AAEC/w==",{"n":1}," world"],"bytes":[1]}"#
+        );
+        assert_eq!(recorded(&text), Some(chunks));
+        // What the JS package writes (keys in any order) reads back; other values do not.
+        let js = r#"{"bytes":[],"chunks":["a",2],"cachette/stream":1}"#;
+        let expected = vec![Chunk::from("a"), Chunk::Json(serde_json::json!(2))];
+        assert_eq!(recorded(js), Some(expected));
+        for other in [
+            r#"{"chunks":["a"]}"#,
+            r#"["a"]"#,
+            r#"{"cachette/stream":2,"chunks":[]}"#,
+        ] {
+            assert_eq!(recorded(other), None, "{other}");
+        }
+        assert_eq!(Chunk::from("é").size(), 2);
+    }
+
+    #[wasm_bindgen_test]
     async fn shutdown_abandons_running_generators() {
         let c = memory();
         let signal = Rc::new(RefCell::new(None));
