@@ -1592,8 +1592,9 @@ impl StreamOptions {
         self
     }
 
-    /// Hands the generation this call starts to the Worker's `ctx.waitUntil`, so that it runs
-    /// to its end for the other readers (and is stored) when this request goes away.
+    /// Hands the task this call starts (the read of the cache, then the generation on a miss;
+    /// a call that joins starts none) to the Worker's `ctx.waitUntil`, so that it runs to its
+    /// end for the other readers (and is stored) when this request goes away.
     pub fn wait_until(mut self, ctx: &::worker::Context) -> Self {
         self.call = self.call.wait_until(ctx);
         self
