@@ -55,6 +55,11 @@
 //!   own. Cancelling a call is dropping its future: the other callers are still served, and
 //!   once every caller is gone the generation is abandoned (its signal aborts, its result is
 //!   not stored).
+//! - [`Cache::get_or_set_stream`] is the streamed call, with the semantics of the JavaScript
+//!   `getOrSetStream`: a generator comes to a `Stream` of [`Chunk`]s (text, bytes, JSON); a miss
+//!   forwards them as they come while recording, a call meanwhile joins (the chunks so far, then
+//!   the live ones), a hit replays the recording. The recording is stored in the JavaScript
+//!   format (`{ "cachette/stream": 1, chunks, bytes }`) only when the source ends cleanly.
 //! - [`Cache::get_or_set`] and [`Cache::get_or_set_with_ttl`] take a generator without a
 //!   context that may borrow from the caller; it runs inside the calling future (see there).
 //! - No cleanup timer is started (Workers refuse timers at global scope, and a timer started by
@@ -1980,6 +1985,17 @@ impl Cache {
     ///   [`Error::GeneratorFailed`] after the chunks so far.
     ///
     /// [`Error::InvalidOptions`] for options out of range, before anything runs.
+    ///
+    /// ```ignore
+    /// // `tokens(topic)`: any `Stream<Item = Result<String, E>>` (a model's tokens, say).
+    /// let options = StreamOptions::new().ttl("1h").wait_until(&ctx);
+    /// let entry = cache
+    ///     .get_or_set_stream("explain", &json!({ "topic": topic }), &options, move |ctx| async move {
+    ///         Ok::<_, MyError>(tokens(topic, ctx.signal()))
+    ///     })
+    ///     .await?;
+    /// // entry.status: Miss, Joined or Hit; entry.stream: `Stream<Item = Result<Chunk>>`.
+    /// ```
     pub async fn get_or_set_stream<D, C, E, F, Fut, S>(
         &self,
         namespace: &str,

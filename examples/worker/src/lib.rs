@@ -285,15 +285,21 @@ fn chunk_json(chunk: &Chunk) -> String {
     text.unwrap_or_else(|_| "null".to_owned())
 }
 
+/// How long a stream may stay silent before a comment line (`: keep-alive`) goes out, so that
+/// proxies keep a slow stream open (as the JS Worker does).
+const HEARTBEAT_MS: u64 = 15_000;
+
 /// `chunks` as server-sent events, the JS Worker's format: one unnamed event per chunk
 /// (`data: <the token as a JSON string>`), then `event: end` with `{ "tokens": n }`; a failure
 /// midway ends the stream with `event: error` and `{ "error": { code, message } }`. Pulled one
 /// chunk at a time, so each event goes out as its chunk arrives; a client that goes away drops
-/// `chunks` (the generation stops when every reader has gone).
+/// `chunks` (the generation stops when every reader has gone). A comment goes out after
+/// `HEARTBEAT_MS` of silence.
 struct ServerSentEvents {
     chunks: ChunkStream,
     count: usize,
     done: bool,
+    heartbeat: Option<Delay>,
 }
 
 impl Stream for ServerSentEvents {
@@ -304,7 +310,16 @@ impl Stream for ServerSentEvents {
             return Poll::Ready(None);
         }
         let event = match self.chunks.as_mut().poll_next(cx) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                let beat = self
+                    .heartbeat
+                    .get_or_insert_with(|| Delay::from(Duration::from_millis(HEARTBEAT_MS)));
+                if Pin::new(beat).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.heartbeat = None;
+                return Poll::Ready(Some(Ok(b": keep-alive\n\n".to_vec())));
+            }
             Poll::Ready(Some(Ok(chunk))) => {
                 self.count += 1;
                 format!("data: {}\n\n", chunk_json(&chunk))
@@ -319,6 +334,7 @@ impl Stream for ServerSentEvents {
                 format!("event: end\ndata: {}\n\n", json!({ "tokens": self.count }))
             }
         };
+        self.heartbeat = None;
         Poll::Ready(Some(Ok(event.into_bytes())))
     }
 }
@@ -355,6 +371,7 @@ async fn explain(req: &Request, env: &Env, ctx: &Context) -> Result<Response> {
         chunks: entry.stream,
         count: 0,
         done: false,
+        heartbeat: None,
     };
     let mut r = Response::from_stream(events)?;
     let headers = r.headers_mut();
