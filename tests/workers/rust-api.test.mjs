@@ -43,5 +43,5 @@ test(`${WORKERS.api.label}: get_or_set_entry`, { timeout: 60_000 }, async (t) =>
 test(`${WORKERS.api.label}: get_or_set_stream`, { timeout: 60_000 }, async (t) => {
   const r = await w.request("main", "/stream");
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  await subtests(t, r.body, 8);
+  await subtests(t, r.body, 9);
 });

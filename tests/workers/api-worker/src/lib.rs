@@ -1727,6 +1727,63 @@ async fn stream_shutdown() -> Check {
     Ok(())
 }
 
+/// The PTTL of `key` once it is stored (up to 1 s), in milliseconds (-2: never stored).
+async fn stored_pttl(up: &Upstash, key: &str) -> std::result::Result<i64, String> {
+    for _ in 0..100 {
+        let pttl = up.raw(&["PTTL", key]).await?.as_i64().unwrap_or(-2);
+        if pttl != -2 {
+            return Ok(pttl);
+        }
+        sleep(10).await;
+    }
+    Ok(-2)
+}
+
+async fn stream_ttls(up: &Upstash) -> Check {
+    let c = up.cache("stream-ttl", 5_000, 1)?;
+    let seen = Seen::default();
+    // The options' TTL.
+    let o = StreamOptions::new().ttl("1h");
+    let mut s = must(
+        c.get_or_set_stream(
+            "stream",
+            &json!({ "topic": "ttl" }),
+            &o,
+            source(&seen, 0, oks(&mixed()), false),
+        )
+        .await,
+        "ttl",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await, (mixed(), None));
+    let ms = stored_pttl(up, &s.key).await?;
+    ensure!(
+        (3_590_000..=3_600_000).contains(&ms),
+        "PTTL {ms} with ttl(\"1h\")"
+    );
+    // ctx.ttl() over the options'.
+    let by_ctx = |ctx: GenerationContext<Chunk>| async move {
+        ctx.ttl("2m").map_err(|e| e.to_string())?;
+        Ok::<_, String>(Paced {
+            items: oks(&mixed()).into_iter().collect(),
+            ms: 0,
+            delay: None,
+            dropped: Rc::default(),
+        })
+    };
+    let mut s = must(
+        c.get_or_set_stream("stream", &json!({ "topic": "ctx ttl" }), &o, by_ctx)
+            .await,
+        "ctx.ttl",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await, (mixed(), None));
+    let ms = stored_pttl(up, &s.key).await?;
+    ensure!(
+        (110_000..=120_000).contains(&ms),
+        "PTTL {ms} after ctx.ttl(\"2m\")"
+    );
+    Ok(())
+}
+
 async fn stream_checks(env: &Env) -> Vec<Outcome> {
     let mut out = Vec::new();
     let up = Upstash::from(env);
@@ -1787,6 +1844,14 @@ async fn stream_checks(env: &Env) -> Vec<Outcome> {
         stream_shutdown(),
     )
     .await;
+    if let Ok(up) = &up {
+        run(
+            &mut out,
+            "upstash: get_or_set_stream stores the recording with the options' TTL, or ctx.ttl()'s (PTTL)",
+            stream_ttls(up),
+        )
+        .await;
+    }
     out
 }
 
