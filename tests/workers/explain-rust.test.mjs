@@ -3,13 +3,21 @@
 // upstash-bridge: a miss streams its tokens as they come, a concurrent request joins with the
 // same events, the next one replays the recording (a hit) and Upstash holds it in the JS
 // recording format; a failing generation ends with an `error` event and is not recorded; a
-// joined reader outlives the client that started the generation.
+// joined reader outlives the client that started the generation; a recording made by the Rust
+// Worker is a hit for the npm package's getOrSetStream over the same Upstash, and the other way.
 // Each isolate is a worker of its own Miniflare, bound to the bridge; `failing` has the test-only
 // var STAND_IN_FAIL_AT, which makes the stand-in fail in place of that token.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Miniflare } from "miniflare";
+import { ROOT } from "../packaging/helpers.mjs";
 import { WORKERS, freshTopic, secrets, startUpstash } from "./helpers.mjs";
+
+// The npm package as built in pkg/ (`./run test_workers` builds it), for recordings shared with
+// JavaScript over Upstash.
+const { Cache } = await import(pathToFileURL(join(ROOT, "pkg", "node.mjs")).href);
 
 const FAIL_AT = 3;
 
@@ -124,6 +132,48 @@ test("rust /api/explain: the recording is the JS format, stored in Upstash", asy
   const recordings = values.map((v) => JSON.parse(v)).filter((v) => v.chunks?.[0] === tokens[0]);
   assert.equal(recordings.length, 1, JSON.stringify(values).slice(0, 500));
   assert.deepEqual(recordings[0], { "cachette/stream": 1, chunks: tokens, bytes: [] });
+});
+
+test("rust /api/explain and the npm package's getOrSetStream share recordings over Upstash", async () => {
+  const js = new Cache({ cleanupInterval: 0, version: "v1", upstash: { url: up.url, token: up.token } });
+  const text = async (stream) => {
+    const out = [];
+    for await (const chunk of stream) out.push(chunk);
+    return out;
+  };
+  const never = () => {
+    throw new Error("a hit does not generate");
+  };
+  try {
+    // Recorded by the Rust Worker, replayed by JavaScript.
+    const fromRust = freshTopic("Rust to JS");
+    const r = await explain("main", fromRust);
+    assert.equal(r.status, "miss");
+    await r.events.rest();
+    const hit = await js.getOrSetStream("explain", { topic: fromRust }, never);
+    assert.equal(hit.status, "hit");
+    assert.deepEqual(await text(hit.stream), standInTokens(fromRust));
+    // Recorded by JavaScript, replayed by the Rust Worker.
+    const fromJs = freshTopic("JS to Rust");
+    const tokens = standInTokens(fromJs);
+    const miss = await js.getOrSetStream("explain", { topic: fromJs }, async function* () {
+      yield* tokens;
+    });
+    assert.equal(miss.status, "miss");
+    assert.deepEqual(await text(miss.stream), tokens);
+    // The recording is written once the source has ended, after the last chunk was read: wait
+    // until Upstash holds it (the same key in both languages).
+    const key = js.key("explain", { topic: fromJs });
+    for (let i = 0; (await up.raw("EXISTS", key)).result !== 1; i++) {
+      assert.ok(i < 100, "the JS recording reaches Upstash");
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    const replayed = await explain("main", fromJs);
+    assert.equal(replayed.status, "hit", "the Rust Worker replays the JS recording");
+    assert.deepEqual(await replayed.events.rest(), expectedEvents(tokens));
+  } finally {
+    js.shutdown();
+  }
 });
 
 test("rust /api/explain: a failing generation ends every reader with an error event and is not recorded", { timeout: 60_000 }, async () => {
