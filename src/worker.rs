@@ -1678,6 +1678,8 @@ struct StreamFlight {
     tick: RefCell<Rc<Signal>>,
     /// Callers waiting for the phase, and readers not finished.
     holders: Cell<u32>,
+    /// The lead task has ended (the recording, if any, stored).
+    task_done: Cell<bool>,
 }
 
 impl StreamFlight {
@@ -1691,6 +1693,7 @@ impl StreamFlight {
             end: RefCell::new(None),
             tick: RefCell::new(Rc::new(Signal::default())),
             holders: Cell::new(0),
+            task_done: Cell::new(false),
         })
     }
 
@@ -1922,11 +1925,14 @@ impl Inner {
         // The source is dropped before anything else: a failed or abandoned one stops here.
         drop(source);
         self.forget_running(&gen);
-        self.finish_stream(&key, &flight);
         match end {
             Ok(()) => {
                 flight.finish(Ok(()));
-                if !gen.skipped.get() && !flight.too_large.get() && gen.abandoned().is_none() {
+                // Until the recording is stored, a call for the key replays this finished
+                // recording (a hit) rather than generating again.
+                if gen.skipped.get() || flight.too_large.get() || gen.abandoned().is_some() {
+                    self.finish_stream(&key, &flight);
+                } else {
                     let stored = async {
                         let text = recording(&flight.chunks.borrow())?;
                         let mut p = policy;
@@ -1948,8 +1954,10 @@ impl Inner {
                         self.cache.count_error();
                     }
                 }
+                self.finish_stream(&key, &flight);
             }
             Err(e) => {
+                self.finish_stream(&key, &flight);
                 // Tell the generator's own work (a fetch on ctx.signal()) to stop.
                 gen.abandon(e.clone());
                 flight.finish(Err(e));
@@ -1973,7 +1981,8 @@ impl Cache {
     ///   handed to `wait_until` when given.
     /// - `Joined`: a generation of this key is under way in the isolate (from any request):
     ///   the chunks so far, then the live ones.
-    /// - `Hit`: the recording, replayed.
+    /// - `Hit`: the recording, replayed (from the cache, or from the isolate while a recording
+    ///   that ended cleanly is being stored).
     /// - The recording (`{ "cachette/stream": 1, chunks, bytes }`, the JavaScript format, so that
     ///   Rust and JavaScript Workers share recordings over Upstash) is stored only when the
     ///   source ends cleanly: not when it fails, is abandoned, is skipped (`ctx.skip()`) or
@@ -2040,11 +2049,17 @@ impl Cache {
                     self.inner
                         .clone()
                         .lead_stream(flight.clone(), key.clone(), job, policy, max);
-                spawn(task);
+                let f = flight.clone();
+                spawn(async move {
+                    task.await;
+                    f.task_done.set(true);
+                    f.wake();
+                });
                 if let Some(hand) = &options.call.wait_until {
+                    // Until the task is done: the recording is stored after the readers' end.
                     let f = flight.clone();
                     hand(Box::pin(async move {
-                        while !f.ended() {
+                        while !f.task_done.get() {
                             f.changed().await;
                         }
                     }));
@@ -2059,7 +2074,12 @@ impl Cache {
             }
             flight.changed().await;
         }
+        // A call that finds a recording finished and being stored replays it, as a hit; the
+        // call that started it (its source may have ended before this call looked) follows it.
+        let finished =
+            status == CacheStatus::Joined && matches!(*flight.end.borrow(), Some(Ok(())));
         let phase = match &*flight.phase.borrow() {
+            Phase::Streaming if finished => Some(Ok(Rc::new(flight.chunks.borrow().clone()))),
             Phase::Reading | Phase::Streaming => None,
             Phase::Hit(chunks) => Some(Ok(chunks.clone())),
             Phase::Failed(e) => Some(Err(e.clone())),
