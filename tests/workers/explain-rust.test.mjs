@@ -94,6 +94,18 @@ function events(res) {
   };
 }
 
+/** Resolves once Upstash holds `topic`'s recording: it is written after the stream's end went
+ *  out (until then, a request joins the finished generation). */
+async function recordedInUpstash(topic) {
+  const keys = new Cache({ cleanupInterval: 0, version: "v1" });
+  const key = keys.key("explain", { topic });
+  keys.shutdown();
+  for (let i = 0; (await up.raw("EXISTS", key)).result !== 1; i++) {
+    assert.ok(i < 200, `the recording of ${topic} reaches Upstash`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
 async function explain(isolate, topic) {
   const res = await workers[isolate].fetch(`http://worker.test${explainPath(topic)}`);
   assert.equal(res.status, 200);
@@ -116,6 +128,7 @@ test("rust /api/explain: a miss streams its tokens as they come, a concurrent re
   const [missRest, joinedEvents] = await Promise.all([miss.events.rest(), joined.events.rest()]);
   assert.deepEqual([...first, ...missRest], want);
   assert.deepEqual(joinedEvents, want, "the joined request gets the chunks so far, then the live ones");
+  await recordedInUpstash(topic);
   const hit = await explain("main", topic);
   assert.equal(hit.status, "hit");
   assert.deepEqual(await hit.events.rest(), want, "the recording replays the same events");
@@ -127,6 +140,7 @@ test("rust /api/explain: the recording is the JS format, stored in Upstash", asy
   const r = await explain("main", topic);
   assert.equal(r.status, "miss");
   await r.events.rest();
+  await recordedInUpstash(topic);
   const keys = (await up.raw("KEYS", "v1:explain:*")).result;
   const values = await Promise.all(keys.map(async (k) => (await up.raw("GET", k)).result));
   const recordings = values.map((v) => JSON.parse(v)).filter((v) => v.chunks?.[0] === tokens[0]);
@@ -150,6 +164,7 @@ test("rust /api/explain and the npm package's getOrSetStream share recordings ov
     const r = await explain("main", fromRust);
     assert.equal(r.status, "miss");
     await r.events.rest();
+    await recordedInUpstash(fromRust);
     const hit = await js.getOrSetStream("explain", { topic: fromRust }, never);
     assert.equal(hit.status, "hit");
     assert.deepEqual(await text(hit.stream), standInTokens(fromRust));
@@ -161,13 +176,8 @@ test("rust /api/explain and the npm package's getOrSetStream share recordings ov
     });
     assert.equal(miss.status, "miss");
     assert.deepEqual(await text(miss.stream), tokens);
-    // The recording is written once the source has ended, after the last chunk was read: wait
-    // until Upstash holds it (the same key in both languages).
-    const key = js.key("explain", { topic: fromJs });
-    for (let i = 0; (await up.raw("EXISTS", key)).result !== 1; i++) {
-      assert.ok(i < 100, "the JS recording reaches Upstash");
-      await new Promise((res) => setTimeout(res, 10));
-    }
+    // The same key in both languages.
+    await recordedInUpstash(fromJs);
     const replayed = await explain("main", fromJs);
     assert.equal(replayed.status, "hit", "the Rust Worker replays the JS recording");
     assert.deepEqual(await replayed.events.rest(), expectedEvents(tokens));
@@ -207,6 +217,7 @@ test("rust /api/explain: the first client leaves midway: the joined request stil
   // GET /stream.)
   await first.events.cancel();
   assert.deepEqual(await joined.events.rest(), want);
+  await recordedInUpstash(topic);
   const hit = await explain("main", topic);
   assert.equal(hit.status, "hit");
   assert.deepEqual(await hit.events.rest(), want);
