@@ -1912,8 +1912,10 @@ impl Inner {
                     flight
                         .bytes
                         .set(flight.bytes.get().saturating_add(chunk.size()));
-                    if flight.bytes.get() > max {
+                    if flight.bytes.get() > max && !flight.too_large.get() {
+                        // Not kept, and counted once in stats().errors, as in JavaScript.
                         flight.too_large.set(true);
+                        self.cache.count_error();
                     }
                     flight.chunks.borrow_mut().push(chunk);
                     flight.wake();
@@ -1928,8 +1930,9 @@ impl Inner {
         match end {
             Ok(()) => {
                 flight.finish(Ok(()));
-                // Until the recording is stored, a call for the key replays this finished
-                // recording (a hit) rather than generating again.
+                // Until the recording is stored, a call for the key joins this finished
+                // generation (its chunks, then the end) rather than generating again, as in
+                // JavaScript.
                 if gen.skipped.get() || flight.too_large.get() || gen.abandoned().is_some() {
                     self.finish_stream(&key, &flight);
                 } else {
@@ -1979,10 +1982,10 @@ impl Cache {
     /// - `Miss`: this call started the generation; its stream forwards each chunk as the source
     ///   produces it. The generation runs in a task of its own (hence `'static` generators),
     ///   handed to `wait_until` when given.
-    /// - `Joined`: a generation of this key is under way in the isolate (from any request):
-    ///   the chunks so far, then the live ones.
-    /// - `Hit`: the recording, replayed (from the cache, or from the isolate while a recording
-    ///   that ended cleanly is being stored).
+    /// - `Joined`: a generation of this key is under way in the isolate (from any request), or
+    ///   has ended cleanly and its recording is being stored: the chunks so far, then the live
+    ///   ones.
+    /// - `Hit`: the recording, replayed.
     /// - The recording (`{ "cachette/stream": 1, chunks, bytes }`, the JavaScript format, so that
     ///   Rust and JavaScript Workers share recordings over Upstash) is stored only when the
     ///   source ends cleanly: not when it fails, is abandoned, is skipped (`ctx.skip()`) or
@@ -2074,12 +2077,7 @@ impl Cache {
             }
             flight.changed().await;
         }
-        // A call that finds a recording finished and being stored replays it, as a hit; the
-        // call that started it (its source may have ended before this call looked) follows it.
-        let finished =
-            status == CacheStatus::Joined && matches!(*flight.end.borrow(), Some(Ok(())));
         let phase = match &*flight.phase.borrow() {
-            Phase::Streaming if finished => Some(Ok(Rc::new(flight.chunks.borrow().clone()))),
             Phase::Reading | Phase::Streaming => None,
             Phase::Hit(chunks) => Some(Ok(chunks.clone())),
             Phase::Failed(e) => Some(Err(e.clone())),
