@@ -55,6 +55,11 @@
 //!   own. Cancelling a call is dropping its future: the other callers are still served, and
 //!   once every caller is gone the generation is abandoned (its signal aborts, its result is
 //!   not stored).
+//! - [`Cache::get_or_set_stream`] is the streamed call, with the semantics of the JavaScript
+//!   `getOrSetStream`: a generator comes to a `Stream` of [`Chunk`]s (text, bytes, JSON); a miss
+//!   forwards them as they come while recording, a call meanwhile joins (the chunks so far, then
+//!   the live ones), a hit replays the recording. The recording is stored in the JavaScript
+//!   format (`{ "cachette/stream": 1, chunks, bytes }`) only when the source ends cleanly.
 //! - [`Cache::get_or_set`] and [`Cache::get_or_set_with_ttl`] take a generator without a
 //!   context that may borrow from the caller; it runs inside the calling future (see there).
 //! - No cleanup timer is started (Workers refuse timers at global scope, and a timer started by
@@ -65,6 +70,7 @@
 //!   the cache's default TTL. [`GetOrSetOptions`] also takes strings with a unit (`"5m"`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt::{self, Display};
 use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
@@ -74,6 +80,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use ::worker::AbortSignal;
+use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -659,6 +666,8 @@ struct Inner {
     windows: (Stale, Stale),
     /// The generators running.
     running: RefCell<Vec<Rc<Gen>>>,
+    /// The streams being read or generated ([`Cache::get_or_set_stream`]), by key.
+    streams: RefCell<HashMap<String, Rc<StreamFlight>>>,
 }
 
 impl Inner {
@@ -1008,6 +1017,7 @@ impl Cache {
                 flights: RefCell::default(),
                 windows: (options.stale_while_revalidate, options.stale_if_error),
                 running: RefCell::default(),
+                streams: RefCell::default(),
             }),
         })
     }
@@ -1288,6 +1298,13 @@ impl Cache {
         for gen in running {
             gen.abandon(Error::ShutDown);
         }
+        let streams = std::mem::take(&mut *self.inner.streams.borrow_mut());
+        for flight in streams.into_values() {
+            flight.gen.abandon(Error::ShutDown);
+            if matches!(*flight.phase.borrow(), Phase::Streaming) {
+                flight.finish(Err(Error::ShutDown));
+            }
+        }
     }
 }
 
@@ -1367,6 +1384,721 @@ impl Health {
 impl Serialize for Health {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         serialize_fields(serializer, "Health", &self.report.fields())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+// ---------------------------------------------------------------------------------------------
+//
+// `get_or_set_stream`, as the JavaScript `getOrSetStream` (pkg-template/memory-cache.js, "streams"):
+// one generation per key in the isolate, a task of its own that reads the source as fast as it
+// produces and keeps every chunk in order; each reader replays the chunks so far and then follows
+// the live ones. The recording is stored, as `{ "cachette/stream": 1, chunks, bytes }` (the
+// JavaScript format: byte chunks as base64, their indices in `bytes`), only when the source ends
+// cleanly.
+
+/// The tag of a stored recording.
+const STREAM_TAG: &str = "cachette/stream";
+/// The default `max_stream_bytes`: 4 MiB.
+const MAX_STREAM_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a reader waiting for a chunk sleeps at most before it looks again. The wait is a JS
+/// promise resolved by the generation's task, which may belong to another request; the pending
+/// timer is what workerd sees, so that it does not cancel the waiting request as hung.
+const READER_TICK_MS: u64 = 1_000;
+
+/// One chunk of a stream: what the JavaScript `getOrSetStream` carries (a string, a
+/// `Uint8Array`, or any other JSON value), so that a recording is the same in both languages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// Text (a JavaScript string).
+    Text(String),
+    /// Bytes (a JavaScript `Uint8Array`; stored as base64).
+    Bytes(Vec<u8>),
+    /// Any other JSON value. A JSON string is recorded as text: it replays as [`Chunk::Text`].
+    Json(serde_json::Value),
+}
+
+impl Chunk {
+    /// What the chunk weighs against `max_stream_bytes`: the UTF-8 bytes of text, the bytes, or
+    /// the bytes of a value's JSON (as in JavaScript).
+    pub fn size(&self) -> u64 {
+        match self {
+            Chunk::Text(s) => s.len() as u64,
+            Chunk::Bytes(b) => b.len() as u64,
+            Chunk::Json(v) => serde_json::to_string(v).map_or(0, |t| t.len() as u64),
+        }
+    }
+
+    /// The text of a [`Chunk::Text`] (or of a JSON string).
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Chunk::Text(s) => Some(s),
+            Chunk::Json(serde_json::Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The chunk as the JSON value a recording holds (bytes as base64).
+    fn recorded(&self) -> serde_json::Value {
+        use base64::Engine;
+        match self {
+            Chunk::Text(s) => serde_json::Value::String(s.clone()),
+            Chunk::Bytes(b) => {
+                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            Chunk::Json(v) => v.clone(),
+        }
+    }
+}
+
+impl From<String> for Chunk {
+    fn from(s: String) -> Chunk {
+        Chunk::Text(s)
+    }
+}
+
+impl From<&str> for Chunk {
+    fn from(s: &str) -> Chunk {
+        Chunk::Text(s.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for Chunk {
+    fn from(b: Vec<u8>) -> Chunk {
+        Chunk::Bytes(b)
+    }
+}
+
+impl From<serde_json::Value> for Chunk {
+    fn from(v: serde_json::Value) -> Chunk {
+        Chunk::Json(v)
+    }
+}
+
+/// The JSON text of a finished recording of `chunks`, keys in the JavaScript order.
+fn recording(chunks: &[Chunk]) -> Result<Text> {
+    let values: Vec<serde_json::Value> = chunks.iter().map(Chunk::recorded).collect();
+    let bytes: Vec<usize> = chunks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| matches!(c, Chunk::Bytes(_)).then_some(i))
+        .collect();
+    let chunks = serde_json::to_string(&values)
+        .map_err(|e| Error::Unserializable(format!("the recording cannot be serialized: {e}")))?;
+    let bytes = serde_json::to_string(&bytes)
+        .map_err(|e| Error::Unserializable(format!("the recording cannot be serialized: {e}")))?;
+    Ok(Rc::from(format!(
+        "{{\"{STREAM_TAG}\":1,\"chunks\":{chunks},\"bytes\":{bytes}}}"
+    )))
+}
+
+/// The chunks of a stored recording, or `None` for any other value (or bytes that are not
+/// base64).
+fn recorded(text: &str) -> Option<Vec<Chunk>> {
+    use base64::Engine;
+    let serde_json::Value::Object(mut o) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    if o.get(STREAM_TAG).and_then(serde_json::Value::as_u64) != Some(1) {
+        return None;
+    }
+    let serde_json::Value::Array(values) = o.remove("chunks")? else {
+        return None;
+    };
+    let mut chunks: Vec<Chunk> = values
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => Chunk::Text(s),
+            v => Chunk::Json(v),
+        })
+        .collect();
+    if let Some(serde_json::Value::Array(bytes)) = o.get("bytes") {
+        for i in bytes.iter().filter_map(serde_json::Value::as_u64) {
+            let Some(chunk) = usize::try_from(i).ok().and_then(|i| chunks.get_mut(i)) else {
+                continue;
+            };
+            if let Chunk::Text(s) = chunk {
+                let b = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+                *chunk = Chunk::Bytes(b);
+            }
+        }
+    }
+    Some(chunks)
+}
+
+/// A stream of chunks, as [`StreamEntry`] holds it: a failure of the source ends it with
+/// [`Error::GeneratorFailed`] (or why the generation stopped: [`Error::ShutDown`]).
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk>>>>;
+
+/// What [`Cache::get_or_set_stream`] returns.
+pub struct StreamEntry {
+    /// The chunks: forwarded as the source produces them (`Miss`), the chunks so far and then
+    /// the live ones (`Joined`), or the recording replayed (`Hit`). Dropping it detaches this
+    /// reader; when every reader is gone before the end, the generation is abandoned.
+    pub stream: ChunkStream,
+    /// `Hit`, `Miss` or `Joined`.
+    pub status: CacheStatus,
+    /// The request key.
+    pub key: String,
+}
+
+impl fmt::Debug for StreamEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamEntry")
+            .field("status", &self.status)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-call options of [`Cache::get_or_set_stream`]: the recording's TTL and grace (checked as
+/// [`GetOrSetOptions`] checks them), the largest recording kept, and `waitUntil`.
+#[derive(Clone, Default)]
+pub struct StreamOptions {
+    call: GetOrSetOptions,
+    max_stream_bytes: Option<u64>,
+}
+
+impl fmt::Debug for StreamOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamOptions")
+            .field("ttl", &self.call.ttl)
+            .field("grace", &self.call.grace)
+            .field("max_stream_bytes", &self.max_stream_bytes)
+            .field("wait_until", &self.call.wait_until.is_some())
+            .finish()
+    }
+}
+
+impl StreamOptions {
+    /// The cache's defaults, and recordings of at most 4 MiB.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The recording's TTL (`f64::INFINITY`: never expires).
+    pub fn ttl(mut self, ttl: impl Seconds) -> Self {
+        self.call = self.call.ttl(ttl);
+        self
+    }
+
+    /// How long past its TTL the recording is kept in memory.
+    pub fn grace(mut self, grace: impl Seconds) -> Self {
+        self.call = self.call.grace(grace);
+        self
+    }
+
+    /// The largest recording stored, in bytes (UTF-8 bytes of text chunks, bytes of byte
+    /// chunks, JSON bytes of the others; default 4 MiB): a larger stream is still forwarded to
+    /// every reader, and not cached. [`Error::InvalidOptions`] for 0.
+    pub fn max_stream_bytes(mut self, bytes: u64) -> Self {
+        self.max_stream_bytes = Some(bytes);
+        self
+    }
+
+    /// Hands the task this call starts (the read of the cache, then the generation on a miss;
+    /// a call that joins starts none) to the Worker's `ctx.waitUntil`, so that it runs to its
+    /// end for the other readers (and is stored) when this request goes away.
+    pub fn wait_until(mut self, ctx: &::worker::Context) -> Self {
+        self.call = self.call.wait_until(ctx);
+        self
+    }
+
+    /// As [`StreamOptions::wait_until`], through a function of your own.
+    pub fn wait_until_with(
+        mut self,
+        hand: impl Fn(Pin<Box<dyn Future<Output = ()>>>) + 'static,
+    ) -> Self {
+        self.call = self.call.wait_until_with(hand);
+        self
+    }
+
+    fn max(&self) -> Result<u64> {
+        match self.max_stream_bytes {
+            Some(0) => Err(Error::InvalidOptions(
+                "getOrSetStream options: maxStreamBytes must be a whole number of bytes >= 1"
+                    .to_owned(),
+            )),
+            Some(n) => Ok(n),
+            None => Ok(MAX_STREAM_BYTES),
+        }
+    }
+}
+
+/// A generator of [`Cache::get_or_set_stream`] with its types erased: called with the
+/// generation's state, it comes to the source.
+type StreamJob = Box<dyn FnOnce(Rc<Gen>) -> Pin<Box<dyn Future<Output = Result<ChunkStream>>>>>;
+
+/// A generator's source, its items as chunks and its errors as [`Error::GeneratorFailed`].
+struct Source<S>(Pin<Box<S>>);
+
+impl<S, C, E> Stream for Source<S>
+where
+    S: Stream<Item = std::result::Result<C, E>>,
+    C: Into<Chunk>,
+    E: Display,
+{
+    type Item = Result<Chunk>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Chunk>>> {
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map(Into::into).map_err(generator_failed)))
+    }
+}
+
+/// Where a key's stream stands.
+enum Phase {
+    /// The lead task reads the cache (and then calls the generator).
+    Reading,
+    /// The cache held a recording.
+    Hit(Rc<Vec<Chunk>>),
+    /// The generator's source is being read.
+    Streaming,
+    /// The read or the generator failed before there was a source.
+    Failed(Error),
+}
+
+/// The stream of one key, shared by every caller and reader of it.
+struct StreamFlight {
+    gen: Rc<Gen>,
+    phase: RefCell<Phase>,
+    chunks: RefCell<Vec<Chunk>>,
+    bytes: Cell<u64>,
+    /// Not to be stored: larger than `max_stream_bytes`.
+    too_large: Cell<bool>,
+    /// `Some(Ok)`: the source ended cleanly; `Some(Err)`: it failed or was abandoned.
+    end: RefCell<Option<Result<()>>>,
+    /// Resolved (and replaced) at every change: readers of any request wait for it.
+    tick: RefCell<Rc<Signal>>,
+    /// Callers waiting for the phase, and readers not finished.
+    holders: Cell<u32>,
+    /// The lead task has ended (the recording, if any, stored).
+    task_done: Cell<bool>,
+}
+
+impl StreamFlight {
+    fn new(key: &str) -> Result<StreamFlight> {
+        Ok(StreamFlight {
+            gen: Rc::new(Gen::new(key, None)?),
+            phase: RefCell::new(Phase::Reading),
+            chunks: RefCell::default(),
+            bytes: Cell::new(0),
+            too_large: Cell::new(false),
+            end: RefCell::new(None),
+            tick: RefCell::new(Rc::new(Signal::default())),
+            holders: Cell::new(0),
+            task_done: Cell::new(false),
+        })
+    }
+
+    /// Wakes every reader (of any request).
+    fn wake(&self) {
+        let old = std::mem::replace(&mut *self.tick.borrow_mut(), Rc::new(Signal::default()));
+        old.notify();
+    }
+
+    /// Resolves at the next change, or after [`READER_TICK_MS`].
+    fn changed(&self) -> impl Future<Output = ()> + 'static {
+        let tick = self.tick.borrow().clone();
+        async move {
+            let mut signal = pin!(tick.wait());
+            let mut timer = pin!(sleep(READER_TICK_MS));
+            poll_fn(|cx| {
+                if signal.as_mut().poll(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.end.borrow().is_some()
+            || matches!(*self.phase.borrow(), Phase::Hit(_) | Phase::Failed(_))
+    }
+
+    /// Ends the stream (once) with `end`, and wakes every reader.
+    fn finish(&self, end: Result<()>) {
+        if self.end.borrow().is_none() {
+            *self.end.borrow_mut() = Some(end);
+        }
+        self.wake();
+    }
+}
+
+/// A caller or reader holding a stream flight; the last one to let go before the end abandons
+/// the generation (its signal aborts, its source is dropped, nothing is stored).
+struct Holding {
+    inner: Rc<Inner>,
+    key: String,
+    flight: Rc<StreamFlight>,
+}
+
+impl Holding {
+    fn new(inner: &Rc<Inner>, key: &str, flight: &Rc<StreamFlight>) -> Holding {
+        flight.holders.set(flight.holders.get() + 1);
+        Holding {
+            inner: inner.clone(),
+            key: key.to_owned(),
+            flight: flight.clone(),
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let f = &self.flight;
+        f.holders.set(f.holders.get().saturating_sub(1));
+        if f.holders.get() == 0 && !f.ended() {
+            let why = Error::Timeout(
+                "the stream was abandoned: every reader of it was dropped".to_owned(),
+            );
+            self.inner.finish_stream(&self.key, f);
+            f.gen.abandon(why.clone());
+            f.finish(Err(why));
+        }
+    }
+}
+
+/// A reader of a stream being generated: the chunks so far, then the live ones.
+struct Follow {
+    holding: Option<Holding>,
+    next: usize,
+    waiting: Option<Pin<Box<dyn Future<Output = ()>>>>,
+}
+
+impl Stream for Follow {
+    type Item = Result<Chunk>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Chunk>>> {
+        loop {
+            let Some(holding) = &self.holding else {
+                return Poll::Ready(None);
+            };
+            let flight = holding.flight.clone();
+            let chunk = flight.chunks.borrow().get(self.next).cloned();
+            if let Some(chunk) = chunk {
+                self.next += 1;
+                self.waiting = None;
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            let end = flight.end.borrow().clone();
+            if let Some(end) = end {
+                // Finished: letting go now abandons nothing.
+                self.holding = None;
+                self.waiting = None;
+                return Poll::Ready(end.err().map(Err));
+            }
+            let waiting = self
+                .waiting
+                .get_or_insert_with(|| Box::pin(flight.changed()));
+            match waiting.as_mut().poll(cx) {
+                Poll::Ready(()) => self.waiting = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A recording replayed.
+struct Replay {
+    chunks: Rc<Vec<Chunk>>,
+    next: usize,
+}
+
+impl Stream for Replay {
+    type Item = Result<Chunk>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Chunk>>> {
+        let chunk = self.chunks.get(self.next).cloned();
+        self.next += 1;
+        Poll::Ready(chunk.map(Ok))
+    }
+}
+
+impl Inner {
+    /// Forgets `key`'s stream if it is still `flight`.
+    fn finish_stream(&self, key: &str, flight: &Rc<StreamFlight>) {
+        let Ok(mut streams) = self.streams.try_borrow_mut() else {
+            return;
+        };
+        if streams.get(key).is_some_and(|f| Rc::ptr_eq(f, flight)) {
+            streams.remove(key);
+        }
+    }
+
+    /// The lead task of a key's stream: reads the cache; on a recording, the flight is a hit;
+    /// else calls the generator and reads its source to the end (or until abandoned), then
+    /// stores the recording when it ended cleanly, was not skipped and is not too large.
+    async fn lead_stream(
+        self: Rc<Self>,
+        flight: Rc<StreamFlight>,
+        key: String,
+        job: StreamJob,
+        policy: CallPolicy,
+        max: u64,
+    ) {
+        let gen = flight.gen.clone();
+        let source = async {
+            let held = self.cache.get(&key).await?;
+            if let Some(chunks) = held.as_deref().and_then(recorded) {
+                return Ok(Err(chunks));
+            }
+            self.cache.check_open()?;
+            if let Some(e) = gen.abandoned() {
+                return Err(e);
+            }
+            self.running.borrow_mut().push(gen.clone());
+            let mut calling = job(gen.clone());
+            poll_fn(|cx| {
+                if let Some(e) = gen.abandoned() {
+                    return Poll::Ready(Err(e));
+                }
+                if let Poll::Ready(r) = calling.as_mut().poll(cx) {
+                    return Poll::Ready(r.map(Ok));
+                }
+                *gen.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await
+        }
+        .await;
+        let mut source = match source {
+            Ok(Ok(source)) => source,
+            Ok(Err(chunks)) => {
+                *flight.phase.borrow_mut() = Phase::Hit(Rc::new(chunks));
+                self.finish_stream(&key, &flight);
+                flight.wake();
+                return;
+            }
+            Err(e) => {
+                *flight.phase.borrow_mut() = Phase::Failed(e);
+                self.finish_stream(&key, &flight);
+                self.forget_running(&gen);
+                flight.wake();
+                return;
+            }
+        };
+        *flight.phase.borrow_mut() = Phase::Streaming;
+        flight.wake();
+        let end = loop {
+            let next = poll_fn(|cx| {
+                if let Some(e) = gen.abandoned() {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                if let Poll::Ready(item) = source.as_mut().poll_next(cx) {
+                    return Poll::Ready(item);
+                }
+                *gen.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            match next {
+                Some(Ok(chunk)) => {
+                    flight
+                        .bytes
+                        .set(flight.bytes.get().saturating_add(chunk.size()));
+                    if flight.bytes.get() > max && !flight.too_large.get() {
+                        // Not kept, and counted once in stats().errors, as in JavaScript.
+                        flight.too_large.set(true);
+                        self.cache.count_error();
+                    }
+                    flight.chunks.borrow_mut().push(chunk);
+                    flight.wake();
+                }
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            }
+        };
+        // The source is dropped before anything else: a failed or abandoned one stops here.
+        drop(source);
+        self.forget_running(&gen);
+        match end {
+            Ok(()) => {
+                flight.finish(Ok(()));
+                // Until the recording is stored, a call for the key joins this finished
+                // generation (its chunks, then the end) rather than generating again, as in
+                // JavaScript.
+                if gen.skipped.get() || flight.too_large.get() || gen.abandoned().is_some() {
+                    self.finish_stream(&key, &flight);
+                } else {
+                    let stored = async {
+                        let text = recording(&flight.chunks.borrow())?;
+                        let mut p = policy;
+                        if let Some(ttl) = gen.ttl_ms.get() {
+                            p.ttl_ms = ttl;
+                        }
+                        let size = if self.cache.needs_sizes() {
+                            text.len() as u64
+                        } else {
+                            0
+                        };
+                        self.cache
+                            .store_text(&key, text.clone(), Some(&text), size, &p)
+                            .await
+                    };
+                    // A recording the cache refuses (too large for max_bytes, Upstash down) is
+                    // simply not kept: every reader has had its chunks.
+                    if stored.await.is_err() {
+                        self.cache.count_error();
+                    }
+                }
+                self.finish_stream(&key, &flight);
+            }
+            Err(e) => {
+                self.finish_stream(&key, &flight);
+                // Tell the generator's own work (a fetch on ctx.signal()) to stop.
+                gen.abandon(e.clone());
+                flight.finish(Err(e));
+            }
+        }
+    }
+
+    fn forget_running(&self, gen: &Rc<Gen>) {
+        if let Ok(mut running) = self.running.try_borrow_mut() {
+            running.retain(|g| !Rc::ptr_eq(g, gen));
+        }
+    }
+}
+
+impl Cache {
+    /// The recorded stream for `(namespace, data)`, or the one `generate(ctx)` comes to,
+    /// forwarded as it is produced and recorded: the JavaScript `getOrSetStream`.
+    ///
+    /// - `Miss`: this call started the generation; its stream forwards each chunk as the source
+    ///   produces it. The generation runs in a task of its own (hence `'static` generators),
+    ///   handed to `wait_until` when given.
+    /// - `Joined`: a generation of this key is under way in the isolate (from any request), or
+    ///   has ended cleanly and its recording is being stored: the chunks so far, then the live
+    ///   ones.
+    /// - `Hit`: the recording, replayed.
+    /// - The recording (`{ "cachette/stream": 1, chunks, bytes }`, the JavaScript format, so that
+    ///   Rust and JavaScript Workers share recordings over Upstash) is stored only when the
+    ///   source ends cleanly: not when it fails, is abandoned, is skipped (`ctx.skip()`) or
+    ///   comes to more than `max_stream_bytes`. `ctx.ttl(d)` sets its TTL.
+    /// - Dropping a stream detaches its reader; once every reader (and every caller still
+    ///   waiting) is gone before the end, the generation is abandoned: `ctx.signal()` aborts,
+    ///   the source is dropped, nothing is stored.
+    /// - A failing source (an `Err` item, or an `Err` from `generate`) ends every reader with
+    ///   [`Error::GeneratorFailed`] after the chunks so far.
+    ///
+    /// [`Error::InvalidOptions`] for options out of range, before anything runs.
+    ///
+    /// ```ignore
+    /// // `tokens(topic)`: any `Stream<Item = Result<String, E>>` (a model's tokens, say).
+    /// let options = StreamOptions::new().ttl("1h").wait_until(&ctx);
+    /// let entry = cache
+    ///     .get_or_set_stream("explain", &json!({ "topic": topic }), &options, move |ctx| async move {
+    ///         Ok::<_, MyError>(tokens(topic, ctx.signal()))
+    ///     })
+    ///     .await?;
+    /// // entry.status: Miss, Joined or Hit; entry.stream: `Stream<Item = Result<Chunk>>`.
+    /// ```
+    pub async fn get_or_set_stream<D, C, E, F, Fut, S>(
+        &self,
+        namespace: &str,
+        data: &D,
+        options: &StreamOptions,
+        generate: F,
+    ) -> Result<StreamEntry>
+    where
+        D: Serialize + ?Sized,
+        C: Into<Chunk> + 'static,
+        E: Display + 'static,
+        F: FnOnce(GenerationContext<Chunk>) -> Fut + 'static,
+        Fut: Future<Output = std::result::Result<S, E>> + 'static,
+        S: Stream<Item = std::result::Result<C, E>> + 'static,
+    {
+        let policy = options
+            .call
+            .policy(self.inner.cache.defaults(), self.inner.windows)?;
+        let max = options.max()?;
+        let key = self.key(namespace, data)?;
+        self.inner.cache.check_open()?;
+        let running = self.inner.streams.borrow().get(&key).cloned();
+        let (flight, status) = match running {
+            Some(f) => (f, CacheStatus::Joined),
+            None => {
+                let flight = Rc::new(StreamFlight::new(&key)?);
+                self.inner
+                    .streams
+                    .borrow_mut()
+                    .insert(key.clone(), flight.clone());
+                let job: StreamJob = Box::new(move |gen| {
+                    Box::pin(async move {
+                        let ctx = GenerationContext {
+                            gen,
+                            value: PhantomData,
+                        };
+                        let source = generate(ctx).await.map_err(generator_failed)?;
+                        Ok(Box::pin(Source(Box::pin(source))) as ChunkStream)
+                    })
+                });
+                let task =
+                    self.inner
+                        .clone()
+                        .lead_stream(flight.clone(), key.clone(), job, policy, max);
+                let f = flight.clone();
+                spawn(async move {
+                    task.await;
+                    f.task_done.set(true);
+                    f.wake();
+                });
+                if let Some(hand) = &options.call.wait_until {
+                    // Until the task is done: the recording is stored after the readers' end.
+                    let f = flight.clone();
+                    hand(Box::pin(async move {
+                        while !f.task_done.get() {
+                            f.changed().await;
+                        }
+                    }));
+                }
+                (flight, CacheStatus::Miss)
+            }
+        };
+        let holding = Holding::new(&self.inner, &key, &flight);
+        loop {
+            if !matches!(*flight.phase.borrow(), Phase::Reading) {
+                break;
+            }
+            flight.changed().await;
+        }
+        let phase = match &*flight.phase.borrow() {
+            Phase::Reading | Phase::Streaming => None,
+            Phase::Hit(chunks) => Some(Ok(chunks.clone())),
+            Phase::Failed(e) => Some(Err(e.clone())),
+        };
+        match phase {
+            Some(Ok(chunks)) => Ok(StreamEntry {
+                stream: Box::pin(Replay { chunks, next: 0 }),
+                status: CacheStatus::Hit,
+                key,
+            }),
+            Some(Err(e)) => Err(e),
+            None => Ok(StreamEntry {
+                stream: Box::pin(Follow {
+                    holding: Some(holding),
+                    next: 0,
+                    waiting: None,
+                }),
+                status,
+                key,
+            }),
+        }
     }
 }
 
@@ -1553,6 +2285,34 @@ mod tests {
             Poll::Ready(())
         })
         .await;
+    }
+
+    #[wasm_bindgen_test]
+    fn recordings_are_in_the_javascript_format() {
+        let chunks = vec![
+            Chunk::from("Hello"),
+            Chunk::Bytes(vec![0, 1, 2, 255]),
+            Chunk::Json(serde_json::json!({ "n": 1 })),
+            Chunk::from(" world"),
+        ];
+        let text = recording(&chunks).expect("serializes");
+        assert_eq!(
+            &*text,
+            r#"{"cachette/stream":1,"chunks":["Hello","AAEC/w==",{"n":1}," world"],"bytes":[1]}"#
+        );
+        assert_eq!(recorded(&text), Some(chunks));
+        // What the JS package writes (keys in any order) reads back; other values do not.
+        let js = r#"{"bytes":[],"chunks":["a",2],"cachette/stream":1}"#;
+        let expected = vec![Chunk::from("a"), Chunk::Json(serde_json::json!(2))];
+        assert_eq!(recorded(js), Some(expected));
+        for other in [
+            r#"{"chunks":["a"]}"#,
+            r#"["a"]"#,
+            r#"{"cachette/stream":2,"chunks":[]}"#,
+        ] {
+            assert_eq!(recorded(other), None, "{other}");
+        }
+        assert_eq!(Chunk::from("é").size(), 2);
     }
 
     #[wasm_bindgen_test]

@@ -3,7 +3,9 @@
 // subtest. `GET /`: the basic API (memory tier, then Upstash through worker::Fetch with faults
 // injected into the bridge). `GET /generation`: get_or_set_entry (statuses, dropped callers,
 // timeouts, the generator context, grace with stale-while-revalidate and stale-if-error, an
-// Upstash outage), with short real TTLs (time cannot be faked in workerd).
+// Upstash outage), with short real TTLs (time cannot be faked in workerd). `GET /stream`:
+// get_or_set_stream (miss, joined, hit, the JS recording format, dropped readers and abandoned
+// generations, failing sources, ctx.skip(), max_stream_bytes, options, wait_until, shutdown).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { WORKERS, secrets, startUpstash, startWorker } from "./helpers.mjs";
@@ -36,4 +38,10 @@ test(`${WORKERS.api.label}: get_or_set_entry`, { timeout: 60_000 }, async (t) =>
   const r = await w.request("main", "/generation");
   assert.equal(r.status, 200, JSON.stringify(r.body));
   await subtests(t, r.body, 11);
+});
+
+test(`${WORKERS.api.label}: get_or_set_stream`, { timeout: 60_000 }, async (t) => {
+  const r = await w.request("main", "/stream");
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await subtests(t, r.body, 9);
 });

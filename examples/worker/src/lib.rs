@@ -2,6 +2,8 @@
 //! `cachette::worker::Cache` with Upstash as the shared tier. See examples/README.md.
 //!
 //! - `GET  /api/subtopics?topic=…`           generated content through `get_or_set_entry`; `x-cache: <status>`
+//! - `GET  /api/explain?topic=…`             an explanation streamed as server-sent events through
+//!   `get_or_set_stream`; `x-cache: miss|joined|hit`
 //! - `GET  /api/cache/stats[?format=legacy]` statistics (camelCase, or the old service's names)
 //! - `POST /api/cache/invalidate/:namespace` `{ "invalidated": n }`, with `Authorization: Bearer <ADMIN_TOKEN>`
 //! - `GET  /api/health`                      `{ status, backend, latencyMs, error? }`
@@ -11,13 +13,17 @@
 //! CacheError code.
 
 use std::cell::OnceCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use cachette::cache::HealthStatus;
 use cachette::options::Options;
 use cachette::stats::StatsSnapshot;
-use cachette::worker::{Cache, GetOrSetOptions};
+use cachette::worker::{Cache, Chunk, ChunkStream, GetOrSetOptions, StreamOptions};
 use cachette::Error as CacheError;
+use futures_core::Stream;
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -25,6 +31,9 @@ use worker::{event, Context, Delay, Env, Method, Request, Response, Result};
 
 /// The namespace of generated subtopics (the request data is `{ "topic": topic }`).
 const NAMESPACE: &str = "subtopics";
+/// The namespace of streamed explanations (the request data is `{ "topic": topic }`), as the JS
+/// Worker's: the two share recordings over Upstash.
+const EXPLAIN_NAMESPACE: &str = "explain";
 const MAX_TOPIC_CHARS: usize = 200;
 const INVALIDATE_PREFIX: &str = "/api/cache/invalidate/";
 
@@ -132,7 +141,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = path.as_str();
     let allowed = if path.starts_with(INVALIDATE_PREFIX) {
         Method::Post
-    } else if matches!(path, "/api/subtopics" | "/api/cache/stats" | "/api/health") {
+    } else if matches!(
+        path,
+        "/api/subtopics" | "/api/explain" | "/api/cache/stats" | "/api/health"
+    ) {
         Method::Get
     } else {
         return error(404, "NOT_FOUND", &format!("no route for {path}"));
@@ -148,21 +160,30 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     match path {
         "/api/subtopics" => subtopics(&req, &env, &ctx).await,
+        "/api/explain" => explain(&req, &env, &ctx).await,
         "/api/cache/stats" => stats(&req, &env).await,
         "/api/health" => health(&env).await,
         _ => invalidate(&req, &env, &path[INVALIDATE_PREFIX.len()..]).await,
     }
 }
 
+/// The `topic` query parameter, if given and 1 to `MAX_TOPIC_CHARS` characters.
+fn topic_of(req: &Request) -> Option<String> {
+    query_param(req, "topic")
+        .filter(|t| !t.trim().is_empty() && t.chars().count() <= MAX_TOPIC_CHARS)
+}
+
+fn bad_topic() -> Result<Response> {
+    error(
+        400,
+        "BAD_REQUEST",
+        &format!("topic must be given, 1 to {MAX_TOPIC_CHARS} characters"),
+    )
+}
+
 async fn subtopics(req: &Request, env: &Env, ctx: &Context) -> Result<Response> {
-    let topic = query_param(req, "topic")
-        .filter(|t| !t.trim().is_empty() && t.chars().count() <= MAX_TOPIC_CHARS);
-    let Some(topic) = topic else {
-        return error(
-            400,
-            "BAD_REQUEST",
-            &format!("topic must be given, 1 to {MAX_TOPIC_CHARS} characters"),
-        );
+    let Some(topic) = topic_of(req) else {
+        return bad_topic();
     };
     let cache = match cache(env) {
         Ok(c) => c,
@@ -185,6 +206,179 @@ async fn subtopics(req: &Request, env: &Env, ctx: &Context) -> Result<Response> 
         }
         Err(e) => cache_error(&e),
     }
+}
+
+/// How far apart the stand-in explanation's tokens come, in milliseconds.
+const STAND_IN_TOKEN_MS: u64 = 10;
+
+/// The tokens of the stand-in explanation of `topic`: words, each but the first with its
+/// leading space (as the JS Worker's stand-in splits them).
+fn stand_in_explain_tokens(topic: &str) -> Vec<String> {
+    let text = format!(
+        "{topic}, explained by a stand-in for a model. \
+         In short, {topic} is a set of ideas, tools and habits. \
+         Start with its core concepts, practise them on small examples, then study its common pitfalls."
+    );
+    let mut tokens = Vec::new();
+    let mut start = 0;
+    for (i, _) in text.match_indices(' ') {
+        if i > start {
+            tokens.push(text[start..i].to_owned());
+        }
+        start = i;
+    }
+    tokens.push(text[start..].to_owned());
+    tokens
+}
+
+/// A STAND-IN for a streaming LLM call: the tokens of [`stand_in_explain_tokens`],
+/// `STAND_IN_TOKEN_MS` apart so that the stream shows. Replace it with the real model's stream
+/// (any `Stream<Item = Result<impl Into<Chunk>, E>>`). With `fail_at: Some(n)` (the test-only var
+/// `STAND_IN_FAIL_AT`, unset in a deployment), it fails in place of token `n`.
+struct StandInTokens {
+    tokens: std::vec::IntoIter<String>,
+    sent: usize,
+    fail_at: Option<usize>,
+    delay: Option<Delay>,
+}
+
+impl StandInTokens {
+    fn new(topic: &str, fail_at: Option<usize>) -> Self {
+        StandInTokens {
+            tokens: stand_in_explain_tokens(topic).into_iter(),
+            sent: 0,
+            fail_at,
+            delay: None,
+        }
+    }
+}
+
+impl Stream for StandInTokens {
+    type Item = std::result::Result<String, String>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let delay = self
+            .delay
+            .get_or_insert_with(|| Delay::from(Duration::from_millis(STAND_IN_TOKEN_MS)));
+        if Pin::new(delay).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.delay = None;
+        if self.fail_at == Some(self.sent) {
+            self.fail_at = None;
+            self.tokens = Vec::new().into_iter();
+            let at = self.sent;
+            return Poll::Ready(Some(Err(format!("the stand-in failed at token {at}"))));
+        }
+        self.sent += 1;
+        Poll::Ready(self.tokens.next().map(Ok))
+    }
+}
+
+/// A chunk as the JSON of a server-sent event's data (a token: a JSON string).
+fn chunk_json(chunk: &Chunk) -> String {
+    let text = match chunk {
+        Chunk::Text(s) => serde_json::to_string(s),
+        Chunk::Json(v) => serde_json::to_string(v),
+        Chunk::Bytes(b) => serde_json::to_string(&String::from_utf8_lossy(b)),
+    };
+    text.unwrap_or_else(|_| "null".to_owned())
+}
+
+/// How long a stream may stay silent before a comment line (`: keep-alive`) goes out, so that
+/// proxies keep a slow stream open (as the JS Worker does).
+const HEARTBEAT_MS: u64 = 15_000;
+
+/// `chunks` as server-sent events, the JS Worker's format: one unnamed event per chunk
+/// (`data: <the token as a JSON string>`), then `event: end` with `{ "tokens": n }`; a failure
+/// midway ends the stream with `event: error` and `{ "error": { code, message } }`. Pulled one
+/// chunk at a time, so each event goes out as its chunk arrives; a client that goes away drops
+/// `chunks` (the generation stops when every reader has gone). A comment goes out after
+/// `HEARTBEAT_MS` of silence.
+struct ServerSentEvents {
+    chunks: ChunkStream,
+    count: usize,
+    done: bool,
+    heartbeat: Option<Delay>,
+}
+
+impl Stream for ServerSentEvents {
+    type Item = std::result::Result<Vec<u8>, worker::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let event = match self.chunks.as_mut().poll_next(cx) {
+            Poll::Pending => {
+                let beat = self
+                    .heartbeat
+                    .get_or_insert_with(|| Delay::from(Duration::from_millis(HEARTBEAT_MS)));
+                if Pin::new(beat).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.heartbeat = None;
+                return Poll::Ready(Some(Ok(b": keep-alive\n\n".to_vec())));
+            }
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.count += 1;
+                format!("data: {}\n\n", chunk_json(&chunk))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                let body = json!({ "error": { "code": e.code(), "message": e.to_string() } });
+                format!("event: error\ndata: {body}\n\n")
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                format!("event: end\ndata: {}\n\n", json!({ "tokens": self.count }))
+            }
+        };
+        self.heartbeat = None;
+        Poll::Ready(Some(Ok(event.into_bytes())))
+    }
+}
+
+async fn explain(req: &Request, env: &Env, ctx: &Context) -> Result<Response> {
+    let Some(topic) = topic_of(req) else {
+        return bad_topic();
+    };
+    let cache = match cache(env) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    let fail_at = env
+        .var("STAND_IN_FAIL_AT")
+        .ok()
+        .and_then(|v| v.to_string().parse::<usize>().ok());
+    // The generation is handed to waitUntil: it runs to its end (and is recorded) for the
+    // requests that joined it even if this one goes away.
+    let options = StreamOptions::new().wait_until(ctx);
+    let data = json!({ "topic": topic });
+    // `status`: miss (this request runs the generator; its tokens are forwarded as they come
+    // and recorded), joined (another request in this isolate is generating: the tokens so far,
+    // then the live ones) or hit (the recording, replayed).
+    let entry = cache
+        .get_or_set_stream(EXPLAIN_NAMESPACE, &data, &options, move |_ctx| async move {
+            Ok::<_, String>(StandInTokens::new(&topic, fail_at))
+        })
+        .await;
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(e) => return cache_error(&e),
+    };
+    let events = ServerSentEvents {
+        chunks: entry.stream,
+        count: 0,
+        done: false,
+        heartbeat: None,
+    };
+    let mut r = Response::from_stream(events)?;
+    let headers = r.headers_mut();
+    headers.set("content-type", "text/event-stream; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-cache", entry.status.as_str())?;
+    Ok(r)
 }
 
 async fn stats(req: &Request, env: &Env) -> Result<Response> {

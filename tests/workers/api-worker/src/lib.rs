@@ -14,8 +14,12 @@ use std::time::Duration;
 
 use cachette::key::{request_key, KeyFormat};
 use cachette::options::{Options, UpstashOptions};
-use cachette::worker::{Cache, CacheEntry, CacheStatus, GenerationContext, GetOrSetOptions};
+use cachette::worker::{
+    Cache, CacheEntry, CacheStatus, Chunk, ChunkStream, GenerationContext, GetOrSetOptions,
+    StreamOptions,
+};
 use cachette::Error as CacheError;
+use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{
@@ -1294,6 +1298,598 @@ async fn generation_checks(env: &Env, ctx: &Context) -> Vec<Outcome> {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// get_or_set_stream (GET /stream)
+// ---------------------------------------------------------------------------------------------
+
+/// A source of `items`, `ms` apart; `dropped` is set when it is dropped.
+struct Paced {
+    items: std::collections::VecDeque<std::result::Result<Chunk, String>>,
+    ms: u64,
+    delay: Option<Delay>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Drop for Paced {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+    }
+}
+
+impl Stream for Paced {
+    type Item = std::result::Result<Chunk, String>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        if self.ms > 0 {
+            let ms = self.ms;
+            let delay = self
+                .delay
+                .get_or_insert_with(|| Delay::from(Duration::from_millis(ms)));
+            if Pin::new(delay).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.delay = None;
+        }
+        Poll::Ready(self.items.pop_front())
+    }
+}
+
+/// What a stream generator saw: its calls, its signal, whether its source was dropped.
+#[derive(Default, Clone)]
+struct Seen {
+    calls: Calls,
+    signal: Rc<RefCell<Option<AbortSignal>>>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Seen {
+    fn aborted(&self) -> bool {
+        self.signal
+            .borrow()
+            .as_ref()
+            .is_some_and(AbortSignal::aborted)
+    }
+}
+
+type StreamGen =
+    Box<dyn FnOnce(GenerationContext<Chunk>) -> Boxed<'static, std::result::Result<Paced, String>>>;
+
+/// A generator of `items`, `ms` apart; `skip` calls `ctx.skip()`.
+fn source(
+    seen: &Seen,
+    ms: u64,
+    items: Vec<std::result::Result<Chunk, String>>,
+    skip: bool,
+) -> StreamGen {
+    let seen = seen.clone();
+    Box::new(move |ctx: GenerationContext<Chunk>| {
+        boxed(async move {
+            seen.calls.set(seen.calls.get() + 1);
+            *seen.signal.borrow_mut() = Some(ctx.signal());
+            if skip {
+                ctx.skip();
+            }
+            Ok(Paced {
+                items: items.into_iter().collect(),
+                ms,
+                delay: None,
+                dropped: seen.dropped.clone(),
+            })
+        })
+    })
+}
+
+/// Text, bytes and JSON chunks.
+fn mixed() -> Vec<Chunk> {
+    vec![
+        Chunk::from("Hello"),
+        Chunk::Bytes(vec![0, 1, 2, 255]),
+        Chunk::Json(json!({ "n": 1 })),
+        Chunk::from(" world"),
+    ]
+}
+
+fn oks(chunks: &[Chunk]) -> Vec<std::result::Result<Chunk, String>> {
+    chunks.iter().cloned().map(Ok).collect()
+}
+
+async fn next(stream: &mut ChunkStream) -> Option<std::result::Result<Chunk, CacheError>> {
+    poll_fn(|cx| stream.as_mut().poll_next(cx)).await
+}
+
+/// The chunks of `stream` to its end, and the error that ended it, if any.
+async fn read_all(stream: &mut ChunkStream) -> (Vec<Chunk>, Option<String>) {
+    let mut chunks = Vec::new();
+    while let Some(item) = next(stream).await {
+        match item {
+            Ok(c) => chunks.push(c),
+            Err(e) => return (chunks, Some(e.code().to_owned())),
+        }
+    }
+    (chunks, None)
+}
+
+async fn stream_statuses(c: &Cache, up: Option<&Upstash>) -> Check {
+    let seen = Seen::default();
+    let o = StreamOptions::new();
+    let data = json!({ "topic": "statuses" });
+    let mut a = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 20, oks(&mixed()), false))
+            .await,
+        "miss",
+    )?;
+    ensure_eq!(a.status, CacheStatus::Miss);
+    let first = next(&mut a.stream)
+        .await
+        .map(|r| r.map_err(|e| e.to_string()));
+    ensure_eq!(first, Some(Ok(Chunk::from("Hello"))));
+    let mut b = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 0, vec![], false))
+            .await,
+        "joined",
+    )?;
+    ensure_eq!(b.status, CacheStatus::Joined);
+    ensure_eq!(b.key, a.key);
+    let (rest_a, end_a) = read_all(&mut a.stream).await;
+    let (all_b, end_b) = read_all(&mut b.stream).await;
+    ensure_eq!((end_a, end_b), (None, None));
+    ensure_eq!(rest_a, mixed()[1..]);
+    ensure_eq!(
+        all_b,
+        mixed(),
+        "the joined reader: the chunks so far, then the live ones"
+    );
+    ensure_eq!(seen.calls.get(), 1);
+    // Right after the end, while the recording is being stored, a call joins the finished
+    // generation; once it is stored, a hit. Never a second generation.
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        let mut s = must(
+            c.get_or_set_stream("stream", &data, &o, source(&seen, 0, vec![], false))
+                .await,
+            "after the end",
+        )?;
+        ensure_eq!(
+            read_all(&mut s.stream).await,
+            (mixed(), None),
+            "{:?}",
+            s.status
+        );
+        statuses.push(s.status);
+        if s.status != CacheStatus::Joined {
+            break;
+        }
+        sleep(10).await;
+    }
+    ensure_eq!(statuses.last(), Some(&CacheStatus::Hit), "{statuses:?}");
+    ensure_eq!(seen.calls.get(), 1);
+    let stored = |key: String| async move {
+        for _ in 0..100 {
+            if let Some(v) = must(c.get::<Value>(&key).await, "get")? {
+                return Ok::<_, String>(Some(v));
+            }
+            sleep(10).await;
+        }
+        Ok(None)
+    };
+    let recording = stored(a.key.clone()).await?;
+    let want = json!({ "cachette/stream": 1, "chunks": ["Hello", "AAEC/w==", { "n": 1 }, " world"], "bytes": [1] });
+    ensure_eq!(
+        recording,
+        Some(want.clone()),
+        "the recording, in the JS format"
+    );
+    if let Some(up) = up {
+        let raw = up.raw(&["GET", &a.key]).await?;
+        let text = raw.as_str().unwrap_or_default().to_owned();
+        ensure_eq!(
+            text,
+            r#"{"cachette/stream":1,"chunks":["Hello","AAEC/w==",{"n":1}," world"],"bytes":[1]}"#,
+            "the JSON text in Upstash"
+        );
+    }
+    Ok(())
+}
+
+/// Polls `key` until it holds a value (up to 1 s): whether a recording was stored.
+async fn stored(c: &Cache, key: &str) -> std::result::Result<bool, String> {
+    for _ in 0..20 {
+        if must(c.has(key).await, "has")? {
+            return Ok(true);
+        }
+        sleep(50).await;
+    }
+    Ok(false)
+}
+
+async fn stream_dropped_readers(c: &Cache) -> Check {
+    let o = StreamOptions::new();
+    // The first reader leaves: the joined one still gets every chunk, and it is recorded.
+    let seen = Seen::default();
+    let data = json!({ "topic": "first leaves" });
+    let mut a = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 20, oks(&mixed()), false))
+            .await,
+        "miss",
+    )?;
+    ensure!(next(&mut a.stream).await.is_some(), "a first chunk");
+    let mut b = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 0, vec![], false))
+            .await,
+        "joined",
+    )?;
+    ensure_eq!(b.status, CacheStatus::Joined);
+    drop(a);
+    ensure!(!seen.aborted(), "a reader is left: the generation goes on");
+    ensure_eq!(read_all(&mut b.stream).await, (mixed(), None));
+    ensure!(stored(c, &b.key).await?, "the recording is stored");
+
+    // Every reader leaves before the end: the generation is abandoned, nothing is stored.
+    let seen = Seen::default();
+    let data = json!({ "topic": "all leave" });
+    let mut a = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 30, oks(&mixed()), false))
+            .await,
+        "miss",
+    )?;
+    ensure!(next(&mut a.stream).await.is_some(), "a first chunk");
+    ensure!(!seen.aborted(), "aborted while a reader reads");
+    let key = a.key.clone();
+    drop(a);
+    ensure!(
+        seen.aborted(),
+        "every reader left: the generator's signal aborts"
+    );
+    ensure_eq!(
+        reason_code(seen.signal.borrow().as_ref().expect("a signal")),
+        Some("TIMEOUT".to_owned())
+    );
+    ensure!(
+        until(1_000, || seen.dropped.get()).await,
+        "the abandoned source is dropped"
+    );
+    sleep(150).await;
+    ensure!(!must(c.has(&key).await, "has")?, "nothing stored");
+    let again = Seen::default();
+    let mut next_call = must(
+        c.get_or_set_stream("stream", &data, &o, source(&again, 0, oks(&mixed()), false))
+            .await,
+        "the next call",
+    )?;
+    ensure_eq!(next_call.status, CacheStatus::Miss);
+    ensure_eq!(read_all(&mut next_call.stream).await, (mixed(), None));
+    Ok(())
+}
+
+async fn stream_failures(c: &Cache) -> Check {
+    let o = StreamOptions::new();
+    let seen = Seen::default();
+    let data = json!({ "topic": "failing source" });
+    let items = vec![
+        Ok(Chunk::from("a")),
+        Ok(Chunk::from("b")),
+        Err("boom".to_owned()),
+    ];
+    let mut a = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 20, items, false))
+            .await,
+        "miss",
+    )?;
+    ensure!(next(&mut a.stream).await.is_some(), "a first chunk");
+    let mut b = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 0, vec![], false))
+            .await,
+        "joined",
+    )?;
+    let want = (vec![Chunk::from("b")], Some("GENERATOR_FAILED".to_owned()));
+    ensure_eq!(read_all(&mut a.stream).await, want);
+    ensure_eq!(
+        read_all(&mut b.stream).await,
+        (vec![Chunk::from("a"), Chunk::from("b")], want.1.clone())
+    );
+    ensure!(seen.aborted(), "the failed generation's signal aborts");
+    ensure!(!stored(c, &a.key).await?, "a failed stream is not stored");
+
+    // A generator that fails before it has a source: every caller gets GENERATOR_FAILED.
+    let failing =
+        |_ctx: GenerationContext<Chunk>| async move { Err::<Paced, _>("no source".to_owned()) };
+    let r = c
+        .get_or_set_stream("stream", &json!({ "topic": "no source" }), &o, failing)
+        .await;
+    ensure_eq!(
+        r.map(|e| e.status).map_err(|e| e.code().to_owned()),
+        Err("GENERATOR_FAILED".to_owned())
+    );
+    Ok(())
+}
+
+async fn stream_skip_max_options(c: &Cache) -> Check {
+    // ctx.skip(): forwarded, not stored.
+    let seen = Seen::default();
+    let o = StreamOptions::new();
+    let mut s = must(
+        c.get_or_set_stream(
+            "stream",
+            &json!({ "topic": "skipped" }),
+            &o,
+            source(&seen, 0, oks(&mixed()), true),
+        )
+        .await,
+        "skipped",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await, (mixed(), None));
+    ensure!(!stored(c, &s.key).await?, "a skipped stream is not stored");
+    // Over max_stream_bytes: forwarded, not stored; at the limit: stored.
+    let errors = c.stats().await.counters.errors;
+    let big = StreamOptions::new().max_stream_bytes(10);
+    let mut s = must(
+        c.get_or_set_stream(
+            "stream",
+            &json!({ "topic": "big" }),
+            &big,
+            source(&seen, 0, oks(&mixed()), false),
+        )
+        .await,
+        "big",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await, (mixed(), None));
+    ensure!(
+        !stored(c, &s.key).await?,
+        "a stream over max_stream_bytes is not stored"
+    );
+    ensure_eq!(
+        c.stats().await.counters.errors - errors,
+        1,
+        "a stream too large to keep is counted once in stats().errors"
+    );
+    let fits = StreamOptions::new().max_stream_bytes(4);
+    let four = vec![Ok(Chunk::from("ab")), Ok(Chunk::from("cd"))];
+    let mut s = must(
+        c.get_or_set_stream(
+            "stream",
+            &json!({ "topic": "fits" }),
+            &fits,
+            source(&seen, 0, four, false),
+        )
+        .await,
+        "fits",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await.0.len(), 2);
+    ensure!(
+        stored(c, &s.key).await?,
+        "a stream of max_stream_bytes is stored"
+    );
+    // Bad options are refused before anything runs.
+    let calls = seen.calls.get();
+    for (what, bad) in [
+        (
+            "max_stream_bytes 0",
+            StreamOptions::new().max_stream_bytes(0),
+        ),
+        ("ttl 0", StreamOptions::new().ttl(0)),
+        ("grace -1", StreamOptions::new().grace(-1)),
+    ] {
+        let r = c
+            .get_or_set_stream(
+                "stream",
+                &json!({ "topic": what }),
+                &bad,
+                source(&seen, 0, vec![], false),
+            )
+            .await;
+        ensure_eq!(
+            r.map(|e| e.status).map_err(|e| e.code().to_owned()),
+            Err("INVALID_OPTIONS".to_owned()),
+            "{what}"
+        );
+    }
+    ensure_eq!(seen.calls.get(), calls, "no generator ran");
+    // wait_until is handed the task a miss starts (a joined call starts none), and that task
+    // ends once the recording is stored.
+    let handed = Calls::default();
+    let task_done: Rc<Cell<bool>> = Rc::default();
+    let (h, d) = (handed.clone(), task_done.clone());
+    let o = StreamOptions::new().wait_until_with(move |task| {
+        h.set(h.get() + 1);
+        let d = d.clone();
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            task.await;
+            d.set(true);
+        });
+    });
+    let data = json!({ "topic": "handed" });
+    let mut a = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 10, oks(&mixed()), false))
+            .await,
+        "handed",
+    )?;
+    ensure_eq!(a.status, CacheStatus::Miss);
+    ensure!(next(&mut a.stream).await.is_some(), "a first chunk");
+    let mut b = must(
+        c.get_or_set_stream("stream", &data, &o, source(&seen, 0, vec![], false))
+            .await,
+        "joined",
+    )?;
+    ensure_eq!((b.status, handed.get()), (CacheStatus::Joined, 1));
+    ensure_eq!(read_all(&mut b.stream).await, (mixed(), None));
+    drop(a);
+    ensure!(
+        until(1_000, || task_done.get()).await,
+        "the handed task ends"
+    );
+    ensure!(
+        must(c.has(&b.key).await, "has")?,
+        "the handed task ended after the recording was stored"
+    );
+    Ok(())
+}
+
+async fn stream_shutdown() -> Check {
+    let c = memory_cache()?;
+    let seen = Seen::default();
+    let mut s = must(
+        c.get_or_set_stream(
+            "stream",
+            &json!({ "topic": "shut" }),
+            &StreamOptions::new(),
+            source(&seen, 30, oks(&mixed()), false),
+        )
+        .await,
+        "miss",
+    )?;
+    ensure!(next(&mut s.stream).await.is_some(), "a first chunk");
+    c.shutdown();
+    ensure_eq!(
+        read_all(&mut s.stream).await,
+        (vec![], Some("SHUT_DOWN".to_owned()))
+    );
+    ensure!(seen.aborted(), "the generator's signal aborts");
+    let r = c
+        .get_or_set_stream(
+            "stream",
+            &json!({ "topic": "shut" }),
+            &StreamOptions::new(),
+            source(&seen, 0, vec![], false),
+        )
+        .await;
+    ensure_eq!(
+        r.map(|e| e.status).map_err(|e| e.code().to_owned()),
+        Err("SHUT_DOWN".to_owned())
+    );
+    Ok(())
+}
+
+/// The PTTL of `key` once it is stored (up to 1 s), in milliseconds (-2: never stored).
+async fn stored_pttl(up: &Upstash, key: &str) -> std::result::Result<i64, String> {
+    for _ in 0..100 {
+        let pttl = up.raw(&["PTTL", key]).await?.as_i64().unwrap_or(-2);
+        if pttl != -2 {
+            return Ok(pttl);
+        }
+        sleep(10).await;
+    }
+    Ok(-2)
+}
+
+async fn stream_ttls(up: &Upstash) -> Check {
+    let c = up.cache("stream-ttl", 5_000, 1)?;
+    let seen = Seen::default();
+    // The options' TTL.
+    let o = StreamOptions::new().ttl("1h");
+    let mut s = must(
+        c.get_or_set_stream(
+            "stream",
+            &json!({ "topic": "ttl" }),
+            &o,
+            source(&seen, 0, oks(&mixed()), false),
+        )
+        .await,
+        "ttl",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await, (mixed(), None));
+    let ms = stored_pttl(up, &s.key).await?;
+    ensure!(
+        (3_590_000..=3_600_000).contains(&ms),
+        "PTTL {ms} with ttl(\"1h\")"
+    );
+    // ctx.ttl() over the options'.
+    let by_ctx = |ctx: GenerationContext<Chunk>| async move {
+        ctx.ttl("2m").map_err(|e| e.to_string())?;
+        Ok::<_, String>(Paced {
+            items: oks(&mixed()).into_iter().collect(),
+            ms: 0,
+            delay: None,
+            dropped: Rc::default(),
+        })
+    };
+    let mut s = must(
+        c.get_or_set_stream("stream", &json!({ "topic": "ctx ttl" }), &o, by_ctx)
+            .await,
+        "ctx.ttl",
+    )?;
+    ensure_eq!(read_all(&mut s.stream).await, (mixed(), None));
+    let ms = stored_pttl(up, &s.key).await?;
+    ensure!(
+        (110_000..=120_000).contains(&ms),
+        "PTTL {ms} after ctx.ttl(\"2m\")"
+    );
+    Ok(())
+}
+
+async fn stream_checks(env: &Env) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let up = Upstash::from(env);
+    let tiers = [
+        ("memory", memory_cache()),
+        (
+            "upstash",
+            up.as_ref()
+                .map_err(Clone::clone)
+                .and_then(|up| up.cache("stream", 5_000, 1)),
+        ),
+    ];
+    for (tier, c) in tiers {
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Outcome {
+                    name: format!("{tier}: make the cache"),
+                    ok: false,
+                    error: Some(e),
+                });
+                continue;
+            }
+        };
+        let raw = if tier == "upstash" {
+            up.as_ref().ok()
+        } else {
+            None
+        };
+        run(
+            &mut out,
+            &format!("{tier}: get_or_set_stream miss (incremental), joined (chunks so far, then live), hit (replay); the recording in the JS format"),
+            stream_statuses(&c, raw),
+        )
+        .await;
+        run(
+            &mut out,
+            &format!("{tier}: get_or_set_stream: a dropped reader detaches; when every reader is dropped the generation is abandoned (signal aborted, source dropped, nothing stored)"),
+            stream_dropped_readers(&c),
+        )
+        .await;
+        run(
+            &mut out,
+            &format!("{tier}: get_or_set_stream: a failing source ends every reader with GENERATOR_FAILED after the chunks so far; nothing stored"),
+            stream_failures(&c),
+        )
+        .await;
+    }
+    run(
+        &mut out,
+        "memory: get_or_set_stream: ctx.skip() and max_stream_bytes store nothing, bad options are INVALID_OPTIONS, wait_until is handed the generation until it is stored",
+        async { stream_skip_max_options(&memory_cache()?).await },
+    )
+    .await;
+    run(
+        &mut out,
+        "memory: get_or_set_stream: shutdown ends a stream being generated with SHUT_DOWN",
+        stream_shutdown(),
+    )
+    .await;
+    if let Ok(up) = &up {
+        run(
+            &mut out,
+            "upstash: get_or_set_stream stores the recording with the options' TTL, or ctx.ttl()'s (PTTL)",
+            stream_ttls(up),
+        )
+        .await;
+    }
+    out
+}
+
 #[derive(Serialize)]
 struct Outcome {
     name: String,
@@ -1361,6 +1957,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     match req.path().as_str() {
         "/" => Response::from_json(&basic_checks(&env).await),
         "/generation" => Response::from_json(&generation_checks(&env, &ctx).await),
+        "/stream" => Response::from_json(&stream_checks(&env).await),
         path => Ok(
             Response::from_json(&json!({ "error": format!("no route for {path}") }))?
                 .with_status(404),
