@@ -5,23 +5,10 @@
 // (Date.now); Upstash ones against the bridge (a real redis-server behind it).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Cache, CacheError, sleep } from "./package.mjs";
+import { Cache, CacheError, sleep, withClock } from "./package.mjs";
 import { bridgeForTests } from "./upstash-server.mjs";
 
 const bridge = bridgeForTests();
-const realNow = Date.now;
-
-/** Runs `f` with Date.now() returning `clock.t` (moved by the test). */
-async function withClock(f) {
-  const clock = { t: 1_700_000_000_000 };
-  Date.now = () => clock.t;
-  try {
-    await f(clock);
-  } finally {
-    Date.now = realNow;
-  }
-}
-
 /** A deferred: `{ promise, resolve, reject }`. */
 function deferred() {
   let resolve, reject;

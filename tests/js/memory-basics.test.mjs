@@ -4,27 +4,8 @@
 // through Date.now, moved across microtasks as the clock's reuse bound requires.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CacheError, MemoryCache } from "./package.mjs";
+import { CacheError, MemoryCache, withClock } from "./package.mjs";
 
-const realNow = Date.now;
-
-/** Runs `f(clock)` with Date.now() returning `clock.t`; `await clock.move(ms)` moves it. */
-async function withClock(f) {
-  const clock = {
-    t: realNow(),
-    async move(ms) {
-      this.t += ms;
-      await null; // the next operation reads the clock anew
-    },
-  };
-  Date.now = () => clock.t;
-  try {
-    await null;
-    await f(clock);
-  } finally {
-    Date.now = realNow;
-  }
-}
 
 test("peek returns the value without refreshing recency or counting", async () => {
   const c = new MemoryCache({ maxEntries: 2, cleanupInterval: 0 });

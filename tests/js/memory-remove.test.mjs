@@ -6,7 +6,7 @@
 // waits in real time for a sweep (without asserting how long it took).
 import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
-import { MemoryCache, sleep } from "./package.mjs";
+import { MemoryCache, sleep, withClock } from "./package.mjs";
 
 const unhandled = [];
 process.on("unhandledRejection", (reason) => unhandled.push(reason));
@@ -15,25 +15,6 @@ afterEach(async () => {
   assert.deepEqual(unhandled.splice(0).map(String), [], "unhandled rejections");
 });
 
-const realNow = Date.now;
-
-/** Runs `f(clock)` with Date.now() returning `clock.t`; `await clock.move(ms)` moves it. */
-async function withClock(f) {
-  const clock = {
-    t: realNow(),
-    async move(ms) {
-      this.t += ms;
-      await null; // the next operation reads the clock anew
-    },
-  };
-  Date.now = () => clock.t;
-  try {
-    await null;
-    await f(clock);
-  } finally {
-    Date.now = realNow;
-  }
-}
 
 /** A cache whose onRemove notices are collected in `cache.log` as `[key, value, cause]`. */
 function logged(options = {}) {

@@ -7,7 +7,7 @@
 import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
-import { CacheError, MemoryCache, expectCacheError, sleep } from "./package.mjs";
+import { CacheError, MemoryCache, expectCacheError, sleep, withClock } from "./package.mjs";
 
 const unhandled = [];
 process.on("unhandledRejection", (reason) => unhandled.push(reason));
@@ -16,25 +16,6 @@ afterEach(async () => {
   assert.deepEqual(unhandled.splice(0).map(String), [], "unhandled rejections");
 });
 
-const realNow = Date.now;
-
-/** Runs `f(clock)` with Date.now() returning `clock.t`; `await clock.move(ms)` moves it. */
-async function withClock(f) {
-  const clock = {
-    t: realNow(),
-    async move(ms) {
-      this.t += ms;
-      await null; // the next operation reads the clock anew
-    },
-  };
-  Date.now = () => clock.t;
-  try {
-    await null;
-    await f(clock);
-  } finally {
-    Date.now = realNow;
-  }
-}
 
 /** A promise with its resolve and reject. */
 function deferred() {

@@ -43,6 +43,29 @@ export function vectors(name) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const realNow = Date.now;
+
+/**
+ * Runs `f(clock)` with Date.now() returning `clock.t`; `await clock.move(ms)` moves it (across a
+ * microtask, so that the next operation reads the clock anew), and `clock.t` may be set.
+ */
+export async function withClock(f) {
+  const clock = {
+    t: realNow(),
+    async move(ms) {
+      this.t += ms;
+      await null;
+    },
+  };
+  Date.now = () => clock.t;
+  try {
+    await null;
+    await f(clock);
+  } finally {
+    Date.now = realNow;
+  }
+}
+
 /**
  * Asserts that `err` is a CacheError with `code` (null: any code), and returns it.
  * Checks the things every CacheError must have: Error subclass, name, code, a real message.
