@@ -224,8 +224,8 @@ function stored(policy) {
 }
 
 /** onRemove's cause for each wasm removal cause (memory::RemovalCause, as the removal log carries
- * it); Explicit (1) is named by the operation that removed (see #drain). */
-const CAUSES = ["expired", "deleted", "replaced", "evicted"];
+ * it), from wasm; Explicit (1) is named by the operation that removed (see #drain). */
+const CAUSES = MemorySlots.causes();
 
 /**
  * What a generator is called with: `{ key, signal, stale, skip(), ttl(duration) }`.
@@ -505,8 +505,8 @@ export class MemoryCache {
     for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
       const s = U32[at + i];
       if (gone !== null) {
-        const cause = U32[at + i + 1];
-        gone.push(keys[s], values[s], cause === 1 ? explicit : CAUSES[cause]);
+        const cause = CAUSES[U32[at + i + 1]];
+        gone.push(keys[s], values[s], cause === "deleted" ? explicit : cause);
       }
       map.delete(keys[s]);
       keys[s] = undefined;

@@ -107,6 +107,17 @@ pub enum RemoveCause {
 }
 
 impl RemoveCause {
+    /// What a memory tier's removal `cause` is reported as; an explicit removal is `explicit`
+    /// (what the operation that removed calls it).
+    pub fn of(cause: RemovalCause, explicit: RemoveCause) -> RemoveCause {
+        match cause {
+            RemovalCause::Expired => RemoveCause::Expired,
+            RemovalCause::Evicted => RemoveCause::Evicted,
+            RemovalCause::Replaced => RemoveCause::Replaced,
+            RemovalCause::Explicit => explicit,
+        }
+    }
+
     /// `"evicted"`, `"expired"`, `"deleted"`, `"replaced"`, `"invalidated"` or `"cleared"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -286,12 +297,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         self.memory
             .get_mut()
             .set_listener(Some(Box::new(move |key, held: &Held<V>, cause| {
-                let cause = match cause {
-                    RemovalCause::Expired => RemoveCause::Expired,
-                    RemovalCause::Evicted => RemoveCause::Evicted,
-                    RemovalCause::Replaced => RemoveCause::Replaced,
-                    RemovalCause::Explicit => explicit.get(),
-                };
+                let cause = RemoveCause::of(cause, explicit.get());
                 if let Ok(mut log) = sink.try_borrow_mut() {
                     log.push((key.to_owned(), held.value.clone(), cause));
                 }

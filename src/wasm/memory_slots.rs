@@ -279,6 +279,20 @@ impl MemorySlots {
         out
     }
 
+    /// onRemove's name of each removal cause of the log, indexed by its number
+    /// (`memory::RemovalCause`); an explicit removal reads `"deleted"` (the operation that
+    /// removed may name it otherwise: `"invalidated"`, `"cleared"`).
+    pub fn causes() -> js_sys::Array {
+        use crate::cache::RemoveCause;
+        use crate::memory::RemovalCause as C;
+        let out = js_sys::Array::new();
+        for cause in [C::Expired, C::Explicit, C::Replaced, C::Evicted] {
+            let name = RemoveCause::of(cause, RemoveCause::Deleted).as_str();
+            out.set(cause as u32, JsValue::from_str(name));
+        }
+        out
+    }
+
     /// The module's memory, for the views over the shared block.
     pub fn memory() -> JsValue {
         wasm_bindgen::memory()
