@@ -224,8 +224,9 @@ function stored(policy) {
 }
 
 /** onRemove's cause for each wasm removal cause (memory::RemovalCause, as the removal log carries
- * it), from wasm; Explicit (1) is named by the operation that removed (see #drain). */
-const CAUSES = MemorySlots.causes();
+ * it), from wasm, read at the first removal reported (the entries that need `init()` import this
+ * module before the wasm is ready); Explicit is named by the operation that removed (see #drain). */
+let CAUSES = null;
 
 /**
  * What a generator is called with: `{ key, signal, stale, skip(), ttl(duration) }`.
@@ -505,7 +506,7 @@ export class MemoryCache {
     for (let i = 0; i < n * LOG_STRIDE; i += LOG_STRIDE) {
       const s = U32[at + i];
       if (gone !== null) {
-        const cause = CAUSES[U32[at + i + 1]];
+        const cause = (CAUSES ??= MemorySlots.causes())[U32[at + i + 1]];
         gone.push(keys[s], values[s], cause === "deleted" ? explicit : cause);
       }
       map.delete(keys[s]);
