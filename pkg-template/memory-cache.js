@@ -202,13 +202,7 @@ const COUNT_ERROR = Symbol("cachette.countError");
  * code, so it is made here with the class wasm makes its errors with (the package's CacheError,
  * which the entry registered with wasm). */
 function timeoutError(ms) {
-  const message = `the generator did not settle within its timeout of ${ms} ms`;
-  const CacheError = MemorySlots.shutDownError().constructor;
-  if (CacheError !== Error) return new CacheError("TIMEOUT", message);
-  const e = new Error(message);
-  e.name = "CacheError";
-  e.code = "TIMEOUT";
-  return e;
+  return cacheError("TIMEOUT", `the generator did not settle within its timeout of ${ms} ms`);
 }
 
 /** Hands an error thrown by onRemove to the runtime's error reporting, where it has one
@@ -1340,7 +1334,8 @@ const MAX_STREAM_BYTES = 4 * 1024 * 1024;
 /** The streams being generated, by cache and key. */
 const streamFlights = new WeakMap();
 
-/** A CacheError made with the class wasm makes its errors with (see timeoutError()). */
+/** A CacheError made with the class wasm makes its errors with (the package's CacheError, which
+ * the entry registered with wasm), for codes MemorySlots has no helper for. */
 function cacheError(code, message) {
   const CacheError = MemorySlots.shutDownError().constructor;
   if (CacheError !== Error) return new CacheError(code, message);

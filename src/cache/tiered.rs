@@ -390,7 +390,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         e: Error,
         in_memory: impl FnOnce(&mut MemoryTier<Held<V>>) -> Result<R>,
     ) -> Result<R> {
-        self.memory().counters_mut().errors += 1;
+        self.count_error();
         if shared.fallback && unreachable(&e) {
             self.fallback_active.set(true);
             in_memory(&mut self.memory())
@@ -433,7 +433,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         m.peek(key, now).map(|h| h.found(now))
     }
 
-    /// Counts a failure that the cache absorbed (a background refresh that failed).
+    /// Counts a failure in `errors` (Upstash failing, a background refresh that failed, ...).
     pub fn count_error(&self) {
         self.memory().counters_mut().errors += 1;
     }
@@ -521,12 +521,17 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 } else {
                     0
                 };
-                let mut held = Held::new(value.clone(), now.saturating_sub(age), left);
-                held.fresh_until = left.map_or(NEVER_MS, |l| now.saturating_add(l));
-                if shared.local_ttl_ms > 0 {
-                    held.near_until =
-                        now.saturating_add(shared.local_ttl_ms.min(left.unwrap_or(u64::MAX)));
-                }
+                let near = shared.local_ttl_ms.min(left.unwrap_or(u64::MAX));
+                let held = Held {
+                    value: value.clone(),
+                    stored_at: now.saturating_sub(age),
+                    fresh_until: left.map_or(NEVER_MS, |l| now.saturating_add(l)),
+                    near_until: if near > 0 {
+                        now.saturating_add(near)
+                    } else {
+                        0
+                    },
+                };
                 // A copy that does not fit is simply not kept.
                 let _ = Self::hold(&mut m, key, held, size, policy.keep_ms(), now);
                 drop(m);
@@ -557,7 +562,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             }
             Some(Ok((other, _))) => Err(Error::UpstashProtocol(format!("GET answered {other:?}"))),
             Some(Err(e)) => {
-                self.memory().counters_mut().errors += 1;
+                self.count_error();
                 if !unreachable(&e) {
                     return Err(e);
                 }

@@ -510,16 +510,8 @@ pub(crate) const GET_OR_SET_OPTIONS: &[&str] = &[
 /// Per-call options `{ ttl }` (a duration); `undefined` means the default TTL, `Infinity` no
 /// expiry.
 pub(crate) fn set_options(v: &JsValue) -> JsResult<Option<f64>> {
-    let bag = Bag::new(v, "options", SET_OPTIONS)?;
-    if let Some(g) = bag.duration("grace")? {
-        js(check_secs("grace", g, true))?;
-    }
-    let ttl = bag.duration("ttl")?;
-    // The range is checked here too, so that getOrSet refuses a bad TTL before the generator runs.
-    if let Some(secs) = ttl {
-        js(crate::options::check_ttl("ttl", secs))?;
-    }
-    Ok(ttl)
+    // Every check of `call_options`, so that getOrSet refuses a bad TTL before its generator runs.
+    Ok(call_options(v, SET_OPTIONS, &Options::default(), None)?.ttl)
 }
 
 /// Per-call options over a cache's defaults.
