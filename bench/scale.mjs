@@ -6,8 +6,8 @@
 //   node bench/scale.mjs [OTHER_KEYS] [BIG_NAMESPACE]     (defaults 1,000,000 and 100,000)
 //
 // Needs pkg/ built and the bridge (CACHETTE_BRIDGE_BIN, else target/debug/upstash-bridge).
-// `invalidateNamespace` is SCAN MATCH + UNLINK today: its cost follows the keyspace, not the
-// namespace.
+// Both invalidation modes side by side: "scan" (SCAN MATCH + UNLINK, whose cost follows the
+// keyspace, not the namespace) and "generation" (one INCR).
 import { Cache } from "../pkg/node.mjs";
 import { startUpstash } from "../tests/js/upstash-server.mjs";
 
@@ -26,13 +26,13 @@ const post = async (path, body) => {
   return r.json();
 };
 
-/** Writes `n` keys `prefix{i}` with a small JSON value, BATCH per MSET, a pipeline of 10 MSETs per request. */
-async function load(prefix, n) {
+/** Writes `n` keys `prefix{i}` with `value`, BATCH per MSET, a pipeline of 10 MSETs per request. */
+async function load(prefix, n, value = '"x"') {
   for (let i = 0; i < n; ) {
     const commands = [];
     for (let c = 0; c < 10 && i < n; c++) {
       const mset = ["MSET"];
-      for (let j = 0; j < BATCH && i < n; j++, i++) mset.push(`${prefix}${i}`, '"x"');
+      for (let j = 0; j < BATCH && i < n; j++, i++) mset.push(`${prefix}${i}`, value);
       commands.push(mset);
     }
     await post("/pipeline", commands);
@@ -41,48 +41,63 @@ async function load(prefix, n) {
 
 const ms = (t0) => performance.now() - t0;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const MODES = ["scan", "generation"];
+// rows[i] = [what, ...one [result, round trips, wall ms] per mode]
 const rows = [];
 
 try {
   const t0 = performance.now();
   await load("other:ns", OTHER);
   console.log(`loaded ${OTHER.toLocaleString("en")} other keys in ${(ms(t0) / 1000).toFixed(1)} s`);
-  const cache = new Cache({ cleanupInterval: 0, upstash: { url: up.url, token: up.token, timeout: "60s", retries: 0 } });
-  const trips = async () => (await cache.stats()).upstash.roundTrips;
-
-  for (const [ns, n] of [["small", 10], ["big", BIG]]) {
-    await load(`v1:${ns}:`, n);
+  const results = {};
+  for (const mode of MODES) {
+    const cache = new Cache({ cleanupInterval: 0, invalidation: mode, upstash: { url: up.url, token: up.token, timeout: "60s", retries: 0 } });
+    const trips = async () => (await cache.stats()).upstash.roundTrips;
+    const out = (results[mode] = []);
+    for (const [ns, n] of [[`small-${mode}`, 10], [`big-${mode}`, BIG]]) {
+      // Values as each mode writes them: generation mode prefixes the generation ("0.0|").
+      await load(`v1:${ns}:`, n, mode === "scan" ? '"x"' : '0.0|"x"');
+      if (mode === "generation" && !(await cache.has(`v1:${ns}:0`))) throw new Error("generation-mode values not readable");
+      const before = await trips();
+      const t = performance.now();
+      const removed = await cache.invalidateNamespace(ns);
+      const wall = ms(t);
+      // stats() itself is one request (INFO and DBSIZE).
+      const used = (await trips()) - before - 1;
+      if (await cache.has(`v1:${ns}:0`)) throw new Error(`${mode}: ${ns} still readable after invalidateNamespace`);
+      const result = mode === "scan" ? `${removed.toLocaleString("en")} removed` : "all dead (left to TTL)";
+      out.push([result, used, wall]);
+    }
+    const reads = [];
+    const writes = [];
+    for (let i = 0; i < 500; i++) {
+      let t = performance.now();
+      await cache.set(`v1:lat:${mode}-${i}`, { i });
+      writes.push(ms(t));
+      t = performance.now();
+      await cache.get(`v1:lat:${mode}-${i}`);
+      reads.push(ms(t));
+    }
     const before = await trips();
-    const t = performance.now();
-    const removed = await cache.invalidateNamespace(ns);
-    const wall = ms(t);
-    // stats() itself is one request (INFO and DBSIZE).
-    const used = (await trips()) - before - 1;
-    rows.push([`invalidateNamespace, ${n.toLocaleString("en")}-key namespace`, `${removed.toLocaleString("en")} removed`, used, wall]);
+    for (let i = 0; i < 100; i++) await cache.get(`v1:lat:${mode}-${i}`);
+    const perRead = ((await trips()) - before - 1) / 100;
+    out.push([`${perRead} round trip(s) each`, null, median(reads)]);
+    out.push(["1 round trip each", null, median(writes)]);
+    cache.shutdown();
   }
-
-  const reads = [];
-  const writes = [];
-  for (let i = 0; i < 500; i++) {
-    let t = performance.now();
-    await cache.set(`v1:lat:${i}`, { i });
-    writes.push(ms(t));
-    t = performance.now();
-    await cache.get(`v1:lat:${i}`);
-    reads.push(ms(t));
-  }
-  const before = await trips();
-  for (let i = 0; i < 100; i++) await cache.get(`v1:lat:${i}`);
-  const perRead = ((await trips()) - before - 1) / 100;
-  rows.push(["get (hit), median of 500", `${perRead} round trip(s) each`, null, median(reads)]);
-  rows.push(["set, median of 500", "", null, median(writes)]);
-  cache.shutdown();
-
-  console.log(`\nCache over the bridge, redis-server holding ${OTHER.toLocaleString("en")} keys of other namespaces (invalidation: scan)`);
-  console.log(`${"operation".padEnd(48)} ${"result".padEnd(26)} ${"round trips".padStart(11)} ${"wall ms".padStart(10)}`);
-  for (const [what, result, rt, wall] of rows) {
-    console.log(`${what.padEnd(48)} ${result.padEnd(26)} ${String(rt ?? "").padStart(11)} ${wall.toFixed(2).padStart(10)}`);
-  }
+  const what = [
+    "invalidateNamespace, 10-key namespace",
+    `invalidateNamespace, ${BIG.toLocaleString("en")}-key namespace`,
+    "get (hit), median of 500",
+    "set, median of 500",
+  ];
+  console.log(`\nCache over the bridge, redis-server holding ${OTHER.toLocaleString("en")} keys of other namespaces`);
+  const cell = (r) => `${String(r[1] ?? "").padStart(6)} ${r[2].toFixed(2).padStart(9)}`;
+  console.log(`${"operation".padEnd(40)} ${"scan: trips".padStart(11)} ${"ms".padStart(5)}   ${"generation: trips".padStart(17)} ${"ms".padStart(5)}   result (scan / generation)`);
+  what.forEach((w, i) => {
+    const [s, g] = [results.scan[i], results.generation[i]];
+    console.log(`${w.padEnd(40)} ${cell(s).padStart(17)}   ${cell(g).padStart(23)}   ${s[0]} / ${g[0]}`);
+  });
 } finally {
   up.stop();
 }

@@ -46,6 +46,53 @@ pub struct Options {
     pub local_ttl: f64,
     /// Topics that `warm` uses when it is given none.
     pub popular_topics: Vec<String>,
+    /// How the shared tier invalidates namespaces and versions. Default [`Invalidation::Scan`].
+    pub invalidation: Invalidation,
+    /// Seconds an instance trusts the generation counters it last read before a near copy
+    /// needs them read again (generation mode). Default 1.
+    pub generation_check: f64,
+    /// Whether a miss takes a lock in the shared tier before generating. Default off.
+    pub lock: Lock,
+}
+
+/// How the shared tier invalidates namespaces and versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Invalidation {
+    /// `SCAN MATCH` + `UNLINK`: keys are `{version}:{namespace}:{md5}` with plain values,
+    /// shared with other clients; an invalidation costs about one round trip per 1,000 keys of
+    /// the whole database.
+    #[default]
+    Scan,
+    /// Counters per version and per namespace: an invalidation is one `INCR`; values carry
+    /// the generation they were written under and older ones are dead until their TTL ends.
+    Generation,
+}
+
+/// The cross-instance lock a miss takes before generating (`lock` option).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Lock {
+    /// No lock: single-flight per instance only.
+    #[default]
+    Off,
+    /// A lock that lasts the call's `timeout`, or [`DEFAULT_LOCK_SECS`] without one.
+    On,
+    /// A lock that lasts this many seconds.
+    Secs(f64),
+}
+
+/// How long a lock lasts when neither `lock.ttl` nor a `timeout` says: 10 seconds.
+pub const DEFAULT_LOCK_SECS: f64 = 10.0;
+
+impl Lock {
+    /// How long the lock lasts in milliseconds (0: no lock), given the call's timeout.
+    pub fn ttl_ms(self, timeout_ms: u64) -> u64 {
+        match self {
+            Lock::Off => 0,
+            Lock::On if timeout_ms > 0 => timeout_ms,
+            Lock::On => crate::clock::secs_to_ms(DEFAULT_LOCK_SECS),
+            Lock::Secs(s) => crate::clock::secs_to_ms(s).max(1),
+        }
+    }
 }
 
 impl Default for Options {
@@ -65,6 +112,9 @@ impl Default for Options {
             fallback: true,
             local_ttl: 0.0,
             popular_topics: Vec::new(),
+            invalidation: Invalidation::Scan,
+            generation_check: 1.0,
+            lock: Lock::Off,
         }
     }
 }
@@ -106,6 +156,8 @@ pub struct CallPolicy {
     pub stale_if_error_ms: u64,
     /// The generator's time limit; 0: none.
     pub timeout_ms: u64,
+    /// How long the shared-tier lock a miss takes lasts; 0: no lock.
+    pub lock_ms: u64,
 }
 
 impl CallPolicy {
@@ -213,6 +265,10 @@ impl fmt::Debug for UpstashOptions {
     }
 }
 
+/// Why `lock` is refused without a shared tier.
+pub const LOCK_NEEDS_UPSTASH: &str =
+    "lock needs the upstash tier (one instance is already single-flight)";
+
 /// A checked TTL in seconds as milliseconds; `None` for `Infinity` (no expiry).
 pub fn ttl_to_ms(secs: f64) -> Option<u64> {
     (secs != f64::INFINITY).then(|| crate::clock::secs_to_ms(secs))
@@ -243,12 +299,14 @@ impl Options {
     /// The policy of a call that gives no options of its own (the TTL in milliseconds).
     pub fn defaults(&self) -> CallPolicy {
         let grace_ms = crate::clock::secs_to_ms(self.grace);
+        let timeout_ms = crate::clock::secs_to_ms(self.timeout);
         CallPolicy {
             ttl_ms: ttl_to_ms(self.ttl),
             grace_ms,
             stale_while_revalidate_ms: self.stale_while_revalidate.window_ms(grace_ms),
             stale_if_error_ms: self.stale_if_error.window_ms(grace_ms),
-            timeout_ms: crate::clock::secs_to_ms(self.timeout),
+            timeout_ms,
+            lock_ms: self.lock.ttl_ms(timeout_ms),
         }
     }
 
@@ -282,6 +340,22 @@ impl Options {
         }
         if self.local_ttl > 0.0 && self.upstash.is_none() {
             return Err(invalid("localTtl needs the upstash tier".to_owned()));
+        }
+        check_secs("generationCheck", self.generation_check, true)?;
+        if let Lock::Secs(s) = self.lock {
+            check_secs("lock.ttl", s, false)?;
+        }
+        if self.upstash.is_none() {
+            if self.lock != Lock::Off {
+                return Err(invalid(LOCK_NEEDS_UPSTASH.to_owned()));
+            }
+            if self.invalidation == Invalidation::Generation {
+                return Err(invalid(
+                    "invalidation: \"generation\" needs the upstash tier (a memory tier \
+                     invalidates at once)"
+                        .to_owned(),
+                ));
+            }
         }
         if let Some(u) = &self.upstash {
             u.validate()?;

@@ -150,6 +150,25 @@ pub struct UpstashStats {
     pub used_memory_bytes: u64,
     /// HTTP requests this client has sent (retries included).
     pub round_trips: u64,
+    /// Commands and bytes this client has sent and received.
+    pub traffic: crate::upstash::Traffic,
+    /// The shared-tier lock (`lock`).
+    pub locks: LockStats,
+}
+
+/// What the shared-tier lock (`lock`) did in one cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockStats {
+    /// Locks taken before generating.
+    pub acquired: u64,
+    /// Locks released by this cache (the others ended with their TTL).
+    pub released: u64,
+    /// Reads made while waiting for another instance's generation.
+    pub waits: u64,
+    /// Waits that ended with the value another instance stored.
+    pub joins: u64,
+    /// Waits that ran out (the call's timeout, or the lock's time) and generated without it.
+    pub timeouts: u64,
 }
 
 /// A point-in-time view of a cache's statistics (the `stats()` result).
@@ -228,13 +247,22 @@ pub enum Field<'a> {
 
 impl UpstashStats {
     /// The fields of `stats().upstash`, as `(camelCase name, value)` in order.
-    pub fn fields(&self) -> [(&'static str, Field<'static>); 5] {
+    pub fn fields(&self) -> [(&'static str, Field<'static>); 13] {
+        let (t, l) = (&self.traffic, &self.locks);
         [
             ("keyspaceHits", Field::Count(self.keyspace_hits)),
             ("keyspaceMisses", Field::Count(self.keyspace_misses)),
             ("evictedKeys", Field::Count(self.evicted_keys)),
             ("usedMemoryBytes", Field::Count(self.used_memory_bytes)),
             ("roundTrips", Field::Count(self.round_trips)),
+            ("commands", Field::Count(t.commands)),
+            ("bytesSent", Field::Count(t.bytes_sent)),
+            ("bytesReceived", Field::Count(t.bytes_received)),
+            ("locksAcquired", Field::Count(l.acquired)),
+            ("locksReleased", Field::Count(l.released)),
+            ("lockWaits", Field::Count(l.waits)),
+            ("lockJoins", Field::Count(l.joins)),
+            ("lockTimeouts", Field::Count(l.timeouts)),
         ]
     }
 }

@@ -86,11 +86,13 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::cache::{
-    ttl_ms, Codec, Found, HealthReport, HealthStatus, InFlight, Removal, TieredCache,
+    ttl_ms, Claim, Codec, Found, HealthReport, HealthStatus, InFlight, Removal, TieredCache,
 };
 use crate::clock::{secs_to_ms, NEVER_MS};
 use crate::error::{Error, Result};
-use crate::options::{check_secs, parse_duration, CallPolicy, Options, Stale};
+use crate::options::{
+    check_secs, parse_duration, CallPolicy, Lock, Options, Stale, LOCK_NEEDS_UPSTASH,
+};
 use crate::platform::worker::{
     hand_to, sleep, spawn, upstash_from_env, Abort, Signal, WorkerTransport,
 };
@@ -230,6 +232,7 @@ pub struct GetOrSetOptions {
     stale_if_error: Option<Stale>,
     timeout: Option<f64>,
     wait_until: Option<WaitUntil>,
+    lock: Option<Lock>,
 }
 
 impl fmt::Debug for GetOrSetOptions {
@@ -241,6 +244,7 @@ impl fmt::Debug for GetOrSetOptions {
             .field("stale_if_error", &self.stale_if_error)
             .field("timeout", &self.timeout)
             .field("wait_until", &self.wait_until.is_some())
+            .field("lock", &self.lock)
             .finish()
     }
 }
@@ -284,6 +288,15 @@ impl GetOrSetOptions {
         self
     }
 
+    /// One generation across instances (a cache with Upstash only): a miss takes a lock in
+    /// Upstash before generating, and other instances wait for its value
+    /// ([`CacheStatus::Joined`]). [`Lock::On`] lasts the call's timeout, else 10 s. Default:
+    /// the cache's [`Options::lock`].
+    pub fn lock(mut self, lock: Lock) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
     /// Hands work that outlives the call to the Worker's `ctx.waitUntil`: a stale-while-
     /// revalidate refresh, and a generation this call starts (so that it can finish for the
     /// other callers waiting for it if this call's future is dropped).
@@ -304,7 +317,13 @@ impl GetOrSetOptions {
     /// The call's policy over the cache's `defaults`, whose stale windows were given as
     /// `windows` (a window of [`Stale::Grace`] follows the call's grace period). Built as the
     /// JavaScript `getOrSet` builds it (`call_options` in `src/wasm/value.rs`).
-    fn policy(&self, defaults: &CallPolicy, windows: (Stale, Stale)) -> Result<CallPolicy> {
+    fn policy(
+        &self,
+        defaults: &CallPolicy,
+        windows: (Stale, Stale),
+        lock: Lock,
+        shared: bool,
+    ) -> Result<CallPolicy> {
         let mut policy = *defaults;
         if let Some(secs) = self.ttl {
             let ms = ttl_ms(Some(secs), 0)?;
@@ -334,6 +353,14 @@ impl GetOrSetOptions {
             .stale_if_error
             .unwrap_or(windows.1)
             .window_ms(policy.grace_ms);
+        let lock = self.lock.unwrap_or(lock);
+        if let Lock::Secs(s) = lock {
+            check_secs("lock.ttl", s, false)?;
+        }
+        if lock != Lock::Off && !shared {
+            return Err(Error::InvalidOptions(LOCK_NEEDS_UPSTASH.to_owned()));
+        }
+        policy.lock_ms = lock.ttl_ms(policy.timeout_ms);
         Ok(policy)
     }
 }
@@ -664,6 +691,8 @@ struct Inner {
     flights: RefCell<InFlight<Rc<Flight>>>,
     /// The cache's stale-while-revalidate and stale-if-error windows as given.
     windows: (Stale, Stale),
+    /// The cache's `lock`.
+    lock: Lock,
     /// The generators running.
     running: RefCell<Vec<Rc<Gen>>>,
     /// The streams being read or generated ([`Cache::get_or_set_stream`]), by key.
@@ -755,13 +784,16 @@ impl Inner {
         let gen = flight.gen.clone();
         let mut generator = Some(generator);
         let mut found = None;
+        let mut lock = None;
         let r = async {
             if let Some(e) = gen.abandoned() {
                 return Err(e);
             }
+            let mut since = None;
             if flight.lead {
                 let read = self.cache.read(&key, &policy).await?;
                 found = read.found;
+                since = read.since;
                 if let Some(s) = self.serve(
                     &key,
                     &found,
@@ -774,6 +806,30 @@ impl Inner {
                 }
                 if let Some(f) = &found {
                     *gen.stale.borrow_mut() = Some(f.value.clone());
+                }
+            }
+            // One generation across instances: the shared-tier lock, when asked for.
+            match self.cache.claim(&key, &policy, flight.background).await? {
+                Claim::Found(f) => {
+                    return Ok(Settled {
+                        text: f.value,
+                        status: CacheStatus::Joined,
+                        age_ms: f.age_ms,
+                    })
+                }
+                Claim::Busy => {
+                    let text = gen.stale.borrow().clone().ok_or_else(|| {
+                        Error::GeneratorFailed("a refresh without a stale value".to_owned())
+                    })?;
+                    return Ok(Settled {
+                        text,
+                        status: CacheStatus::Stale,
+                        age_ms: 0,
+                    });
+                }
+                Claim::Generate { lock: l, since: s } => {
+                    lock = l;
+                    since = s.or(since);
                 }
             }
             let generator = generator.take().ok_or_else(|| {
@@ -791,8 +847,17 @@ impl Inner {
                     0
                 };
                 self.cache
-                    .store_text(&key, text.clone(), Some(&text), size, &p)
+                    .store_generated(
+                        &key,
+                        text.clone(),
+                        Some(&text),
+                        size,
+                        &p,
+                        since.as_ref(),
+                        lock.as_ref(),
+                    )
                     .await?;
+                lock = None;
             }
             Ok(Settled {
                 text,
@@ -801,6 +866,10 @@ impl Inner {
             })
         }
         .await;
+        if let Some(l) = lock {
+            // Not released with a stored value: the generation failed, was skipped or abandoned.
+            self.cache.release(l).await;
+        }
         self.finish(&key, &gen);
         let r = match r {
             Err(e) if flight.lead => self.fallback(&found, &policy, e),
@@ -1016,6 +1085,7 @@ impl Cache {
                 cache,
                 flights: RefCell::default(),
                 windows: (options.stale_while_revalidate, options.stale_if_error),
+                lock: options.lock,
                 running: RefCell::default(),
                 streams: RefCell::default(),
             }),
@@ -1230,7 +1300,12 @@ impl Cache {
         D: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        let policy = options.policy(self.inner.cache.defaults(), self.inner.windows)?;
+        let policy = options.policy(
+            self.inner.cache.defaults(),
+            self.inner.windows,
+            self.inner.lock,
+            self.inner.cache.is_shared(),
+        )?;
         let key = self.key(namespace, data)?;
         let settled = self
             .inner
@@ -2023,9 +2098,12 @@ impl Cache {
         Fut: Future<Output = std::result::Result<S, E>> + 'static,
         S: Stream<Item = std::result::Result<C, E>> + 'static,
     {
-        let policy = options
-            .call
-            .policy(self.inner.cache.defaults(), self.inner.windows)?;
+        let policy = options.call.policy(
+            self.inner.cache.defaults(),
+            self.inner.windows,
+            self.inner.lock,
+            self.inner.cache.is_shared(),
+        )?;
         let max = options.max()?;
         let key = self.key(namespace, data)?;
         self.inner.cache.check_open()?;
@@ -2202,7 +2280,9 @@ mod tests {
             ..Options::default()
         };
         let (d, w) = defaults(&o);
-        let none = GetOrSetOptions::new().policy(&d, w).expect("valid");
+        let none = GetOrSetOptions::new()
+            .policy(&d, w, Lock::Off, false)
+            .expect("valid");
         assert_eq!(none, d);
         // A window of the grace period follows the call's grace.
         let p = GetOrSetOptions::new()
@@ -2210,7 +2290,7 @@ mod tests {
             .grace(Duration::from_secs(30))
             .stale_if_error(true)
             .timeout(0)
-            .policy(&d, w)
+            .policy(&d, w, Lock::Off, false)
             .expect("valid");
         assert_eq!(p.ttl_ms, Some(300_000));
         assert_eq!((p.grace_ms, p.stale_while_revalidate_ms), (30_000, 30_000));
@@ -2219,7 +2299,7 @@ mod tests {
             .ttl(f64::INFINITY)
             .stale_while_revalidate(false)
             .stale_if_error("1h")
-            .policy(&d, w)
+            .policy(&d, w, Lock::Off, false)
             .expect("valid");
         assert_eq!(p.ttl_ms, None);
         assert_eq!(
@@ -2244,12 +2324,12 @@ mod tests {
             GetOrSetOptions::new().stale_while_revalidate(-1.0),
         ];
         for o in bad {
-            let e = o.policy(&d, w).expect_err("refused");
+            let e = o.policy(&d, w, Lock::Off, false).expect_err("refused");
             assert_eq!(e.code(), "INVALID_OPTIONS", "{o:?}: {e}");
         }
         let zero = GetOrSetOptions::new()
             .ttl(0)
-            .policy(&d, w)
+            .policy(&d, w, Lock::Off, false)
             .expect_err("refused");
         assert!(zero.to_string().contains("Infinity"), "{zero}");
     }

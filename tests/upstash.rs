@@ -7,10 +7,11 @@ mod support;
 
 use std::rc::Rc;
 
+use cachette::cache::generations::SCRIPT;
 use cachette::cache::{HealthStatus, MemoryTier, Removal, TieredCache};
 use cachette::clock::SystemClock;
 use cachette::memory::MemoryConfig;
-use cachette::options::{Options, Stale, UpstashOptions};
+use cachette::options::{Invalidation, Options, Stale, UpstashOptions};
 use cachette::upstash::{Client, Reply};
 use support::{block_on, BlockingTransport, Text, Upstash, TOKEN};
 
@@ -197,20 +198,41 @@ fn delete_matching_pages_through_100k_keys() {
 type Tiered = TieredCache<String, BlockingTransport, Text>;
 
 fn tiered(up: &Upstash, local_ttl: f64) -> Tiered {
+    tiered_in(up, local_ttl, Invalidation::Scan)
+}
+
+/// Both invalidation modes: the shared-tier tests run in each.
+const MODES: [Invalidation; 2] = [Invalidation::Scan, Invalidation::Generation];
+
+fn tiered_in(up: &Upstash, local_ttl: f64, mode: Invalidation) -> Tiered {
+    with(up, |o| {
+        o.local_ttl = local_ttl;
+        o.invalidation = mode;
+    })
+}
+
+/// A cache on `up` with the options `edit` makes.
+fn with(up: &Upstash, edit: impl FnOnce(&mut Options)) -> Tiered {
     let mut u = UpstashOptions::new(up.url.clone(), TOKEN);
     u.timeout_ms = 1_000;
-    let options = Options {
+    let mut options = Options {
         upstash: Some(u),
-        local_ttl,
         ..Options::default()
     };
+    edit(&mut options);
     TieredCache::new(&options, BlockingTransport, Text, Rc::new(SystemClock)).unwrap()
 }
 
 #[test]
 fn two_tier_operations_and_statistics() {
+    for mode in MODES {
+        two_tier_operations_in(mode);
+    }
+}
+
+fn two_tier_operations_in(mode: Invalidation) {
     let up = Upstash::start();
-    let cache = tiered(&up, 0.0);
+    let cache = tiered_in(&up, 0.0, mode);
     block_on(async {
         assert_eq!(cache.get("v1:ns:a").await.unwrap(), None);
         cache
@@ -251,31 +273,56 @@ fn two_tier_operations_and_statistics() {
         assert_eq!(s.counters.deletes, 1);
         let u = s.upstash.expect("INFO figures");
         assert!(u.round_trips > 10);
-        assert_eq!(s.keys, 0);
+        assert!(u.traffic.commands >= u.round_trips && u.traffic.bytes_received > 0);
+        if mode == Invalidation::Scan {
+            assert_eq!(s.keys, 0);
+        } else {
+            // Three dead values (left to their TTL) and three counters: gen:v1:ns, gen:v1 and
+            // del:v1:other.
+            assert_eq!(s.keys, 6, "{mode:?}");
+        }
         assert_eq!(cache.health().await.status, HealthStatus::Healthy);
     });
 }
 
 #[test]
 fn fallback_serves_from_memory_and_recovers() {
+    for mode in MODES {
+        fallback_in(mode);
+    }
+}
+
+fn fallback_in(mode: Invalidation) {
     let up = Upstash::start();
-    let cache = tiered(&up, 0.0);
+    let cache = tiered_in(&up, 0.0, mode);
     block_on(async {
-        cache.set("k", "before".into(), 0, None).await.unwrap();
+        cache
+            .set("v1:ns:k", "before".into(), 0, None)
+            .await
+            .unwrap();
         up.faults(r#"{"mode":"reset"}"#);
         // Writes and reads go to memory while Upstash is unreachable.
-        cache.set("k", "during".into(), 0, None).await.unwrap();
-        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("during"));
+        cache
+            .set("v1:ns:k", "during".into(), 0, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get("v1:ns:k").await.unwrap().as_deref(),
+            Some("during")
+        );
         assert!(cache.fallback_active());
         let h = cache.health().await;
         assert_eq!(h.status, HealthStatus::Degraded);
         no_token(h.error.as_deref().unwrap());
         // Invalidations apply to memory, then fail: nobody believes Upstash forgot "k".
-        let e = cache.remove_by(Removal::Pattern, "k*").await.unwrap_err();
+        let e = cache
+            .remove_by(Removal::Pattern, "v1:ns:k*")
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "UPSTASH_TRANSPORT");
         no_token(&e.to_string());
         assert_eq!(
-            cache.get("k").await.unwrap(),
+            cache.get("v1:ns:k").await.unwrap(),
             None,
             "memory applied the invalidation"
         );
@@ -285,7 +332,10 @@ fn fallback_serves_from_memory_and_recovers() {
         assert!(s.upstash.is_none());
         // Upstash answers again: back to it (it still holds the value written before).
         up.faults(r#"{"mode":"none"}"#);
-        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("before"));
+        assert_eq!(
+            cache.get("v1:ns:k").await.unwrap().as_deref(),
+            Some("before")
+        );
         assert!(!cache.fallback_active());
         assert_eq!(cache.health().await.status, HealthStatus::Healthy);
     });
@@ -293,23 +343,31 @@ fn fallback_serves_from_memory_and_recovers() {
 
 #[test]
 fn a_command_error_is_not_hidden_by_fallback() {
-    let up = Upstash::start();
-    let cache = tiered(&up, 0.0);
-    up.raw(r#"["LPUSH","list","x"]"#);
-    let e = block_on(cache.get("list")).unwrap_err();
-    assert_eq!(e.code(), "UPSTASH_COMMAND");
-    assert!(!cache.fallback_active());
+    for mode in MODES {
+        let up = Upstash::start();
+        let cache = tiered_in(&up, 0.0, mode);
+        up.raw(r#"["LPUSH","v1:ns:list","x"]"#);
+        let e = block_on(cache.get("v1:ns:list")).unwrap_err();
+        assert_eq!(e.code(), "UPSTASH_COMMAND", "{mode:?}");
+        assert!(!cache.fallback_active());
+    }
 }
 
 #[test]
 fn local_ttl_keeps_a_near_copy() {
+    for mode in MODES {
+        local_ttl_in(mode);
+    }
+}
+
+fn local_ttl_in(mode: Invalidation) {
     let up = Upstash::start();
-    let cache = tiered(&up, 60.0);
+    let cache = tiered_in(&up, 60.0, mode);
     block_on(async {
-        cache.set("hot", "v".into(), 0, None).await.unwrap();
+        cache.set("v1:ns:hot", "v".into(), 0, None).await.unwrap();
         let trips = cache.client().unwrap().round_trips();
         for _ in 0..5 {
-            assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("v"));
+            assert_eq!(cache.get("v1:ns:hot").await.unwrap().as_deref(), Some("v"));
         }
         assert_eq!(
             cache.client().unwrap().round_trips(),
@@ -317,13 +375,19 @@ fn local_ttl_keeps_a_near_copy() {
             "served from the near copy"
         );
         // A write through this cache refreshes the near copy.
-        cache.set("hot", "w".into(), 0, None).await.unwrap();
-        assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("w"));
+        cache.set("v1:ns:hot", "w".into(), 0, None).await.unwrap();
+        assert_eq!(cache.get("v1:ns:hot").await.unwrap().as_deref(), Some("w"));
     });
 }
 
 #[test]
 fn memory_keeps_the_last_good_value_through_an_outage() {
+    for mode in MODES {
+        last_good_value_in(mode);
+    }
+}
+
+fn last_good_value_in(mode: Invalidation) {
     let up = Upstash::start();
     let mut u = UpstashOptions::new(up.url.clone(), TOKEN);
     u.timeout_ms = 500;
@@ -331,40 +395,47 @@ fn memory_keeps_the_last_good_value_through_an_outage() {
     let options = Options {
         upstash: Some(u),
         stale_if_error: Stale::Secs(3600.0),
+        invalidation: mode,
         ..Options::default()
     };
     let cache = TieredCache::new(&options, BlockingTransport, Text, Rc::new(SystemClock)).unwrap();
     let policy = *cache.defaults();
     block_on(async {
-        cache.set("k", "\"v\"".into(), 0, Some(0.3)).await.unwrap();
+        cache
+            .set("v1:ns:k", "\"v\"".into(), 0, Some(0.3))
+            .await
+            .unwrap();
         up.faults(r#"{"mode":"reset"}"#);
         assert_eq!(
-            cache.get("k").await.unwrap().as_deref(),
+            cache.get("v1:ns:k").await.unwrap().as_deref(),
             Some("\"v\""),
             "written before the outage, still fresh: served from memory"
         );
         std::thread::sleep(std::time::Duration::from_millis(400));
         assert_eq!(
-            cache.get("k").await.unwrap(),
+            cache.get("v1:ns:k").await.unwrap(),
             None,
             "past its TTL a plain read misses"
         );
-        let r = cache.read("k", &policy).await.unwrap();
+        let r = cache.read("v1:ns:k", &policy).await.unwrap();
         assert_eq!(r.shared_error.map(|e| e.code()), Some("UPSTASH_TRANSPORT"));
         let f = r.found.expect("the stale copy is offered");
         assert!(f.stale_ms.is_some() && f.age_ms >= 400, "{f:?}");
         up.faults(r#"{"mode":"none"}"#);
         // Upstash answers again: its key expired, the copy is offered as stale, no error.
-        let r = cache.read("k", &policy).await.unwrap();
+        let r = cache.read("v1:ns:k", &policy).await.unwrap();
         assert!(r.shared_error.is_none());
         assert!(r.found.is_some_and(|f| f.stale_ms.is_some()));
         // A copy memory believes fresh, deleted in Upstash by another client, is dropped.
-        cache.set("gone", "1".into(), 0, Some(60.0)).await.unwrap();
-        up.raw(r#"["DEL","gone"]"#);
-        assert_eq!(cache.get("gone").await.unwrap(), None);
+        cache
+            .set("v1:ns:gone", "1".into(), 0, Some(60.0))
+            .await
+            .unwrap();
+        up.raw(r#"["DEL","v1:ns:gone"]"#);
+        assert_eq!(cache.get("v1:ns:gone").await.unwrap(), None);
         up.faults(r#"{"mode":"reset"}"#);
         assert_eq!(
-            cache.get("gone").await.unwrap(),
+            cache.get("v1:ns:gone").await.unwrap(),
             None,
             "not resurrected by an outage"
         );
@@ -388,4 +459,222 @@ fn an_upstash_hit_knows_its_age_from_pttl_and_infinity_sets_no_expiry() {
             .unwrap();
     });
     assert_eq!(up.raw(r#"["PTTL","forever"]"#), r#"{"result":-1}"#);
+}
+
+#[test]
+fn the_script_is_the_one_redis_loads() {
+    let up = Upstash::start();
+    let c = client(&up);
+    let sha = block_on(c.command(&["SCRIPT", "LOAD", SCRIPT.source])).unwrap();
+    assert_eq!(sha.as_bytes().unwrap(), SCRIPT.sha1.as_bytes());
+}
+
+fn generation(up: &Upstash) -> Tiered {
+    tiered_in(up, 0.0, Invalidation::Generation)
+}
+
+#[test]
+fn generation_mode_invalidates_in_one_round_trip_whatever_the_keyspace() {
+    let up = Upstash::start();
+    let c = client(&up);
+    let (a, b) = (generation(&up), generation(&up));
+    block_on(async {
+        for chunk in 0..20 {
+            let mut mset = vec!["MSET".to_owned()];
+            for i in 0..1000 {
+                mset.push(format!("v1:other:{chunk}-{i}"));
+                mset.push("\"x\"".to_owned());
+            }
+            c.command(&mset).await.unwrap();
+        }
+        a.set("v1:ns:x", "\"X\"".into(), 0, Some(60.0))
+            .await
+            .unwrap();
+        a.set("v1:ns:y", "\"Y\"".into(), 0, None).await.unwrap();
+        a.set("v1:keep:z", "\"Z\"".into(), 0, None).await.unwrap();
+        assert_eq!(c.get("v1:ns:x").await.unwrap().unwrap(), b"0.0|\"X\"");
+        assert_eq!(b.get("v1:ns:x").await.unwrap().as_deref(), Some("\"X\""));
+
+        let trips = |t: &Tiered| t.client().unwrap().round_trips();
+        let before = trips(&a);
+        assert_eq!(a.remove_by(Removal::Namespace, "ns").await.unwrap(), 2);
+        assert_eq!(trips(&a) - before, 1, "one INCR");
+        assert_eq!(b.get("v1:ns:x").await.unwrap(), None, "another instance");
+        assert!(!b.contains("v1:ns:y").await.unwrap());
+        assert_eq!(b.get("v1:keep:z").await.unwrap().as_deref(), Some("\"Z\""));
+        assert_eq!(
+            c.command(&["EXISTS", "v1:ns:x"]).await.unwrap(),
+            Reply::Int(1),
+            "the dead value stays until its TTL"
+        );
+        // A new value of the namespace lives under the new generation.
+        b.set("v1:ns:x", "\"X2\"".into(), 0, None).await.unwrap();
+        assert_eq!(c.get("v1:ns:x").await.unwrap().unwrap(), b"0.1|\"X2\"");
+        assert_eq!(a.get("v1:ns:x").await.unwrap().as_deref(), Some("\"X2\""));
+
+        let before = trips(&a);
+        a.remove_by(Removal::Version, "v1").await.unwrap();
+        assert_eq!(trips(&a) - before, 1);
+        assert_eq!(b.get("v1:keep:z").await.unwrap(), None);
+        b.set("v1:keep:z", "\"Z2\"".into(), 0, None).await.unwrap();
+        let before = trips(&a);
+        a.remove_by(Removal::SwitchVersion, "v2").await.unwrap();
+        assert_eq!(trips(&a) - before, 1);
+        assert_eq!((a.version(), b.version()), ("v2".into(), "v1".into()));
+        assert_eq!(b.get("v1:keep:z").await.unwrap(), None, "old version dead");
+        assert_eq!(c.get("cachette:gen:v1").await.unwrap().unwrap(), b"2");
+
+        // deletePattern still SCANs, leaves the counters alone, removes only what matches.
+        b.set("v1:p:1", "1".into(), 0, None).await.unwrap();
+        b.set("v1:p:2", "2".into(), 0, None).await.unwrap();
+        assert_eq!(b.remove_by(Removal::Pattern, "v1:p:*").await.unwrap(), 2);
+        assert_eq!(b.get("v1:p:1").await.unwrap(), None);
+        assert_eq!(
+            b.remove_by(Removal::Pattern, "cachette:*").await.unwrap(),
+            0
+        );
+        assert_eq!(c.get("cachette:gen:v1:ns").await.unwrap().unwrap(), b"1");
+        // Counted once per SCAN page that removed keys of the namespace.
+        assert!(c.get("cachette:del:v1:p").await.unwrap().is_some());
+        assert_eq!(
+            b.remove_by(Removal::Pattern, "v1:other:*").await.unwrap(),
+            20_000
+        );
+    });
+}
+
+#[test]
+fn a_value_made_before_an_invalidation_is_not_stored_after_it() {
+    let up = Upstash::start();
+    let (a, b) = (generation(&up), generation(&up));
+    let policy = *a.defaults();
+    block_on(async {
+        let r = a.read("v1:ns:k", &policy).await.unwrap();
+        assert!(r.found.is_none());
+        b.remove_by(Removal::Namespace, "ns").await.unwrap();
+        a.store_generated(
+            "v1:ns:k",
+            "old".into(),
+            None,
+            0,
+            &policy,
+            r.since.as_ref(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(b.get("v1:ns:k").await.unwrap(), None);
+        assert_eq!(a.get("v1:ns:k").await.unwrap(), None, "nor kept in memory");
+        let r = a.read("v1:ns:k", &policy).await.unwrap();
+        a.store_generated(
+            "v1:ns:k",
+            "new".into(),
+            None,
+            0,
+            &policy,
+            r.since.as_ref(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(b.get("v1:ns:k").await.unwrap().as_deref(), Some("new"));
+    });
+}
+
+#[test]
+fn near_copies_end_within_the_stated_bound() {
+    use std::time::Duration;
+    let up = Upstash::start();
+    let wait = |ms| std::thread::sleep(Duration::from_millis(ms));
+    block_on(async {
+        // Scan mode: a near copy lasts localTtl, whatever another instance does.
+        let a = tiered_in(&up, 0.4, Invalidation::Scan);
+        let b = tiered(&up, 0.0);
+        a.set("v1:ns:k", "1".into(), 0, None).await.unwrap();
+        b.remove_by(Removal::Namespace, "ns").await.unwrap();
+        assert_eq!(a.get("v1:ns:k").await.unwrap().as_deref(), Some("1"));
+        wait(450);
+        assert_eq!(a.get("v1:ns:k").await.unwrap(), None);
+
+        // Generation mode: at most generationCheck, for invalidations and deletes alike.
+        let a = with(&up, |o| {
+            o.local_ttl = 60.0;
+            o.generation_check = 0.3;
+            o.invalidation = Invalidation::Generation;
+        });
+        let b = generation(&up);
+        for k in ["v1:g:1", "v1:g:2", "v1:h:1"] {
+            a.set(k, "x".into(), 0, None).await.unwrap();
+        }
+        let trips = a.client().unwrap().round_trips();
+        assert_eq!(a.get("v1:g:1").await.unwrap().as_deref(), Some("x"));
+        assert_eq!(a.client().unwrap().round_trips(), trips, "a near copy");
+        b.remove_by(Removal::Namespace, "g").await.unwrap();
+        assert!(b.delete("v1:h:1").await.unwrap());
+        wait(320);
+        assert_eq!(a.get("v1:g:1").await.unwrap(), None);
+        assert_eq!(a.get("v1:g:2").await.unwrap(), None);
+        assert_eq!(a.get("v1:h:1").await.unwrap(), None, "a delete elsewhere");
+    });
+}
+
+#[test]
+fn one_instance_holds_the_lock_and_another_takes_over_when_it_expires() {
+    use cachette::cache::Claim;
+    use cachette::options::Lock;
+    let up = Upstash::start();
+    let locked = || {
+        with(&up, |o| {
+            o.lock = Lock::Secs(0.3);
+            o.invalidation = Invalidation::Generation;
+        })
+    };
+    let (a, b) = (locked(), locked());
+    let policy = *a.defaults();
+    assert_eq!(policy.lock_ms, 300);
+    let k = "v1:ns:k";
+    block_on(async {
+        let Claim::Generate { lock: Some(la), .. } = a.claim(k, &policy, false).await.unwrap()
+        else {
+            panic!("the first claim takes the lock");
+        };
+        assert!(matches!(
+            b.claim(k, &policy, true).await.unwrap(),
+            Claim::Busy
+        ));
+        // a never stores (it died): b waits, then takes the lock once it expires.
+        let t0 = std::time::Instant::now();
+        let Claim::Generate {
+            lock: Some(lb),
+            since,
+        } = b.claim(k, &policy, false).await.unwrap()
+        else {
+            panic!("b takes over");
+        };
+        let waited = t0.elapsed().as_millis();
+        assert!((200..1_000).contains(&waited), "{waited} ms");
+        // a's late release leaves b's lock alone.
+        a.release(la).await;
+        assert_eq!(
+            up.raw(r#"["EXISTS","cachette:lock:v1:ns:k"]"#),
+            r#"{"result":1}"#
+        );
+        b.store_generated(k, "v".into(), None, 0, &policy, since.as_ref(), Some(&lb))
+            .await
+            .unwrap();
+        assert_eq!(
+            up.raw(r#"["EXISTS","cachette:lock:v1:ns:k"]"#),
+            r#"{"result":0}"#
+        );
+        match a.claim("v1:ns:k", &policy, false).await.unwrap() {
+            Claim::Found(f) => assert_eq!(f.value, "v"),
+            other => panic!("{other:?}"),
+        }
+        let l = b.snapshot(false).await.upstash.unwrap().locks;
+        assert_eq!((l.acquired, l.released, l.joins), (1, 1, 0));
+        assert!(l.waits >= 2, "{l:?}");
+        let l = a.snapshot(false).await.upstash.unwrap().locks;
+        // Its late release, and the lock its last claim took as the value arrived, released.
+        assert_eq!((l.acquired, l.released), (1, 2));
+    });
 }

@@ -13,12 +13,16 @@
 //! warm planning. Nothing here touches a JS runtime, so all of it is tested natively.
 
 mod core;
+pub mod generations;
 mod tier;
 mod tiered;
 
 pub use self::core::{Core, Removed};
 pub use tier::{Listener, MemoryTier};
-pub use tiered::{Codec, Found, HealthReport, HealthStatus, Held, Read, RemoveCause, TieredCache};
+pub use tiered::{
+    Claim, Codec, Found, HealthReport, HealthStatus, Held, Lock, Read, RemoveCause, Since,
+    TieredCache,
+};
 
 use hashbrown::HashMap;
 

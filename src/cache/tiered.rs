@@ -29,14 +29,17 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::future::Future;
 use std::rc::Rc;
 
+use hashbrown::HashMap;
+
+use super::generations::{self, scope, scope_name, Op, SCRIPT};
 use super::{MemoryTier, Removal};
 use crate::clock::{secs_to_ms, Clock, NEVER_MS};
 use crate::error::{Error, Result};
 use crate::key::validate_key;
 use crate::memory::RemovalCause;
-use crate::options::{CallPolicy, Options};
-use crate::stats::{Field, StatsSnapshot};
-use crate::upstash::{Client, Transport};
+use crate::options::{CallPolicy, Invalidation, Options};
+use crate::stats::{Field, LockStats, StatsSnapshot};
+use crate::upstash::{Client, Reply, Transport};
 
 /// Turns values into JSON text and back.
 pub trait Codec<V> {
@@ -58,6 +61,9 @@ pub struct Held<V> {
     pub fresh_until: u64,
     /// Until when it is served without asking Upstash (the near copy; 0: not at all).
     pub near_until: u64,
+    /// Generation mode: the namespace's counters when Upstash last confirmed the value; its
+    /// near copy is served only while they are still the ones this cache last read.
+    pub stamp: Option<Rc<str>>,
 }
 
 impl<V> Held<V> {
@@ -68,6 +74,7 @@ impl<V> Held<V> {
             stored_at: now,
             fresh_until: ttl_ms.map_or(NEVER_MS, |t| now.saturating_add(t)),
             near_until: 0,
+            stamp: None,
         }
     }
 
@@ -149,6 +156,47 @@ pub struct Read<V> {
     pub found: Option<Found<V>>,
     /// Upstash could not be used (and memory answered instead).
     pub shared_error: Option<Error>,
+    /// Generation mode: the generation Upstash was at, which a value generated after this
+    /// read is stored under (and not at all if it has moved on).
+    pub since: Option<Since>,
+}
+
+/// The generation a read saw (`{v}.{n}|`), in generation mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since(String);
+
+/// A shared-tier lock this cache holds on a key ([`TieredCache::claim`]); release it with
+/// [`TieredCache::store_generated`] or [`TieredCache::release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    key: String,
+    token: String,
+}
+
+/// What [`TieredCache::claim`] came to.
+#[derive(Debug)]
+pub enum Claim<V> {
+    /// Generate: holding the lock (`Some`), or without one (no lock asked for, Upstash could
+    /// not be asked, or the wait for another instance ran out). `since` is the generation to
+    /// store under when the claim read it.
+    Generate {
+        /// The lock held.
+        lock: Option<Lock>,
+        /// The generation the claim's read saw.
+        since: Option<Since>,
+    },
+    /// Another instance stored a fresh value meanwhile.
+    Found(Found<V>),
+    /// A background refresh whose lock another instance holds: that instance refreshes.
+    Busy,
+}
+
+/// What Upstash answered for a read.
+struct Fetched {
+    value: Option<Vec<u8>>,
+    pttl: Option<i64>,
+    since: Option<Since>,
+    stamp: Option<Rc<str>>,
 }
 
 /// The removals of memory entries waiting to be reported: key, value, cause.
@@ -220,6 +268,67 @@ struct Shared<T> {
     client: Client<T>,
     fallback: bool,
     local_ttl_ms: u64,
+    mode: Invalidation,
+    check_ms: u64,
+    /// Generation mode: the counters last read for each scope (`{version}:{namespace}`), and
+    /// when.
+    known: RefCell<HashMap<String, (Rc<str>, u64)>>,
+    locks: Cell<LockStats>,
+}
+
+impl<T> Shared<T> {
+    fn count_locks(&self, f: impl FnOnce(&mut LockStats)) {
+        let mut l = self.locks.get();
+        f(&mut l);
+        self.locks.set(l);
+    }
+
+    /// Whether `key` goes through the script (generation mode, scoped key).
+    fn scripted(&self, key: &str) -> bool {
+        self.mode == Invalidation::Generation && scope(key).is_some()
+    }
+
+    /// Remembers the counters Upstash answered for `key`'s scope.
+    fn note(&self, key: &str, stamp: &Rc<str>, now: u64) {
+        if let Some((v, ns)) = scope(key) {
+            self.known
+                .borrow_mut()
+                .insert(scope_name(v, ns), (stamp.clone(), now));
+        }
+    }
+
+    /// Whether memory's copy `held` of `key` may be served without asking Upstash at `now`.
+    fn near<V>(&self, key: &str, held: &Held<V>, now: u64) -> bool {
+        if !(now < held.near_until && held.is_fresh(now)) {
+            return false;
+        }
+        if self.mode == Invalidation::Scan {
+            return true;
+        }
+        let Some((v, ns)) = scope(key) else {
+            return true;
+        };
+        let known = self.known.borrow();
+        match (known.get(&scope_name(v, ns)), &held.stamp) {
+            (Some((stamp, at)), Some(s)) => stamp == s && now < at.saturating_add(self.check_ms),
+            _ => false,
+        }
+    }
+}
+
+/// The one reply of a one-command pipeline.
+fn only(replies: Vec<Result<Reply>>) -> Result<Reply> {
+    replies.into_iter().next().unwrap_or_else(|| {
+        Err(Error::UpstashProtocol(
+            "an empty pipeline answer".to_owned(),
+        ))
+    })
+}
+
+/// The script's answer, or a protocol error.
+fn script_answer(reply: Reply) -> Result<generations::Answer> {
+    generations::answer(reply)
+        .ok_or_else(|| Error::UpstashProtocol("the generation script answered oddly".to_owned()))
 }
 
 /// The memory tier, with Upstash in front of it when configured.
@@ -271,6 +380,10 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 client: Client::new(u, transport)?,
                 fallback: options.fallback,
                 local_ttl_ms: secs_to_ms(options.local_ttl),
+                mode: options.invalidation,
+                check_ms: secs_to_ms(options.generation_check),
+                known: RefCell::default(),
+                locks: Cell::default(),
             }),
             None => None,
         };
@@ -465,103 +578,36 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
 
     async fn read_unchecked(&self, key: &str, policy: &CallPolicy, stale: bool) -> Result<Read<V>> {
         let now = self.now();
-        let answer = |found: Option<Found<V>>, shared_error| {
+        let answer = |found: Option<Found<V>>, shared_error, since| {
             let found = found.filter(|f| stale || f.stale_ms.is_none());
             self.memory()
                 .count_read(found.as_ref().is_some_and(|f| f.stale_ms.is_none()));
             Ok(Read {
                 found,
                 shared_error,
+                since,
             })
         };
         let Some(shared) = &self.shared else {
             let found = Self::memory_found(&mut self.memory(), key, now);
-            return answer(found, None);
+            return answer(found, None, None);
         };
         {
             let mut m = self.memory();
-            if let Some(h) = m.peek(key, now) {
-                if now < h.near_until && h.is_fresh(now) {
-                    let found = Self::memory_found(&mut m, key, now);
-                    drop(m);
-                    return answer(found, None);
-                }
+            if m.peek(key, now).is_some_and(|h| shared.near(key, h, now)) {
+                let found = Self::memory_found(&mut m, key, now);
+                drop(m);
+                return answer(found, None, None);
             }
         }
-        let commands = [vec!["GET", key], vec!["PTTL", key]];
-        let reply = match shared.client.pipeline(&commands).await {
-            Ok(mut replies) if replies.len() == 2 => {
-                let pttl = replies.pop().and_then(|r| r.ok()).and_then(|r| r.as_int());
-                replies.pop().map(|get| get.map(|r| (r, pttl)))
-            }
-            Ok(_) => Some(Err(Error::UpstashProtocol(
-                "a pipeline of 2 commands answered with another count".to_owned(),
-            ))),
-            Err(e) => Some(Err(e)),
-        };
-        match reply {
-            Some(Ok((crate::upstash::Reply::Bytes(bytes), pttl))) => {
+        match self.fetch(shared, key, Vec::new()).await {
+            Ok((_, fetched)) => {
                 self.recovered();
-                let text = String::from_utf8_lossy(&bytes);
-                let value = self.codec.decode(&text)?;
-                // -1: no expiry; -2 (gone since the GET) or no answer: fresh for now.
-                let left = match pttl {
-                    Some(-1) => None,
-                    Some(ms) if ms >= 0 => Some(ms as u64),
-                    _ => Some(1),
-                };
-                let ttl = policy.ttl_ms;
-                let age = match (ttl, left) {
-                    (Some(t), Some(l)) => t.saturating_sub(l),
-                    _ => 0,
-                };
-                let mut m = self.memory();
-                let size = if m.core().needs_sizes() {
-                    text.len() as u64
-                } else {
-                    0
-                };
-                let near = shared.local_ttl_ms.min(left.unwrap_or(u64::MAX));
-                let held = Held {
-                    value: value.clone(),
-                    stored_at: now.saturating_sub(age),
-                    fresh_until: left.map_or(NEVER_MS, |l| now.saturating_add(l)),
-                    near_until: if near > 0 {
-                        now.saturating_add(near)
-                    } else {
-                        0
-                    },
-                };
-                // A copy that does not fit is simply not kept.
-                let _ = Self::hold(&mut m, key, held, size, policy.keep_ms(), now);
-                drop(m);
-                answer(
-                    Some(Found {
-                        value,
-                        age_ms: age,
-                        stale_ms: None,
-                    }),
-                    None,
-                )
+                let since = fetched.since.clone();
+                let found = self.absorb(shared, key, policy, fetched, now)?;
+                answer(found, None, since)
             }
-            Some(Ok((crate::upstash::Reply::Nil, _))) => {
-                self.recovered();
-                let mut m = self.memory();
-                // A copy memory still believes fresh was removed in Upstash: it goes too.
-                // One past its TTL is offered as stale.
-                let found = match m.peek(key, now) {
-                    Some(h) if h.is_fresh(now) => {
-                        m.remove(key, now);
-                        None
-                    }
-                    Some(_) => Self::memory_found(&mut m, key, now),
-                    None => None,
-                };
-                drop(m);
-                answer(found, None)
-            }
-            Some(Ok((other, _))) => Err(Error::UpstashProtocol(format!("GET answered {other:?}"))),
-            Some(Err(e)) => {
+            Err(e) => {
                 self.count_error();
                 if !unreachable(&e) {
                     return Err(e);
@@ -576,11 +622,253 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                     // Without fallback only a stale value may be offered (for stale-if-error).
                     found = found.filter(|f| f.stale_ms.is_some());
                 }
-                answer(found, Some(e))
+                answer(found, Some(e), None)
             }
-            None => Err(Error::UpstashProtocol(
+        }
+    }
+
+    /// The commands reading `key` from Upstash: `GET` and `PTTL`, or the script.
+    fn read_commands(shared: &Shared<T>, key: &str) -> Vec<Vec<String>> {
+        if shared.mode == Invalidation::Generation {
+            if let Some(c) = generations::command(key, Op::Read) {
+                return vec![c];
+            }
+        }
+        vec![
+            vec!["GET".to_owned(), key.to_owned()],
+            vec!["PTTL".to_owned(), key.to_owned()],
+        ]
+    }
+
+    /// Sends `before`, then the read of `key`, in one request: the answers to `before`, and
+    /// what the read found.
+    async fn fetch(
+        &self,
+        shared: &Shared<T>,
+        key: &str,
+        before: Vec<Vec<String>>,
+    ) -> Result<(Vec<Result<Reply>>, Fetched)> {
+        let n = before.len();
+        let mut commands = before;
+        commands.extend(Self::read_commands(shared, key));
+        let total = commands.len();
+        let mut replies = shared.client.pipeline_script(&SCRIPT, &commands).await?;
+        if replies.len() != total {
+            return Err(Error::UpstashProtocol(format!(
+                "a pipeline of {total} commands answered with another count"
+            )));
+        }
+        let mut read = replies.split_off(n).into_iter();
+        let first = read.next().unwrap_or_else(|| {
+            Err(Error::UpstashProtocol(
                 "an empty pipeline answer".to_owned(),
-            )),
+            ))
+        })?;
+        let fetched = if total - n == 1 {
+            let a = script_answer(first)?;
+            shared.note(key, &a.stamp, self.now());
+            let (value, pttl) = a.value.map_or((None, None), |(v, p)| (Some(v), p));
+            Fetched {
+                value,
+                pttl,
+                since: Some(Since(a.generation)),
+                stamp: Some(a.stamp),
+            }
+        } else {
+            let pttl = read.next().and_then(|r| r.ok()).and_then(|r| r.as_int());
+            let value = match first {
+                Reply::Bytes(b) => Some(b),
+                Reply::Nil => None,
+                other => {
+                    return Err(Error::UpstashProtocol(format!("GET answered {other:?}")));
+                }
+            };
+            Fetched {
+                value,
+                pttl,
+                since: None,
+                stamp: None,
+            }
+        };
+        Ok((replies, fetched))
+    }
+
+    /// What Upstash's answer `fetched` means for a read of `key` under `policy` at `now`: the
+    /// value (which memory keeps as its last good one), or, when Upstash has none, a stale
+    /// value memory holds (one it believed fresh goes: another instance removed it).
+    fn absorb(
+        &self,
+        shared: &Shared<T>,
+        key: &str,
+        policy: &CallPolicy,
+        fetched: Fetched,
+        now: u64,
+    ) -> Result<Option<Found<V>>> {
+        let Some(bytes) = fetched.value else {
+            let mut m = self.memory();
+            return Ok(match m.peek(key, now) {
+                Some(h) if h.is_fresh(now) => {
+                    m.remove(key, now);
+                    None
+                }
+                Some(_) => Self::memory_found(&mut m, key, now),
+                None => None,
+            });
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let value = self.codec.decode(&text)?;
+        // -1: no expiry; -2 (gone since the GET) or no answer: fresh for now.
+        let left = match fetched.pttl {
+            Some(-1) => None,
+            Some(ms) if ms >= 0 => Some(ms as u64),
+            _ => Some(1),
+        };
+        let age = match (policy.ttl_ms, left) {
+            (Some(t), Some(l)) => t.saturating_sub(l),
+            _ => 0,
+        };
+        let mut m = self.memory();
+        let size = if m.core().needs_sizes() {
+            text.len() as u64
+        } else {
+            0
+        };
+        let near = shared.local_ttl_ms.min(left.unwrap_or(u64::MAX));
+        let held = Held {
+            value: value.clone(),
+            stored_at: now.saturating_sub(age),
+            fresh_until: left.map_or(NEVER_MS, |l| now.saturating_add(l)),
+            near_until: if near > 0 {
+                now.saturating_add(near)
+            } else {
+                0
+            },
+            stamp: fetched.stamp,
+        };
+        // A copy that does not fit is simply not kept.
+        let _ = Self::hold(&mut m, key, held, size, policy.keep_ms(), now);
+        Ok(Some(Found {
+            value,
+            age_ms: age,
+            stale_ms: None,
+        }))
+    }
+
+    /// Before generating `key` under `policy` (after a read found nothing to serve): with a
+    /// lock asked for (`policy.lock_ms`) and Upstash, takes the lock (`SET NX PX`, a token of
+    /// this call), reading the key in the same request. While another instance holds it, reads
+    /// again (with `EXISTS` of the lock) with a backoff from 20 ms to 200 ms until that
+    /// instance's value arrives ([`Claim::Found`]), the lock is free without a value (its holder
+    /// failed, or died and its lock expired: this call takes it), or the wait has lasted the
+    /// call's `timeout` (else the lock's time): then it generates without the lock. A `background` refresh does not wait
+    /// ([`Claim::Busy`]). Unreachable Upstash: generate without a lock.
+    pub async fn claim(
+        &self,
+        key: &str,
+        policy: &CallPolicy,
+        background: bool,
+    ) -> Result<Claim<V>> {
+        let free = Claim::Generate {
+            lock: None,
+            since: None,
+        };
+        let Some(shared) = self.shared.as_ref().filter(|_| policy.lock_ms > 0) else {
+            return Ok(free);
+        };
+        let t = shared.client.transport();
+        let token = format!("{:016x}{:016x}", t.random(), t.random());
+        let lock_key = generations::lock_key(key);
+        let ms = policy.lock_ms.to_string();
+        let set = vec!["SET", &lock_key, &token, "NX", "PX", &ms]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        let started = self.now();
+        let limit = if policy.timeout_ms > 0 {
+            policy.timeout_ms
+        } else {
+            policy.lock_ms
+        };
+        let exists = vec!["EXISTS".to_owned(), lock_key.clone()];
+        let (mut delay, mut waited, mut take) = (20u64, false, true);
+        loop {
+            // Take the lock when it may be free; else only look whether it is still held.
+            let first = if take { set.clone() } else { exists.clone() };
+            let (replies, fetched) = match self.fetch(shared, key, vec![first]).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.count_error();
+                    return if unreachable(&e) { Ok(free) } else { Err(e) };
+                }
+            };
+            self.recovered();
+            let acquired =
+                take && matches!(replies.first(), Some(Ok(Reply::Bytes(b))) if b == b"OK");
+            let held = !take && matches!(replies.first(), Some(Ok(Reply::Int(1))));
+            let since = fetched.since.clone();
+            let now = self.now();
+            if fetched.value.is_some() {
+                let found = self.absorb(shared, key, policy, fetched, now)?;
+                if let Some(f) = found {
+                    if acquired {
+                        self.release(Lock {
+                            key: key.to_owned(),
+                            token,
+                        })
+                        .await;
+                    }
+                    if waited {
+                        shared.count_locks(|l| l.joins += 1);
+                    }
+                    return Ok(Claim::Found(f));
+                }
+            }
+            if acquired {
+                shared.count_locks(|l| l.acquired += 1);
+                return Ok(Claim::Generate {
+                    lock: Some(Lock {
+                        key: key.to_owned(),
+                        token,
+                    }),
+                    since,
+                });
+            }
+            if background {
+                return Ok(Claim::Busy);
+            }
+            if !take && !held {
+                // Freed without a value (its holder failed or skipped): try to take it now.
+                take = true;
+                continue;
+            }
+            take = false;
+            let spent = now.saturating_sub(started);
+            if spent >= limit {
+                shared.count_locks(|l| l.timeouts += 1);
+                return Ok(Claim::Generate { lock: None, since });
+            }
+            shared.count_locks(|l| l.waits += 1);
+            waited = true;
+            t.sleep(delay.min(limit - spent).max(1) as u32).await;
+            delay = (delay * 2).min(200);
+        }
+    }
+
+    /// Releases `lock` if this cache still holds it (a failure is counted in `errors`; the
+    /// lock then ends with its TTL).
+    pub async fn release(&self, lock: Lock) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let unlock = generations::unlock_command(&lock.key, &lock.token);
+        match shared
+            .client
+            .pipeline_script(&SCRIPT, &[unlock])
+            .await
+            .and_then(only)
+        {
+            Ok(_) => shared.count_locks(|l| l.released += 1),
+            Err(_) => self.count_error(),
         }
     }
 
@@ -592,10 +880,10 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             let Some(shared) = &self.shared else {
                 return Ok(Self::holds_fresh(&mut self.memory(), key, self.now()));
             };
-            match shared.client.command(&["EXISTS", key]).await {
+            match self.exist(shared, std::slice::from_ref(&key)).await {
                 Ok(r) => {
                     self.recovered();
-                    Ok(r.as_int().unwrap_or(0) > 0)
+                    Ok(r.first().copied().unwrap_or(false))
                 }
                 Err(e) => {
                     let now = self.now();
@@ -636,6 +924,25 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         size: u64,
         policy: &CallPolicy,
     ) -> Result<()> {
+        self.store_generated(key, value, text, size, policy, None, None)
+            .await
+    }
+
+    /// [`TieredCache::store_text`] for a value generated after a read or claim that saw
+    /// `since`: in generation mode it is stored only if no invalidation of its namespace or
+    /// version happened meanwhile (else it is dropped, in memory too). `lock` is released in
+    /// the same request.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_generated(
+        &self,
+        key: &str,
+        value: V,
+        text: Option<&str>,
+        size: u64,
+        policy: &CallPolicy,
+        since: Option<&Since>,
+        lock: Option<&Lock>,
+    ) -> Result<()> {
         self.check_open()?;
         validate_key(key)?;
         let keep = policy.keep_ms();
@@ -663,8 +970,15 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 }
             };
             let ttl = policy.ttl_ms.unwrap_or(NEVER_MS);
-            match shared.client.set_px(key, text, ttl).await {
-                Ok(()) => {
+            match self.write(shared, key, text, policy, since, lock).await {
+                Ok(None) => {
+                    // Invalidated since the value was made: not stored anywhere.
+                    self.recovered();
+                    let now = self.now();
+                    self.memory().remove(key, now);
+                    Ok(())
+                }
+                Ok(Some(stamp)) => {
                     self.recovered();
                     let now = self.now();
                     let mut m = self.memory();
@@ -673,6 +987,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                     if shared.local_ttl_ms > 0 {
                         held.near_until = now.saturating_add(shared.local_ttl_ms.min(ttl));
                     }
+                    held.stamp = stamp;
                     // The last good value; if it does not fit, no older copy may stay.
                     if Self::hold(&mut m, key, held, size, keep, now).is_err() {
                         m.remove(key, now);
@@ -705,10 +1020,29 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 self.memory().counters_mut().deletes += u64::from(in_memory);
                 return Ok(in_memory);
             };
-            match shared.client.command(&["UNLINK", key]).await {
-                Ok(r) => {
+            let unlink = match generations::command(key, Op::Delete) {
+                Some(c) if shared.scripted(key) => {
+                    let now = self.now();
+                    shared
+                        .client
+                        .pipeline_script(&SCRIPT, &[c])
+                        .await
+                        .and_then(only)
+                        .and_then(script_answer)
+                        .map(|a| {
+                            shared.note(key, &a.stamp, now);
+                            a.yes
+                        })
+                }
+                _ => shared
+                    .client
+                    .command(&["UNLINK", key])
+                    .await
+                    .map(|r| r.as_int().unwrap_or(0) > 0),
+            };
+            match unlink {
+                Ok(removed) => {
                     self.recovered();
-                    let removed = r.as_int().unwrap_or(0) > 0;
                     self.memory().counters_mut().deletes += u64::from(removed);
                     Ok(removed)
                 }
@@ -735,6 +1069,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 return Ok(self.memory().remove_by(kind, arg, now)? as u64);
             };
             let pattern = self.memory.borrow().core().removal_pattern(kind, arg)?;
+            let old_version = self.version();
             let local = {
                 let mut m = self.memory();
                 if kind == Removal::SwitchVersion {
@@ -742,6 +1077,11 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 }
                 m.remove_matching(&pattern, now) as u64
             };
+            if shared.mode == Invalidation::Generation {
+                return self
+                    .bump(shared, kind, arg, &pattern, &old_version, local)
+                    .await;
+            }
             match shared.client.delete_matching(&pattern).await {
                 Ok(n) => {
                     self.recovered();
@@ -759,6 +1099,163 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         .await
     }
 
+    /// Generation mode's [`TieredCache::remove_by`] after memory removed `local` entries: one
+    /// `INCR` of the namespace's or version's counter (returning `local`: Upstash does not
+    /// count the values it made dead); a pattern is removed by `SCAN` as in scan mode (returning
+    /// how many keys went), Cachette's own keys left alone, the deletion counter of each
+    /// namespace it removed keys of counted up in the same requests.
+    async fn bump(
+        &self,
+        shared: &Shared<T>,
+        kind: Removal,
+        arg: &str,
+        pattern: &str,
+        old_version: &str,
+        local: u64,
+    ) -> Result<u64> {
+        let (counter, forget) = match kind {
+            Removal::Namespace => (
+                generations::namespace_counter(old_version, arg),
+                scope_name(old_version, arg),
+            ),
+            Removal::Version => (generations::version_counter(arg), format!("{arg}:")),
+            Removal::SwitchVersion => (
+                generations::version_counter(old_version),
+                format!("{old_version}:"),
+            ),
+            Removal::Pattern => {
+                let r = shared
+                    .client
+                    .delete_matching_with(pattern, &generations::is_internal, &mut |keys| {
+                        let mut incr: Vec<Vec<String>> = Vec::new();
+                        for (v, ns) in keys.iter().filter_map(|k| scope(k)) {
+                            let counter = generations::deletion_counter(v, ns);
+                            if !incr.iter().any(|c| c[1] == counter) {
+                                incr.push(vec!["INCR".to_owned(), counter]);
+                            }
+                        }
+                        incr
+                    })
+                    .await;
+                return self.counted(r, local);
+            }
+        };
+        let r = shared.client.command(&["INCR", &counter]).await;
+        if r.is_ok() {
+            let mut known = shared.known.borrow_mut();
+            if kind == Removal::Namespace {
+                known.remove(&forget);
+            } else {
+                known.retain(|scope, _| !scope.starts_with(&forget));
+            }
+        }
+        self.counted(r.map(|_| local), local)
+    }
+
+    /// Counts an invalidation's outcome: `r`'s figure, or `local` and an error.
+    fn counted(&self, r: Result<u64>, local: u64) -> Result<u64> {
+        let mut m = self.memory();
+        match r {
+            Ok(n) => {
+                drop(m);
+                self.recovered();
+                self.memory().counters_mut().invalidations += n;
+                Ok(n)
+            }
+            Err(e) => {
+                m.counters_mut().errors += 1;
+                m.counters_mut().invalidations += local;
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `text` under `key` for `policy`'s TTL (after `since`, releasing `lock`): the
+    /// namespace's counters for the near copy (`Some(None)` outside generation mode), or `None`
+    /// when an invalidation since `since` dropped the value.
+    async fn write(
+        &self,
+        shared: &Shared<T>,
+        key: &str,
+        text: &str,
+        policy: &CallPolicy,
+        since: Option<&Since>,
+        lock: Option<&Lock>,
+    ) -> Result<Option<Option<Rc<str>>>> {
+        let mut commands = Vec::with_capacity(2);
+        let scripted = shared.scripted(key);
+        if scripted {
+            let op = Op::Write {
+                since: since.map(|s| s.0.as_str()),
+                text,
+                px: policy.ttl_ms,
+            };
+            commands.extend(generations::command(key, op));
+        } else {
+            let mut c = vec!["SET".to_owned(), key.to_owned(), text.to_owned()];
+            if let Some(ms) = policy.ttl_ms {
+                c.extend(["PX".to_owned(), ms.max(1).to_string()]);
+            }
+            commands.push(c);
+        }
+        if let Some(l) = lock {
+            commands.push(generations::unlock_command(&l.key, &l.token));
+        }
+        let mut replies = shared
+            .client
+            .pipeline_script(&SCRIPT, &commands)
+            .await?
+            .into_iter();
+        let stored = replies.next().unwrap_or_else(|| {
+            Err(Error::UpstashProtocol(
+                "an empty pipeline answer".to_owned(),
+            ))
+        })?;
+        if lock.is_some() {
+            match replies.next() {
+                Some(Ok(_)) => shared.count_locks(|l| l.released += 1),
+                _ => self.count_error(),
+            }
+        }
+        if !scripted {
+            return Ok(Some(None));
+        }
+        let a = script_answer(stored)?;
+        shared.note(key, &a.stamp, self.now());
+        Ok(a.yes.then_some(Some(a.stamp)))
+    }
+
+    /// Which of `keys` exist in Upstash (alive, in generation mode): one pipelined request per
+    /// 1,000 keys.
+    async fn exist<S: AsRef<str>>(&self, shared: &Shared<T>, keys: &[S]) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(crate::upstash::BATCH) {
+            let commands: Vec<Vec<String>> = chunk
+                .iter()
+                .map(|k| {
+                    let k = k.as_ref();
+                    match generations::command(k, Op::Exists) {
+                        Some(c) if shared.scripted(k) => c,
+                        _ => vec!["EXISTS".to_owned(), k.to_owned()],
+                    }
+                })
+                .collect();
+            let now = self.now();
+            let replies = shared.client.pipeline_script(&SCRIPT, &commands).await?;
+            for (k, r) in chunk.iter().zip(replies) {
+                let r = r?;
+                out.push(if let Reply::Array(_) = r {
+                    let a = script_answer(r)?;
+                    shared.note(k.as_ref(), &a.stamp, now);
+                    a.yes
+                } else {
+                    r.as_int().unwrap_or(0) > 0
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Which of `keys` hold fresh values (with Upstash, one pipelined request per 1,000 keys);
     /// not counted as reads.
     pub async fn present(&self, keys: &[String]) -> Result<Vec<bool>> {
@@ -770,7 +1267,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             let Some(shared) = &self.shared else {
                 return in_memory(&mut self.memory(), self.now());
             };
-            match shared.client.exists_each(keys).await {
+            match self.exist(shared, keys).await {
                 Ok(v) => {
                     self.recovered();
                     Ok(v)
@@ -814,6 +1311,8 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         match info {
             Ok((mut up, keys)) => {
                 up.round_trips = shared.client.round_trips();
+                up.traffic = shared.client.traffic();
+                up.locks = shared.locks.get();
                 let mut s = m.snapshot(now, backend, cleanup_timer_active, fallback, Some(up));
                 s.keys = keys;
                 s

@@ -126,4 +126,7 @@ impl Transport for FetchTransport {
     fn sleep(&self, ms: u32) -> LocalFuture<'_, ()> {
         Box::pin(sleep(ms))
     }
+    fn random(&self) -> u64 {
+        super::random_u64()
+    }
 }

@@ -29,11 +29,21 @@ extern "C" {
     #[wasm_bindgen(js_name = parseFloat)]
     fn js_parse_float(text: &str) -> f64;
 
+    #[wasm_bindgen(js_namespace = Math, js_name = random)]
+    fn math_random() -> f64;
+
     type Performance;
     #[wasm_bindgen(thread_local_v2, js_namespace = globalThis, js_name = performance)]
     static PERFORMANCE: Option<Performance>;
     #[wasm_bindgen(method, js_name = now)]
     fn now(this: &Performance) -> f64;
+}
+
+/// 64 random bits from `Math.random()` (two draws: each has 52 bits at most).
+#[cfg(any(feature = "shared", feature = "worker"))]
+pub(crate) fn random_u64() -> u64 {
+    let draw = || (math_random() * 4_294_967_296.0) as u64;
+    (draw() << 32) ^ draw()
 }
 
 /// A number as ECMAScript prints it (`String(x)`), used by canonical JSON so that Rust's float

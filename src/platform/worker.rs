@@ -113,6 +113,9 @@ impl Transport for WorkerTransport {
     fn sleep(&self, ms: u32) -> LocalFuture<'_, ()> {
         Box::pin(Delay::from(Duration::from_millis(u64::from(ms))))
     }
+    fn random(&self) -> u64 {
+        super::random_u64()
+    }
 }
 
 /// A string binding (a secret or a plain-text var: both reach the Worker as strings), if set

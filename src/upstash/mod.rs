@@ -69,6 +69,18 @@ pub trait Transport {
     fn send(&self, request: HttpRequest) -> LocalFuture<'_, Result<HttpResponse, TransportError>>;
     /// Waits `ms` milliseconds.
     fn sleep(&self, ms: u32) -> LocalFuture<'_, ()>;
+    /// 64 random bits (lock tokens: two instances must never draw the same one).
+    fn random(&self) -> u64;
+}
+
+/// A Lua script, run with `EVALSHA` and, when Redis does not have it yet, `EVAL` (which loads
+/// it).
+#[derive(Debug, Clone, Copy)]
+pub struct Script {
+    /// The Lua source.
+    pub source: &'static str,
+    /// The SHA-1 of `source`, 40 lowercase hex digits (what `SCRIPT LOAD` answers).
+    pub sha1: &'static str,
 }
 
 /// A decoded Redis reply.
@@ -211,6 +223,18 @@ pub struct Client<T> {
     retries: u32,
     sync_token: RefCell<Option<String>>,
     round_trips: Cell<u64>,
+    traffic: Cell<Traffic>,
+}
+
+/// What a client has sent and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Redis commands sent (a pipeline of n commands counts n; retries count again).
+    pub commands: u64,
+    /// Bytes of request bodies sent.
+    pub bytes_sent: u64,
+    /// Bytes of response bodies received.
+    pub bytes_received: u64,
 }
 
 impl<T> std::fmt::Debug for Client<T> {
@@ -242,7 +266,13 @@ impl<T: Transport> Client<T> {
             retries: options.retries,
             sync_token: RefCell::new(None),
             round_trips: Cell::new(0),
+            traffic: Cell::new(Traffic::default()),
         })
+    }
+
+    /// Commands and bytes sent and received so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.get()
     }
 
     /// HTTP requests sent so far (retries included).
@@ -260,10 +290,15 @@ impl<T: Transport> Client<T> {
         self.sync_token.borrow().clone()
     }
 
-    /// POSTs `body` to `path` and returns the status and body of a 2xx reply.
-    async fn post(&self, path: &str, body: String) -> Result<(u16, String)> {
+    /// POSTs `body` (`commands` Redis commands) to `path` and returns the status and body of a
+    /// 2xx reply.
+    async fn post(&self, path: &str, body: String, commands: u64) -> Result<(u16, String)> {
         let mut attempt = 0;
         loop {
+            let mut t = self.traffic.get();
+            t.commands += commands;
+            t.bytes_sent += body.len() as u64;
+            self.traffic.set(t);
             let mut headers = vec![
                 ("Authorization", format!("Bearer {}", self.token)),
                 ("Upstash-Encoding", "base64".to_owned()),
@@ -280,6 +315,9 @@ impl<T: Transport> Client<T> {
             self.round_trips.set(self.round_trips.get() + 1);
             let failure = match self.transport.send(request).await {
                 Ok(r) => {
+                    let mut t = self.traffic.get();
+                    t.bytes_received += r.body.len() as u64;
+                    self.traffic.set(t);
                     if let Some(t) = r.sync_token.filter(|t| !t.is_empty()) {
                         *self.sync_token.borrow_mut() = Some(t);
                     }
@@ -332,7 +370,7 @@ impl<T: Transport> Client<T> {
     pub async fn command<S: AsRef<str>>(&self, args: &[S]) -> Result<Reply> {
         let mut body = String::new();
         push_command(args, &mut body);
-        let (status, body) = self.post("", body).await?;
+        let (status, body) = self.post("", body, 1).await?;
         read_body(status, &body, envelope)
     }
 
@@ -365,8 +403,44 @@ impl<T: Transport> Client<T> {
             push_command(c, &mut body);
         }
         body.push(']');
-        let (status, body) = self.post(path, body).await?;
+        let (status, body) = self.post(path, body, commands.len() as u64).await?;
         read_body(status, &body, |v| batch_replies(v, commands.len()))
+    }
+
+    /// Runs `commands` in one `/pipeline` request, where a command `["EVALSHA", script.sha1,
+    /// ...]` that Redis answers with `NOSCRIPT` is sent again as `["EVAL", script.source, ...]`
+    /// (one more request, once per Redis that lost or never had the script).
+    pub async fn pipeline_script(
+        &self,
+        script: &Script,
+        commands: &[Vec<String>],
+    ) -> Result<Vec<Result<Reply>>> {
+        let mut replies = self.pipeline(commands).await?;
+        let missing: Vec<usize> = replies
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                commands[*i].first().map(String::as_str) == Some("EVALSHA")
+                    && matches!(r, Err(Error::UpstashCommand(m)) if m.starts_with("NOSCRIPT"))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if missing.is_empty() {
+            return Ok(replies);
+        }
+        let again: Vec<Vec<&str>> = missing
+            .iter()
+            .map(|&i| {
+                let mut c: Vec<&str> = commands[i].iter().map(String::as_str).collect();
+                c[0] = "EVAL";
+                c[1] = script.source;
+                c
+            })
+            .collect();
+        for (i, r) in missing.into_iter().zip(self.pipeline(&again).await?) {
+            replies[i] = r;
+        }
+        Ok(replies)
     }
 
     /// `GET key`.
@@ -420,6 +494,18 @@ impl<T: Transport> Client<T> {
     /// `SCAN` of the next, so a deletion costs about one round trip per page. Returns how many
     /// keys were removed.
     pub async fn delete_matching(&self, pattern: &str) -> Result<u64> {
+        self.delete_matching_with(pattern, &|_| false, &mut |_| Vec::new())
+            .await
+    }
+
+    /// [`Client::delete_matching`], leaving alone the keys `keep` says to keep, and sending the
+    /// commands `also` makes of each page's removed keys in that page's pipeline.
+    pub async fn delete_matching_with(
+        &self,
+        pattern: &str,
+        keep: &dyn Fn(&str) -> bool,
+        also: &mut dyn FnMut(&[String]) -> Vec<Vec<String>>,
+    ) -> Result<u64> {
         let count = BATCH.to_string();
         let scan = |cursor: &str| -> Vec<String> {
             ["SCAN", cursor, "MATCH", pattern, "COUNT", &count]
@@ -429,7 +515,8 @@ impl<T: Transport> Client<T> {
         let mut removed = 0u64;
         let mut page = self.command(&scan("0")).await?;
         loop {
-            let (cursor, keys) = scan_page(page)?;
+            let (cursor, mut keys) = scan_page(page)?;
+            keys.retain(|k| !keep(k));
             let done = cursor == "0";
             let mut commands: Vec<Vec<String>> = batches(&keys)
                 .map(|b| {
@@ -438,6 +525,11 @@ impl<T: Transport> Client<T> {
                         .collect()
                 })
                 .collect();
+            let unlinks = commands.len();
+            if !keys.is_empty() {
+                commands.extend(also(&keys));
+            }
+            let extra = commands.len() - unlinks;
             if !done {
                 commands.push(scan(&cursor));
             }
@@ -445,13 +537,11 @@ impl<T: Transport> Client<T> {
                 return Ok(removed);
             }
             let mut results = self.pipeline(&commands).await?.into_iter();
-            let unlinks = if done {
-                commands.len()
-            } else {
-                commands.len() - 1
-            };
             for r in results.by_ref().take(unlinks) {
                 removed += r?.as_int().unwrap_or(0).max(0) as u64;
+            }
+            for r in results.by_ref().take(extra) {
+                r?;
             }
             if done {
                 return Ok(removed);
@@ -723,7 +813,7 @@ mod tests {
                 keyspace_misses: 3,
                 evicted_keys: 0,
                 used_memory_bytes: 123_456,
-                round_trips: 0,
+                ..UpstashStats::default()
             }
         );
     }

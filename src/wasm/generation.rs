@@ -23,7 +23,7 @@ use super::cache::task;
 use super::error::{js, to_js, JsResult};
 use super::state::State;
 use super::value::{duration_value, is_thenable, put, CallOptions};
-use crate::cache::{Found, InFlight};
+use crate::cache::{Claim, Found, InFlight};
 use crate::clock::NEVER_MS;
 use crate::error::Error;
 use crate::options::CallPolicy;
@@ -164,12 +164,15 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
     let (state, fl, g, k) = (state.clone(), flights.clone(), gen.clone(), key.to_owned());
     let promise = task(Box::pin(async move {
         let mut found = None;
+        let mut lock = None;
         let r = async {
+            let mut since = None;
             if lead {
                 let read = state.cache.read(&k, &policy).await;
                 state.report_removals();
                 let read = js(read)?;
                 found = read.found;
+                since = read.since;
                 if let Some(entry) = serve(
                     &state,
                     &fl,
@@ -186,6 +189,21 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
                     g.stale.replace(f.value.clone());
                 }
             }
+            // One generation across instances: the shared-tier lock, when asked for.
+            match js(state.cache.claim(&k, &policy, background).await)? {
+                Claim::Found(f) => return Ok(Entry::of(&f, "joined")),
+                Claim::Busy => {
+                    return Ok(Entry {
+                        value: g.stale.borrow().clone(),
+                        status: "stale".into(),
+                        age_ms: 0.0,
+                    })
+                }
+                Claim::Generate { lock: l, since: s } => {
+                    lock = l;
+                    since = s.or(since);
+                }
+            }
             let value = generate(&state, &generator, &arg, policy.timeout_ms, &g).await?;
             if g.abandoned.get() {
                 return Err(to_js(&Error::Timeout(
@@ -200,10 +218,19 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
                 }
                 let stored = state
                     .cache
-                    .store_text(&k, copy.clone(), Some(&text), size, &p)
+                    .store_generated(
+                        &k,
+                        copy.clone(),
+                        Some(&text),
+                        size,
+                        &p,
+                        since.as_ref(),
+                        lock.as_ref(),
+                    )
                     .await;
                 state.report_removals();
                 js(stored)?;
+                lock = None;
             }
             Ok(Entry {
                 value: copy,
@@ -212,6 +239,10 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
             })
         }
         .await;
+        if let Some(l) = lock {
+            // Not released with a stored value: the generation failed, was skipped or abandoned.
+            state.cache.release(l).await;
+        }
         finish(&fl, &k, &g);
         let r = match r {
             Err(e) if lead => fallback(&state, &found, &policy, e),

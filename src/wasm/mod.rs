@@ -84,6 +84,20 @@ export interface CacheOptions extends MemoryCacheOptions {
   serializer?: { serialize: (value: unknown) => string; deserialize: (text: string) => unknown };
   /** Topics `warm` uses when it is given none. */
   popularTopics?: string[];
+  /**
+   * How namespaces and versions are invalidated in Upstash: `"scan"` (default; `SCAN` + `UNLINK`,
+   * plain values shared with other clients) or `"generation"` (one `INCR` per invalidation;
+   * values carry their generation and dead ones leave with their TTL). See the README.
+   */
+  invalidation?: "scan" | "generation";
+  /** Generation mode: how long a near copy trusts the counters last read. Default `"1s"`. */
+  generationCheck?: Duration;
+  /**
+   * One generation across instances: a miss takes a lock in Upstash before generating, and
+   * other instances wait for its value (`status: "joined"`). `true`: the lock lasts `timeout`,
+   * else 10 s; `{ ttl }` says how long. Default off; also per call.
+   */
+  lock?: boolean | { ttl?: Duration };
 }
 
 /** Options of `set` and `store`. */
@@ -106,6 +120,8 @@ export interface GetOrSetOptions extends SetOptions {
   signal?: AbortSignal;
   /** Handed the background refresh's promise (in a Worker: `ctx.waitUntil.bind(ctx)`). */
   waitUntil?: (promise: Promise<unknown>) => void;
+  /** The shared-tier lock for this call (`Cache` with `upstash` only); default: the cache's `lock`. */
+  lock?: boolean | { ttl?: Duration };
 }
 
 /** What a generator of `getOrSet` and `getOrSetEntry` is called with. */
@@ -163,6 +179,19 @@ export interface CacheStats {
     evictedKeys: number;
     usedMemoryBytes: number;
     roundTrips: number;
+    /** Redis commands sent (a pipeline of n counts n). */
+    commands: number;
+    bytesSent: number;
+    bytesReceived: number;
+    /** Locks taken before generating (`lock`). */
+    locksAcquired: number;
+    locksReleased: number;
+    /** Reads made while another instance held the lock. */
+    lockWaits: number;
+    /** Waits that ended with the value another instance stored. */
+    lockJoins: number;
+    /** Waits that ran out and generated without the lock. */
+    lockTimeouts: number;
   };
 }
 

@@ -44,7 +44,10 @@ use crate::cache::HealthReport;
 use crate::clock::secs_to_ms;
 use crate::error::Error;
 use crate::key::KeyFormat;
-use crate::options::{check_secs, parse_duration, CallPolicy, Options, Stale, UpstashOptions};
+use crate::options::{
+    check_secs, parse_duration, CallPolicy, Invalidation, Lock, Options, Stale, UpstashOptions,
+    LOCK_NEEDS_UPSTASH,
+};
 use crate::stats::{Field, StatsSnapshot};
 
 /// A number as JavaScript prints it (keeps Rust's float formatting out of the module).
@@ -266,6 +269,28 @@ impl<'a> Bag<'a> {
         Ok(secs.map(Stale::Secs))
     }
 
+    /// The shared-tier lock: `true`, `false` or `{ ttl }` (a duration).
+    pub(crate) fn lock(&self, name: &str) -> JsResult<Option<Lock>> {
+        let Some(v) = self.get(name)? else {
+            return Ok(None);
+        };
+        if let Some(b) = v.as_bool() {
+            return Ok(Some(if b { Lock::On } else { Lock::Off }));
+        }
+        let inner = Bag::new(&v, "lock", &["ttl"]).map_err(|_| {
+            bad_options(format!(
+                "{name} must be true, false or {{ ttl }} (a duration)"
+            ))
+        })?;
+        Ok(Some(match inner.duration("ttl")? {
+            Some(secs) => {
+                js(check_secs("lock.ttl", secs, false))?;
+                Lock::Secs(secs)
+            }
+            None => Lock::On,
+        }))
+    }
+
     /// An `AbortSignal` (anything with a boolean `aborted` and an `addEventListener` method).
     pub(crate) fn signal(&self, name: &str) -> JsResult<Option<JsValue>> {
         self.typed(name, "an AbortSignal", |v| {
@@ -330,6 +355,9 @@ const CACHE_OPTIONS: &[&str] = &[
     "fallback",
     "localTtl",
     "popularTopics",
+    "invalidation",
+    "generationCheck",
+    "lock",
 ];
 
 /// Reads `options.upstash` (`{ url, token, timeout, timeoutMs, retries }`).
@@ -422,6 +450,23 @@ fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResu
     if let Some(topics) = bag.strings("popularTopics")? {
         o.popular_topics = topics;
     }
+    if let Some(mode) = bag.string("invalidation")? {
+        o.invalidation = match mode.as_str() {
+            "scan" => Invalidation::Scan,
+            "generation" => Invalidation::Generation,
+            _ => {
+                return Err(bad_options(
+                    "invalidation must be \"scan\" or \"generation\"".to_owned(),
+                ))
+            }
+        };
+    }
+    if let Some(secs) = bag.duration("generationCheck")? {
+        o.generation_check = secs;
+    }
+    if let Some(lock) = bag.lock("lock")? {
+        o.lock = lock;
+    }
     if let Some(u) = bag.value("upstash")? {
         o.upstash = Some(upstash_options(&u)?);
     }
@@ -505,6 +550,7 @@ pub(crate) const GET_OR_SET_OPTIONS: &[&str] = &[
     "timeout",
     "signal",
     "waitUntil",
+    "lock",
 ];
 
 /// Per-call options `{ ttl }` (a duration); `undefined` means the default TTL, `Infinity` no
@@ -546,6 +592,11 @@ pub(crate) fn call_options(
         js(check_secs("timeout", t, true))?;
         policy.timeout_ms = secs_to_ms(t);
     }
+    let lock = bag.lock("lock")?.unwrap_or(defaults.lock);
+    if lock != Lock::Off && defaults.upstash.is_none() {
+        return Err(bad_options(LOCK_NEEDS_UPSTASH.to_owned()));
+    }
+    policy.lock_ms = lock.ttl_ms(policy.timeout_ms);
     let swr = bag.stale("staleWhileRevalidate")?;
     let sie = bag.stale("staleIfError")?;
     policy.stale_while_revalidate_ms = swr

@@ -257,6 +257,17 @@ impl Transport for BlockingTransport {
         std::thread::sleep(Duration::from_millis(u64::from(ms)));
         Box::pin(std::future::ready(()))
     }
+    fn random(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        h.finish()
+    }
 }
 
 /// Values that are their own JSON text.

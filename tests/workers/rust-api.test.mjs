@@ -45,3 +45,26 @@ test(`${WORKERS.api.label}: get_or_set_stream`, { timeout: 60_000 }, async (t) =
   assert.equal(r.status, 200, JSON.stringify(r.body));
   await subtests(t, r.body, 9);
 });
+
+test(`${WORKERS.api.label}: lock, one generation across isolates`, { timeout: 60_000 }, async () => {
+  // Two isolates; each request makes a cache of its own (an instance, like another isolate's).
+  const two = await startWorker("api", { a: secrets(up), b: secrets(up) }, "/lock?id=warm-up&call=0");
+  try {
+    assert.equal(two.first.status, 200, JSON.stringify(two.first.body));
+    for (const mode of ["scan", "generation"]) {
+      const id = `${mode}-${process.pid}`;
+      const rs = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => two.request(i % 2 ? "a" : "b", `/lock?id=${id}&mode=${mode}&call=${i + 1}`)),
+      );
+      for (const r of rs) assert.equal(r.status, 200, JSON.stringify(r.body));
+      const values = new Set(rs.map((r) => r.body.value));
+      assert.equal(values.size, 1, `one generation: ${[...values]}`);
+      const statuses = rs.map((r) => r.body.status).sort();
+      assert.deepEqual(statuses, [...Array(15).fill("Joined"), "Miss"], mode);
+      assert.equal(rs.reduce((n, r) => n + r.body.locksAcquired, 0), 1);
+      assert.ok(rs.reduce((n, r) => n + r.body.lockJoins, 0) >= 1);
+    }
+  } finally {
+    await two.dispose();
+  }
+});

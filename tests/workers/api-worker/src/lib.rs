@@ -13,7 +13,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use cachette::key::{request_key, KeyFormat};
-use cachette::options::{Options, UpstashOptions};
+use cachette::options::{Invalidation, Lock, Options, UpstashOptions};
 use cachette::worker::{
     Cache, CacheEntry, CacheStatus, Chunk, ChunkStream, GenerationContext, GetOrSetOptions,
     StreamOptions,
@@ -1958,11 +1958,63 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         "/" => Response::from_json(&basic_checks(&env).await),
         "/generation" => Response::from_json(&generation_checks(&env, &ctx).await),
         "/stream" => Response::from_json(&stream_checks(&env).await),
+        "/lock" => locked_generation(&req, &env).await,
         path => Ok(
             Response::from_json(&json!({ "error": format!("no route for {path}") }))?
                 .with_status(404),
         ),
     }
+}
+
+/// `GET /lock?id=..&mode=scan|generation`: one `get_or_set_entry` of `("locked", {id})` by a
+/// cache of its own (an instance, as another isolate would have) with `lock` on, generating for
+/// 300 ms a value that names this call: `{ value, status, locksAcquired, lockJoins }`. Callers
+/// that get the same value shared one generation.
+async fn locked_generation(req: &Request, env: &Env) -> worker::Result<Response> {
+    let url = req.url()?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (id, mode) = (param("id"), param("mode"));
+    let up = Upstash::from(env).map_err(worker::Error::RustError)?;
+    let c = up
+        .cache_with(
+            Options {
+                lock: Lock::On,
+                invalidation: if mode == "generation" {
+                    Invalidation::Generation
+                } else {
+                    Invalidation::Scan
+                },
+                ..Options::default()
+            },
+            5_000,
+            0,
+        )
+        .map_err(worker::Error::RustError)?;
+    let me = format!("made by call {}", param("call"));
+    let entry = c
+        .get_or_set_entry(
+            "locked",
+            &json!({ "id": id }),
+            &GetOrSetOptions::new(),
+            move |_ctx| async move {
+                sleep(300).await;
+                Ok::<_, String>(me)
+            },
+        )
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let locks = c.stats().await.upstash.map(|u| u.locks).unwrap_or_default();
+    Response::from_json(&json!({
+        "value": entry.value,
+        "status": format!("{:?}", entry.status),
+        "locksAcquired": locks.acquired,
+        "lockJoins": locks.joins,
+    }))
 }
 
 async fn basic_checks(env: &Env) -> Vec<Outcome> {
