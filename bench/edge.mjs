@@ -23,14 +23,16 @@ const CONCURRENCY = 200;
 const GENERATE_MS = 50;
 const ANSWER = "x".repeat(400);
 
-const CONFIGS = [
-  ["scan (baseline)", {}],
-  ["scan + lock", { lock: true }],
-  ["scan + localTtl 60s", { localTtl: "60s" }],
-  ["scan + lock + localTtl 60s", { lock: true, localTtl: "60s" }],
-  ["generation", { invalidation: "generation" }],
-  ["generation + lock + localTtl 60s", { invalidation: "generation", lock: true, localTtl: "60s" }],
-];
+// Every combination of lock, localTtl and the invalidation mode.
+const CONFIGS = [];
+for (const invalidation of ["scan", "generation"]) {
+  for (const localTtl of [0, 60]) {
+    for (const lock of [false, true]) {
+      const name = [invalidation, lock && "lock", localTtl && "localTtl 60s"].filter(Boolean).join(" + ");
+      CONFIGS.push([name, { invalidation, lock, localTtl }]);
+    }
+  }
+}
 
 /** A seeded PRNG (mulberry32), so that every configuration sees the same stream. */
 function prng(seed) {

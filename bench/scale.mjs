@@ -93,10 +93,10 @@ try {
   ];
   console.log(`\nCache over the bridge, redis-server holding ${OTHER.toLocaleString("en")} keys of other namespaces`);
   const cell = (r) => `${String(r[1] ?? "").padStart(6)} ${r[2].toFixed(2).padStart(9)}`;
-  console.log(`${"operation".padEnd(40)} ${"scan: trips".padStart(11)} ${"ms".padStart(5)}   ${"generation: trips".padStart(17)} ${"ms".padStart(5)}   result (scan / generation)`);
+  console.log(`${"operation".padEnd(44)} ${"scan: trips".padStart(11)} ${"ms".padStart(5)}   ${"generation: trips".padStart(17)} ${"ms".padStart(5)}   result (scan / generation)`);
   what.forEach((w, i) => {
     const [s, g] = [results.scan[i], results.generation[i]];
-    console.log(`${w.padEnd(40)} ${cell(s).padStart(17)}   ${cell(g).padStart(23)}   ${s[0]} / ${g[0]}`);
+    console.log(`${w.padEnd(44)} ${cell(s).padStart(17)}   ${cell(g).padStart(23)}   ${s[0]} / ${g[0]}`);
   });
 } finally {
   up.stop();

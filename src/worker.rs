@@ -832,6 +832,10 @@ impl Inner {
                     since = s.or(since);
                 }
             }
+            if let Some(e) = gen.abandoned() {
+                // Every caller left while this call waited for another instance's lock.
+                return Err(e);
+            }
             let generator = generator.take().ok_or_else(|| {
                 Error::GeneratorFailed("the generator was handed to a refresh".to_owned())
             })?;

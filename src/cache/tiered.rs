@@ -652,6 +652,8 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         let mut commands = before;
         commands.extend(Self::read_commands(shared, key));
         let total = commands.len();
+        // Counters are trusted from when the request left: they were read after that.
+        let sent = self.now();
         let mut replies = shared.client.pipeline_script(&SCRIPT, &commands).await?;
         if replies.len() != total {
             return Err(Error::UpstashProtocol(format!(
@@ -666,7 +668,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         })?;
         let fetched = if total - n == 1 {
             let a = script_answer(first)?;
-            shared.note(key, &a.stamp, self.now());
+            shared.note(key, &a.stamp, sent);
             let (value, pttl) = a.value.map_or((None, None), |(v, p)| (Some(v), p));
             Fetched {
                 value,
@@ -880,7 +882,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             let Some(shared) = &self.shared else {
                 return Ok(Self::holds_fresh(&mut self.memory(), key, self.now()));
             };
-            match self.exist(shared, std::slice::from_ref(&key)).await {
+            match self.exist(shared, &[key.to_owned()]).await {
                 Ok(r) => {
                     self.recovered();
                     Ok(r.first().copied().unwrap_or(false))
@@ -1201,6 +1203,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         if let Some(l) = lock {
             commands.push(generations::unlock_command(&l.key, &l.token));
         }
+        let sent = self.now();
         let mut replies = shared
             .client
             .pipeline_script(&SCRIPT, &commands)
@@ -1221,23 +1224,20 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             return Ok(Some(None));
         }
         let a = script_answer(stored)?;
-        shared.note(key, &a.stamp, self.now());
+        shared.note(key, &a.stamp, sent);
         Ok(a.yes.then_some(Some(a.stamp)))
     }
 
     /// Which of `keys` exist in Upstash (alive, in generation mode): one pipelined request per
     /// 1,000 keys.
-    async fn exist<S: AsRef<str>>(&self, shared: &Shared<T>, keys: &[S]) -> Result<Vec<bool>> {
+    async fn exist(&self, shared: &Shared<T>, keys: &[String]) -> Result<Vec<bool>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(crate::upstash::BATCH) {
             let commands: Vec<Vec<String>> = chunk
                 .iter()
-                .map(|k| {
-                    let k = k.as_ref();
-                    match generations::command(k, Op::Exists) {
-                        Some(c) if shared.scripted(k) => c,
-                        _ => vec!["EXISTS".to_owned(), k.to_owned()],
-                    }
+                .map(|k| match generations::command(k, Op::Exists) {
+                    Some(c) if shared.scripted(k) => c,
+                    _ => vec!["EXISTS".to_owned(), k.to_owned()],
                 })
                 .collect();
             let now = self.now();
@@ -1246,7 +1246,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 let r = r?;
                 out.push(if let Reply::Array(_) = r {
                     let a = script_answer(r)?;
-                    shared.note(k.as_ref(), &a.stamp, now);
+                    shared.note(k, &a.stamp, now);
                     a.yes
                 } else {
                     r.as_int().unwrap_or(0) > 0

@@ -428,12 +428,12 @@ impl<T: Transport> Client<T> {
         if missing.is_empty() {
             return Ok(replies);
         }
-        let again: Vec<Vec<&str>> = missing
+        let again: Vec<Vec<String>> = missing
             .iter()
             .map(|&i| {
-                let mut c: Vec<&str> = commands[i].iter().map(String::as_str).collect();
-                c[0] = "EVAL";
-                c[1] = script.source;
+                let mut c = commands[i].clone();
+                c[0] = "EVAL".to_owned();
+                c[1] = script.source.to_owned();
                 c
             })
             .collect();

@@ -204,6 +204,12 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
                     since = s.or(since);
                 }
             }
+            if g.abandoned.get() {
+                // Every waiter left while this call waited for another instance's lock.
+                return Err(to_js(&Error::Timeout(
+                    "the generation was abandoned".to_owned(),
+                )));
+            }
             let value = generate(&state, &generator, &arg, policy.timeout_ms, &g).await?;
             if g.abandoned.get() {
                 return Err(to_js(&Error::Timeout(

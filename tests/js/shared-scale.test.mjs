@@ -109,6 +109,30 @@ describe("lock", () => {
     b.shutdown();
   });
 
+  test("a waiter whose every caller aborted does not generate when the lock frees", async () => {
+    await bridge.up.raw("FLUSHDB");
+    const [a, b] = [instance({ lock: true }), instance({ lock: true })];
+    const failing = a.getOrSet("w", { id: 1 }, async () => {
+      await sleep(300);
+      throw new Error("failed");
+    });
+    await sleep(30);
+    let bCalls = 0;
+    const ac = new AbortController();
+    const waiting = b.getOrSet("w", { id: 1 }, async () => (bCalls++, "b"), { signal: ac.signal });
+    await sleep(50);
+    ac.abort(new Error("client left"));
+    await assert.rejects(waiting, /client left/);
+    await assert.rejects(failing, (e) => e.code === "GENERATOR_FAILED");
+    await sleep(400);
+    assert.equal(bCalls, 0, "the abandoned generation never ran");
+    const l = await locks(b);
+    assert.equal(l.acquired, l.released, "a lock it took is released");
+    assert.equal(await b.getOrSet("w", { id: 1 }, async () => "later"), "later");
+    a.shutdown();
+    b.shutdown();
+  });
+
   test("stale-while-revalidate: one background refresh across instances", async () => {
     await bridge.up.raw("FLUSHDB");
     const opts = { lock: true, ttl: "300ms", grace: "1h", staleWhileRevalidate: true };

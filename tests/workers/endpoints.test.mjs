@@ -9,7 +9,10 @@ const STATS_FIELDS = [
   "invalidations", "evictions", "expirations", "errors", "avgLatencyMs", "p99LatencyMs", "keys",
   "maxEntries", "memoryUsedBytes", "cleanupTimerActive", "fallbackActive", "upstash",
 ].sort();
-const UPSTASH_FIELDS = ["keyspaceHits", "keyspaceMisses", "evictedKeys", "usedMemoryBytes", "roundTrips"].sort();
+const UPSTASH_FIELDS = [
+  "keyspaceHits", "keyspaceMisses", "evictedKeys", "usedMemoryBytes", "roundTrips", "commands", "bytesSent",
+  "bytesReceived", "locksAcquired", "locksReleased", "lockWaits", "lockJoins", "lockTimeouts",
+].sort();
 const LEGACY_FIELDS = [
   "backend", "version", "hits", "misses", "total_requests", "hit_rate_percent", "sets", "deletes",
   "invalidations", "evictions", "expirations", "errors", "avg_latency_ms", "p99_latency_ms",
