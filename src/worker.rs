@@ -86,7 +86,8 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::cache::{
-    ttl_ms, Claim, Codec, Found, HealthReport, HealthStatus, InFlight, Removal, TieredCache,
+    ttl_ms, Claim, Codec, Found, HealthReport, HealthStatus, InFlight, Lock as HeldLock, Removal,
+    TieredCache,
 };
 use crate::clock::{secs_to_ms, NEVER_MS};
 use crate::error::{Error, Result};
@@ -653,6 +654,22 @@ impl Drop for Driving<'_> {
     }
 }
 
+/// A shared-tier lock a generation holds: released when the generation ends, and, if its
+/// future is dropped first (an inline `get_or_set` whose caller went away), in a task of its own.
+struct Unlock {
+    inner: Rc<Inner>,
+    lock: Option<HeldLock>,
+}
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            let inner = self.inner.clone();
+            spawn(async move { inner.cache.release(lock).await });
+        }
+    }
+}
+
 /// A generator running, registered so that [`Cache::shutdown`] can abandon it.
 struct Running<'f> {
     inner: &'f Inner,
@@ -784,16 +801,24 @@ impl Inner {
         let gen = flight.gen.clone();
         let mut generator = Some(generator);
         let mut found = None;
-        let mut lock = None;
+        let mut unlock = Unlock {
+            inner: self.clone(),
+            lock: None,
+        };
+        // The generation seen as it starts: its value is not stored if an invalidation comes
+        // first (generation mode; a lead read refines it).
+        let seen = self.cache.since(&key);
         let r = async {
             if let Some(e) = gen.abandoned() {
                 return Err(e);
             }
-            let mut since = None;
+            let mut since = seen;
+            let mut reachable = true;
             if flight.lead {
                 let read = self.cache.read(&key, &policy).await?;
                 found = read.found;
-                since = read.since;
+                since = read.since.or(since);
+                reachable = read.shared_error.is_none();
                 if let Some(s) = self.serve(
                     &key,
                     &found,
@@ -808,8 +833,17 @@ impl Inner {
                     *gen.stale.borrow_mut() = Some(f.value.clone());
                 }
             }
-            // One generation across instances: the shared-tier lock, when asked for.
-            match self.cache.claim(&key, &policy, flight.background).await? {
+            // One generation across instances: the shared-tier lock, when asked for (not while
+            // Upstash cannot be reached).
+            let claim = if reachable {
+                self.cache.claim(&key, &policy, flight.background).await?
+            } else {
+                Claim::Generate {
+                    lock: None,
+                    since: None,
+                }
+            };
+            match claim {
                 Claim::Found(f) => {
                     return Ok(Settled {
                         text: f.value,
@@ -828,7 +862,7 @@ impl Inner {
                     });
                 }
                 Claim::Generate { lock: l, since: s } => {
-                    lock = l;
+                    unlock.lock = l;
                     since = s.or(since);
                 }
             }
@@ -858,10 +892,10 @@ impl Inner {
                         size,
                         &p,
                         since.as_ref(),
-                        lock.as_ref(),
+                        unlock.lock.as_ref(),
                     )
                     .await?;
-                lock = None;
+                unlock.lock = None;
             }
             Ok(Settled {
                 text,
@@ -870,7 +904,7 @@ impl Inner {
             })
         }
         .await;
-        if let Some(l) = lock {
+        if let Some(l) = unlock.lock.take() {
             // Not released with a stored value: the generation failed, was skipped or abandoned.
             self.cache.release(l).await;
         }

@@ -277,9 +277,9 @@ fn two_tier_operations_in(mode: Invalidation) {
         if mode == Invalidation::Scan {
             assert_eq!(s.keys, 0);
         } else {
-            // Three dead values (left to their TTL) and three counters: gen:v1:ns, gen:v1 and
-            // del:v1:other.
-            assert_eq!(s.keys, 6, "{mode:?}");
+            // Three dead values (left to their TTL: v1:ns:a, v1:ns:b, v1:x:1) and seven
+            // counters: gen:v1, and gen: and del: of v1:ns, v1:other and v1:x.
+            assert_eq!(s.keys, 10, "{mode:?}");
         }
         assert_eq!(cache.health().await.status, HealthStatus::Healthy);
     });
@@ -492,7 +492,23 @@ fn generation_mode_invalidates_in_one_round_trip_whatever_the_keyspace() {
             .unwrap();
         a.set("v1:ns:y", "\"Y\"".into(), 0, None).await.unwrap();
         a.set("v1:keep:z", "\"Z\"".into(), 0, None).await.unwrap();
-        assert_eq!(c.get("v1:ns:x").await.unwrap().unwrap(), b"0.0|\"X\"");
+        let c = &c;
+        let counter = |k: &'static str| async move {
+            String::from_utf8(c.get(k).await.unwrap().unwrap()).unwrap()
+        };
+        let (v, n) = (
+            counter("cachette:gen:v1").await,
+            counter("cachette:gen:v1:ns").await,
+        );
+        // Counters start from the clock in microseconds.
+        assert!(
+            v.len() >= 16 && v.bytes().all(|b| b.is_ascii_digit()),
+            "{v}"
+        );
+        assert_eq!(
+            c.get("v1:ns:x").await.unwrap().unwrap(),
+            format!("{v}.{n}|\"X\"").as_bytes()
+        );
         assert_eq!(b.get("v1:ns:x").await.unwrap().as_deref(), Some("\"X\""));
 
         let trips = |t: &Tiered| t.client().unwrap().round_trips();
@@ -509,7 +525,11 @@ fn generation_mode_invalidates_in_one_round_trip_whatever_the_keyspace() {
         );
         // A new value of the namespace lives under the new generation.
         b.set("v1:ns:x", "\"X2\"".into(), 0, None).await.unwrap();
-        assert_eq!(c.get("v1:ns:x").await.unwrap().unwrap(), b"0.1|\"X2\"");
+        let n1: u64 = n.parse::<u64>().unwrap() + 1;
+        assert_eq!(
+            c.get("v1:ns:x").await.unwrap().unwrap(),
+            format!("{v}.{n1}|\"X2\"").as_bytes()
+        );
         assert_eq!(a.get("v1:ns:x").await.unwrap().as_deref(), Some("\"X2\""));
 
         let before = trips(&a);
@@ -522,7 +542,8 @@ fn generation_mode_invalidates_in_one_round_trip_whatever_the_keyspace() {
         assert_eq!(trips(&a) - before, 1);
         assert_eq!((a.version(), b.version()), ("v2".into(), "v1".into()));
         assert_eq!(b.get("v1:keep:z").await.unwrap(), None, "old version dead");
-        assert_eq!(c.get("cachette:gen:v1").await.unwrap().unwrap(), b"2");
+        let v2 = v.parse::<u64>().unwrap() + 2;
+        assert_eq!(counter("cachette:gen:v1").await, v2.to_string());
 
         // deletePattern still SCANs, leaves the counters alone, removes only what matches.
         b.set("v1:p:1", "1".into(), 0, None).await.unwrap();
@@ -533,9 +554,10 @@ fn generation_mode_invalidates_in_one_round_trip_whatever_the_keyspace() {
             b.remove_by(Removal::Pattern, "cachette:*").await.unwrap(),
             0
         );
-        assert_eq!(c.get("cachette:gen:v1:ns").await.unwrap().unwrap(), b"1");
-        // Counted once per SCAN page that removed keys of the namespace.
-        assert!(c.get("cachette:del:v1:p").await.unwrap().is_some());
+        assert_eq!(counter("cachette:gen:v1:ns").await, n1.to_string());
+        // Counted up once per SCAN page that removed keys of the namespace.
+        let d: u64 = counter("cachette:del:v1:p").await.parse().unwrap();
+        assert!(d > 1_000_000_000_000_000, "{d}");
         assert_eq!(
             b.remove_by(Removal::Pattern, "v1:other:*").await.unwrap(),
             20_000
@@ -674,7 +696,34 @@ fn one_instance_holds_the_lock_and_another_takes_over_when_it_expires() {
         assert_eq!((l.acquired, l.released, l.joins), (1, 1, 0));
         assert!(l.waits >= 2, "{l:?}");
         let l = a.snapshot(false).await.upstash.unwrap().locks;
-        // Its late release, and the lock its last claim took as the value arrived, released.
-        assert_eq!((l.acquired, l.released), (1, 2));
+        // Its late release released nothing (b held the lock); its last claim took the lock as
+        // the value arrived, and released it at once.
+        assert_eq!((l.acquired, l.released, l.joins), (2, 1, 1));
+    });
+}
+
+#[test]
+fn an_evicted_counter_never_brings_dead_values_back() {
+    let up = Upstash::start();
+    let a = generation(&up);
+    block_on(async {
+        a.set("v1:ns:k", "\"old\"".into(), 0, None).await.unwrap();
+        a.remove_by(Removal::Namespace, "ns").await.unwrap();
+        assert_eq!(a.get("v1:ns:k").await.unwrap(), None);
+        // Redis evicts the namespace's counter (allkeys-lru): it starts again from the clock,
+        // not from a value it had, so the value stays dead.
+        up.raw(r#"["DEL","cachette:gen:v1:ns"]"#);
+        assert_eq!(a.get("v1:ns:k").await.unwrap(), None);
+        a.remove_by(Removal::Namespace, "ns").await.unwrap();
+        assert_eq!(a.get("v1:ns:k").await.unwrap(), None);
+        // The cache's own keys are refused as keys in generation mode.
+        for own in [
+            "cachette:gen:v1",
+            "cachette:del:v1:ns",
+            "cachette:lock:v1:ns:k",
+        ] {
+            let e = a.set(own, "1".into(), 0, None).await.unwrap_err();
+            assert_eq!(e.code(), "INVALID_KEY", "{own}");
+        }
     });
 }

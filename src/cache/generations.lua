@@ -1,6 +1,6 @@
 -- Cachette's one script: generation-counter invalidation and lock release.
 -- KEYS: version counter, namespace counter, namespace deletion counter, data key
---       (op 'u': the lock key alone).
+--       (op 'u': the lock key alone; op 'i': the counter alone).
 -- ARGV[1] is the operation:
 --   'r' read:   {gen, del, 1, payload, pttl} when the key holds a value of the current
 --               generation, else {gen, del, 0}
@@ -9,6 +9,7 @@
 --               ARGV[4] PX milliseconds ('' = no expiry) -> {gen, del, 1 stored or 0 not}
 --   'd' delete: {gen, del (after counting this delete), 1 if a live value went, else 0}
 --   'u' unlock: ARGV[2] the holder's token -> 1 released, 0 not the holder
+--   'i' invalidate: counts the counter up -> 1
 -- gen is "{version counter}.{namespace counter}|", the prefix of every value written under it.
 local op = ARGV[1]
 if op == 'u' then
@@ -17,9 +18,26 @@ if op == 'u' then
   end
   return 0
 end
+-- A missing counter (never set, or evicted) starts from the clock in microseconds, never from
+-- a value it may have had: values written under an earlier generation stay dead.
+local function start(key)
+  local t = redis.call('TIME')
+  local v = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', key, v)
+  return v
+end
+if op == 'i' then
+  -- Invalidate: count the counter up (started afresh if missing).
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('INCR', KEYS[1])
+  else
+    start(KEYS[1])
+  end
+  return 1
+end
 local c = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
-local g = (c[1] or '0') .. '.' .. (c[2] or '0') .. '|'
-local d = c[3] or '0'
+local g = (c[1] or start(KEYS[1])) .. '.' .. (c[2] or start(KEYS[2])) .. '|'
+local d = c[3] or start(KEYS[3])
 if op == 'w' then
   if ARGV[2] ~= '' and ARGV[2] ~= g then
     return {g, d, 0}

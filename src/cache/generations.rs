@@ -14,7 +14,8 @@
 //!
 //! A value whose prefix is not the current `{v}.{n}|` is dead: the script reads it as missing,
 //! and it leaves Redis when its TTL ends (or when the key is written again). Counters never
-//! expire. The deletion counter does not decide validity; near copies use it to learn that
+//! expire; one that is missing (never set, or evicted by Redis) starts from the clock in
+//! microseconds, so that it never takes a value it had and no dead value comes back. The deletion counter does not decide validity; near copies use it to learn that
 //! another instance deleted something in the namespace. Keys that are not scoped (fewer than two
 //! `:`) are stored as in scan mode.
 
@@ -25,7 +26,7 @@ use crate::upstash::{Reply, Script};
 /// The script: every generation-mode read, write and delete, and every lock release.
 pub const SCRIPT: Script = Script {
     source: include_str!("generations.lua"),
-    sha1: "f6e629dd0c1e58ceca380cd6b16e4ace5b054b9f",
+    sha1: "913ca1a47fe31d806c78bb30b2fb5bf94e22201e",
 };
 
 /// The prefix of Cachette's own keys in generation mode; `deletePattern` leaves them alone.
@@ -113,6 +114,18 @@ pub fn command(key: &str, op: Op<'_>) -> Option<Vec<String>> {
         }
     }
     Some(c)
+}
+
+/// The `EVALSHA` command counting `counter` up (an invalidation): started afresh from the clock
+/// when it is missing, so that it never takes a value it had before.
+pub fn invalidate_command(counter: &str) -> Vec<String> {
+    vec![
+        "EVALSHA".to_owned(),
+        SCRIPT.sha1.to_owned(),
+        "1".to_owned(),
+        counter.to_owned(),
+        "i".to_owned(),
+    ]
 }
 
 /// The `EVALSHA` command releasing `key`'s lock if `token` still holds it.

@@ -291,10 +291,26 @@ impl<T> Shared<T> {
     /// Remembers the counters Upstash answered for `key`'s scope.
     fn note(&self, key: &str, stamp: &Rc<str>, now: u64) {
         if let Some((v, ns)) = scope(key) {
-            self.known
-                .borrow_mut()
-                .insert(scope_name(v, ns), (stamp.clone(), now));
+            let mut known = self.known.borrow_mut();
+            if known.len() >= KNOWN_SCOPES {
+                // Forgetting costs each scope one read when its near copies are next wanted.
+                known.clear();
+            }
+            known.insert(scope_name(v, ns), (stamp.clone(), now));
         }
+    }
+
+    /// The generation this cache last saw for `key`'s scope (generation mode): what a value
+    /// generated from now on is stored under, unless a read tells a later one.
+    fn since(&self, key: &str) -> Option<Since> {
+        if self.mode != Invalidation::Generation {
+            return None;
+        }
+        let (v, ns) = scope(key)?;
+        let known = self.known.borrow();
+        let (stamp, _) = known.get(&scope_name(v, ns))?;
+        let end = stamp.find('|')? + 1;
+        Some(Since(stamp[..end].to_owned()))
     }
 
     /// Whether memory's copy `held` of `key` may be served without asking Upstash at `now`.
@@ -315,6 +331,9 @@ impl<T> Shared<T> {
         }
     }
 }
+
+/// How many scopes' counters a cache remembers before it starts again.
+const KNOWN_SCOPES: usize = 4096;
 
 /// The one reply of a one-command pipeline.
 fn only(replies: Vec<Result<Reply>>) -> Result<Reply> {
@@ -476,6 +495,24 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         self.memory.borrow().core().check_open()
     }
 
+    /// Checks a key: its length, and in generation mode that it is not one of Cachette's own
+    /// (`cachette:gen:`, `cachette:del:`, `cachette:lock:`), which a write would clobber.
+    fn check_key(&self, key: &str) -> Result<()> {
+        validate_key(key)?;
+        let generation = self
+            .shared
+            .as_ref()
+            .is_some_and(|s| s.mode == Invalidation::Generation);
+        if generation && generations::is_internal(key) {
+            return Err(Error::InvalidKey(
+                "keys starting with cachette:gen:, cachette:del: or cachette:lock: are the \
+                 cache's own in generation mode"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The request key of `namespace` and `data_json` under the current version.
     pub fn request_key(&self, namespace: &str, data_json: &str) -> Result<String> {
         let mut m = self.memory();
@@ -555,7 +592,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// memory. Only a fresh value is returned.
     pub async fn get(&self, key: &str) -> Result<Option<V>> {
         self.check_open()?;
-        validate_key(key)?;
+        self.check_key(key)?;
         self.timed(async {
             let read = self.read_unchecked(key, &self.defaults, false).await?;
             let fresh = read.found.filter(|f| f.stale_ms.is_none());
@@ -572,7 +609,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// for the error). A command error fails the read.
     pub async fn read(&self, key: &str, policy: &CallPolicy) -> Result<Read<V>> {
         self.check_open()?;
-        validate_key(key)?;
+        self.check_key(key)?;
         self.timed(self.read_unchecked(key, policy, true)).await
     }
 
@@ -792,7 +829,11 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             policy.lock_ms
         };
         let exists = vec!["EXISTS".to_owned(), lock_key.clone()];
-        let (mut delay, mut waited, mut take) = (20u64, false, true);
+        let lock = Lock {
+            key: key.to_owned(),
+            token,
+        };
+        let (mut delay, mut take) = (20u64, true);
         loop {
             // Take the lock when it may be free; else only look whether it is still held.
             let first = if take { set.clone() } else { exists.clone() };
@@ -800,38 +841,43 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 Ok(r) => r,
                 Err(e) => {
                     self.count_error();
+                    if take && !unreachable(&e) {
+                        // The SET may have taken the lock before the read failed.
+                        self.release(lock).await;
+                    }
                     return if unreachable(&e) { Ok(free) } else { Err(e) };
                 }
             };
             self.recovered();
             let acquired =
                 take && matches!(replies.first(), Some(Ok(Reply::Bytes(b))) if b == b"OK");
+            if acquired {
+                shared.count_locks(|l| l.acquired += 1);
+            }
             let held = !take && matches!(replies.first(), Some(Ok(Reply::Int(1))));
             let since = fetched.since.clone();
             let now = self.now();
             if fetched.value.is_some() {
-                let found = self.absorb(shared, key, policy, fetched, now)?;
+                let found = match self.absorb(shared, key, policy, fetched, now) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        if acquired {
+                            self.release(lock).await;
+                        }
+                        return Err(e);
+                    }
+                };
                 if let Some(f) = found {
                     if acquired {
-                        self.release(Lock {
-                            key: key.to_owned(),
-                            token,
-                        })
-                        .await;
+                        self.release(lock).await;
                     }
-                    if waited {
-                        shared.count_locks(|l| l.joins += 1);
-                    }
+                    shared.count_locks(|l| l.joins += 1);
                     return Ok(Claim::Found(f));
                 }
             }
             if acquired {
-                shared.count_locks(|l| l.acquired += 1);
                 return Ok(Claim::Generate {
-                    lock: Some(Lock {
-                        key: key.to_owned(),
-                        token,
-                    }),
+                    lock: Some(lock),
                     since,
                 });
             }
@@ -850,10 +896,16 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 return Ok(Claim::Generate { lock: None, since });
             }
             shared.count_locks(|l| l.waits += 1);
-            waited = true;
             t.sleep(delay.min(limit - spent).max(1) as u32).await;
             delay = (delay * 2).min(200);
         }
+    }
+
+    /// The generation this cache last saw for `key`'s namespace (generation mode): a
+    /// generation that starts now stores its value under it, or not at all if an invalidation
+    /// comes first. `None` in scan mode, or before the namespace was read.
+    pub fn since(&self, key: &str) -> Option<Since> {
+        self.shared.as_ref()?.since(key)
     }
 
     /// Releases `lock` if this cache still holds it (a failure is counted in `errors`; the
@@ -869,7 +921,11 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             .await
             .and_then(only)
         {
-            Ok(_) => shared.count_locks(|l| l.released += 1),
+            Ok(r) => {
+                if r == Reply::Int(1) {
+                    shared.count_locks(|l| l.released += 1);
+                }
+            }
             Err(_) => self.count_error(),
         }
     }
@@ -877,7 +933,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// Whether `key` holds a fresh value (not counted as a hit or miss).
     pub async fn contains(&self, key: &str) -> Result<bool> {
         self.check_open()?;
-        validate_key(key)?;
+        self.check_key(key)?;
         self.timed(async {
             let Some(shared) = &self.shared else {
                 return Ok(Self::holds_fresh(&mut self.memory(), key, self.now()));
@@ -900,7 +956,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// past it for the default windows.
     pub async fn set(&self, key: &str, value: V, size: u64, ttl_secs: Option<f64>) -> Result<()> {
         self.check_open()?;
-        validate_key(key)?;
+        self.check_key(key)?;
         let mut policy = self.defaults;
         if let Some(secs) = ttl_secs {
             let ms = super::ttl_ms(Some(secs), 0)?;
@@ -946,7 +1002,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         lock: Option<&Lock>,
     ) -> Result<()> {
         self.check_open()?;
-        validate_key(key)?;
+        self.check_key(key)?;
         let keep = policy.keep_ms();
         self.timed(async {
             let Some(shared) = &self.shared else {
@@ -1013,7 +1069,7 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
     /// Deletes `key` from both tiers; true when the serving tier removed a value.
     pub async fn delete(&self, key: &str) -> Result<bool> {
         self.check_open()?;
-        validate_key(key)?;
+        self.check_key(key)?;
         self.timed(async {
             let now = self.now();
             self.explicit.set(RemoveCause::Deleted);
@@ -1142,7 +1198,11 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 return self.counted(r, local);
             }
         };
-        let r = shared.client.command(&["INCR", &counter]).await;
+        let r = shared
+            .client
+            .pipeline_script(&SCRIPT, &[generations::invalidate_command(&counter)])
+            .await
+            .and_then(only);
         if r.is_ok() {
             let mut known = shared.known.borrow_mut();
             if kind == Removal::Namespace {
@@ -1216,7 +1276,8 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         })?;
         if lock.is_some() {
             match replies.next() {
-                Some(Ok(_)) => shared.count_locks(|l| l.released += 1),
+                Some(Ok(Reply::Int(1))) => shared.count_locks(|l| l.released += 1),
+                Some(Ok(_)) => {}
                 _ => self.count_error(),
             }
         }

@@ -161,18 +161,23 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
         Arg::Context => JsValue::from(GenerationContext { gen: gen.clone() }),
         Arg::Topic(t) => t,
     };
+    // The generation seen when the flight starts: its value is not stored if an invalidation
+    // comes first (generation mode; a lead read refines it).
+    let seen = state.cache.since(key);
     let (state, fl, g, k) = (state.clone(), flights.clone(), gen.clone(), key.to_owned());
     let promise = task(Box::pin(async move {
         let mut found = None;
         let mut lock = None;
         let r = async {
-            let mut since = None;
+            let mut since = seen;
+            let mut reachable = true;
             if lead {
                 let read = state.cache.read(&k, &policy).await;
                 state.report_removals();
                 let read = js(read)?;
                 found = read.found;
-                since = read.since;
+                since = read.since.or(since);
+                reachable = read.shared_error.is_none();
                 if let Some(entry) = serve(
                     &state,
                     &fl,
@@ -189,8 +194,17 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
                     g.stale.replace(f.value.clone());
                 }
             }
-            // One generation across instances: the shared-tier lock, when asked for.
-            match js(state.cache.claim(&k, &policy, background).await)? {
+            // One generation across instances: the shared-tier lock, when asked for (not while
+            // Upstash cannot be reached).
+            let claim = if reachable {
+                js(state.cache.claim(&k, &policy, background).await)?
+            } else {
+                Claim::Generate {
+                    lock: None,
+                    since: None,
+                }
+            };
+            match claim {
                 Claim::Found(f) => return Ok(Entry::of(&f, "joined")),
                 Claim::Busy => {
                     return Ok(Entry {

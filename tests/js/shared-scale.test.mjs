@@ -232,6 +232,7 @@ describe("generation mode", () => {
     const b = instance({ invalidation: "generation" });
     await a.store("ns", { k: 1 }, "one");
     await a.store("ns", { k: 2 }, "two");
+    const v1 = BigInt((await bridge.up.raw("GET", "cachette:gen:v1")).result);
     const trips = async () => (await a.stats()).upstash.roundTrips;
     for (const [act, want] of [
       [() => a.invalidateNamespace("ns"), 2],
@@ -243,7 +244,7 @@ describe("generation mode", () => {
       assert.equal((await trips()) - t - 1, 1, "one round trip");
     }
     assert.equal(await b.lookup("ns", { k: 1 }), undefined);
-    assert.equal((await bridge.up.raw("GET", "cachette:gen:v1")).result, "2");
+    assert.equal(BigInt((await bridge.up.raw("GET", "cachette:gen:v1")).result), v1 + 2n, "invalidateVersion and updateVersion");
 
     // A generation that an invalidation overtakes: its value is returned, not stored.
     let release;
@@ -255,6 +256,32 @@ describe("generation mode", () => {
     assert.equal(await b.lookup("slow", { id: 1 }), undefined, "not stored");
     assert.equal(await b.getOrSet("slow", { id: 1 }, () => "after"), "after");
     assert.equal(await b.lookup("slow", { id: 1 }), "after");
+    a.shutdown();
+    b.shutdown();
+  });
+
+  test("a background refresh and a warm overtaken by an invalidation store nothing", async () => {
+    await bridge.up.raw("FLUSHDB");
+    const a = instance({ invalidation: "generation", ttl: "300ms", grace: "1h", staleWhileRevalidate: true });
+    const b = instance({ invalidation: "generation" });
+    assert.equal(await a.getOrSet("doc", { id: 1 }, () => "v1"), "v1");
+    await sleep(350);
+    let release;
+    const e = await a.getOrSetEntry("doc", { id: 1 }, () => new Promise((r) => (release = r)));
+    assert.deepEqual([e.value, e.status], ["v1", "stale"]);
+    await sleep(50);
+    await b.invalidateNamespace("doc");
+    release("made before the invalidation");
+    await sleep(100);
+    assert.equal(await b.lookup("doc", { id: 1 }), undefined, "the refresh was not stored");
+
+    let warmRelease;
+    const warming = a.warm({ doc: () => new Promise((r) => (warmRelease = r)) }, { topics: ["T"] });
+    await sleep(50);
+    await b.invalidateNamespace("doc");
+    warmRelease("warmed before the invalidation");
+    assert.equal((await warming).warmed, 1);
+    assert.equal(await b.lookup("doc", { topic: "T" }), undefined, "the warm value was not stored");
     a.shutdown();
     b.shutdown();
   });
