@@ -95,8 +95,11 @@ export declare class Cache<V = unknown> {
      * maps a namespace to `topic => value`. Shares `getOrSet`'s generations.
      */
     warm(generators: Record<string, (topic: string) => V | Promise<V>>, options?: WarmOptions): Promise<WarmResult>;
-    /** Stops the cleanup timer and drops the memory tier; later operations reject with `SHUT_DOWN`. */
-    shutdown(): void;
+    /**
+     * Stops the cleanup timer and drops the memory tier; later operations reject with `SHUT_DOWN`.
+     * With `persist`, returns a promise that settles once the writes waiting for IndexedDB are made.
+     */
+    shutdown(): void | Promise<void>;
     /** Same as `shutdown()`. */
     free(): void;
     /** Same as `shutdown()` (`using cache = new Cache()`). */

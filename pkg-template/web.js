@@ -36,10 +36,13 @@ function isOptionsObject(value) {
   );
 }
 
-import { Cache } from "./web/cachette.js";
-shutdownOnFree(Cache);
-withStreams(Cache);
+import { Cache as WasmCache } from "./web/cachette.js";
+shutdownOnFree(WasmCache);
+withStreams(WasmCache);
+// `persist`: IndexedDB and tabs sharing one cache (browsers only; see persist.js).
+const Cache = withPersistence(WasmCache);
 export { Cache };
 import { withStreams } from "./memory-cache.js";
+import { withPersistence } from "./persist.js";
 export { MemoryCache, requestKey } from "./memory-cache.js";
 export { CacheError };

@@ -147,9 +147,12 @@ node -e '
   const fs = require("fs");
   const [pkg] = process.argv.slice(1);
   const CACHE = `import { Cache } from "./web/cachette.js";\nshutdownOnFree(Cache);\nwithStreams(Cache);\nexport { Cache };\n`;
+  const PERSISTED_CACHE = `import { Cache as WasmCache } from "./web/cachette.js";\nshutdownOnFree(WasmCache);\nwithStreams(WasmCache);\n` +
+    `// \`persist\`: IndexedDB and tabs sharing one cache (browsers only; see persist.js).\n` +
+    `const Cache = withPersistence(WasmCache);\nexport { Cache };\n`;
   const edits = {
     "browser.js": [[`import { CacheError, shutdownOnFree } from "./error.js";`, `import { CacheError } from "../error.js";`],
-                   [CACHE, ``]],
+                   [PERSISTED_CACHE, ``], [`import { withPersistence } from "./persist.js";\n`, ``]],
     "workerd.js": [[`import { CacheError, shutdownOnFree } from "./error.js";`, `import { CacheError } from "../error.js";`],
                    [CACHE, ``]],
     "node.cjs": [[`const { CacheError, shutdownOnFree } = require("./error.cjs")`, `const { CacheError } = require("../error.cjs")`],
@@ -209,7 +212,7 @@ for f in web/cachette_bg.wasm web/cachette.js node/cachette_bg.wasm node/cachett
   row "$f" "$(wc -c <"$OUT/$f")" "$(gz "$OUT/$f")"
 done
 # What a browser downloads for `cachette`: the wasm, the web glue and the small entry files.
-web_files=(web/cachette_bg.wasm web/cachette.js browser.js memory-cache.js error.js)
+web_files=(web/cachette_bg.wasm web/cachette.js browser.js memory-cache.js error.js persist.js)
 raw=0 zipped=0
 for f in "${web_files[@]}"; do
   raw=$((raw + $(wc -c <"$OUT/$f"))) zipped=$((zipped + $(gz "$OUT/$f")))

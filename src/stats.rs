@@ -10,6 +10,8 @@
 pub struct Counters {
     /// Reads that found a live entry.
     pub hits: u64,
+    /// Of `hits`, those the shared tier (Upstash) answered; the others memory did.
+    pub shared_hits: u64,
     /// Reads that found nothing (or only an expired entry).
     pub misses: u64,
     /// Writes.
@@ -270,12 +272,17 @@ impl UpstashStats {
 impl StatsSnapshot {
     /// The fields of the `stats()` object, as `(camelCase name, value)` in order; `upstash` is
     /// [`Field::Absent`] without shared-tier figures.
-    pub fn fields(&self) -> [(&'static str, Field<'_>); 20] {
+    pub fn fields(&self) -> [(&'static str, Field<'_>); 22] {
         let c = &self.counters;
         [
             ("backend", Field::Text(self.backend)),
             ("version", Field::Text(&self.version)),
             ("hits", Field::Count(c.hits)),
+            (
+                "memoryHits",
+                Field::Count(c.hits.saturating_sub(c.shared_hits)),
+            ),
+            ("sharedHits", Field::Count(c.shared_hits)),
             ("misses", Field::Count(c.misses)),
             ("hitRatePercent", Field::Number(self.hit_rate_percent)),
             ("totalRequests", Field::Count(self.total_requests)),

@@ -8,6 +8,8 @@
 // ?tokenDelay=<ms between the streamed stand-in's tokens, default 40>.
 // The Upstash URL and token are typed into the page only: the token lives in its password field
 // and in the cache, and is never written to the page, the address bar, storage or the console.
+// "Keep answers in this browser" (`persist`) is remembered in localStorage, so that it is still
+// on after a reload; the other tabs' changes arrive through the cache's BroadcastChannel.
 import { init, Cache, CacheError } from "cachette/web";
 import { createChart } from "./chart.js";
 import { generateSubtopics, streamExplanation } from "./generator.js";
@@ -29,6 +31,9 @@ const CACHE_OPTIONS = { ttl: 600, maxEntries: 100, cleanupInterval: 30, popularT
 /** The shared tier: a short timeout and one retry, so an unreachable Upstash shows quickly. */
 const UPSTASH_TIMEOUT_MS = 3000;
 const UPSTASH_RETRIES = 1;
+/** The demo's IndexedDB database, and where the switch is remembered. */
+const PERSIST = { name: "cachette-demo" };
+const PERSIST_SETTING = "cachette-demo:persist";
 
 /** @type {(testid: string) => any} The element with this data-testid. */
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -44,6 +49,8 @@ const secrets = new Set(); // every token given to a cache, to blank out of any 
 let statsSeq = 0; // refreshes started, so that a slow one never overwrites a newer one
 let statsShown = 0;
 let ticking = false;
+let upstashOptions = null; // the shared tier's options while connected
+let channel = null; // the persisted cache's channel, read to show the other tabs' changes
 
 // --- start ---------------------------------------------------------------------------------
 
@@ -66,7 +73,9 @@ async function start() {
   status.textContent = "Loading the WebAssembly module…";
   try {
     await init();
-    cache = new Cache({ version: "v1", ...CACHE_OPTIONS });
+    $("persist-toggle").checked = persistWanted();
+    cache = makeCache("v1");
+    listenToTabs();
   } catch (e) {
     showError(status, e, "Cachette could not start");
     return;
@@ -74,6 +83,7 @@ async function start() {
   status.textContent = "";
   wire();
   for (const b of document.querySelectorAll("button")) b.disabled = false;
+  $("persist-toggle").disabled = false;
   showConnection();
   await refreshStats({ sample: true });
   startStatsTimer();
@@ -154,6 +164,19 @@ function wire() {
     }),
   );
 
+  $("persist-toggle").addEventListener("change", () =>
+    act($("persist-result"), async () => {
+      const on = $("persist-toggle").checked;
+      try {
+        localStorage.setItem(PERSIST_SETTING, on ? "on" : "off");
+      } catch {}
+      replaceCache(makeCache(cache.version), upstashHost);
+      return on
+        ? "Answers are kept in this browser: reload, or open this page in another tab."
+        : "Answers are kept in memory only (what IndexedDB holds stays there).";
+    }),
+  );
+
   $("upstash-form").addEventListener("submit", (event) => {
     event.preventDefault();
     connect();
@@ -173,12 +196,9 @@ async function connect() {
   await act(out, async () => {
     out.textContent = "Connecting…";
     // Made before the old cache goes: refused options (CacheError INVALID_OPTIONS) keep it.
-    const next = new Cache({
-      version: cache.version,
-      ...CACHE_OPTIONS,
-      upstash: { url, token, timeoutMs: UPSTASH_TIMEOUT_MS, retries: UPSTASH_RETRIES },
-      fallback: true,
-    });
+    const options = { upstash: { url, token, timeoutMs: UPSTASH_TIMEOUT_MS, retries: UPSTASH_RETRIES }, fallback: true };
+    const next = makeCache(cache.version, options);
+    upstashOptions = options;
     const host = hostOf(url);
     replaceCache(next, host);
     const health = await next.health();
@@ -195,10 +215,44 @@ async function disconnect() {
   const from = upstashHost;
   setSharedBusy(true);
   await act(out, async () => {
-    replaceCache(new Cache({ version: cache.version, ...CACHE_OPTIONS }), null);
+    upstashOptions = null;
+    replaceCache(makeCache(cache.version), null);
     return `Disconnected from ${from}: a new cache, memory tier only. What was stored stays in Redis.`;
   });
   setSharedBusy(false);
+}
+
+/** Whether "Keep answers in this browser" is on (remembered across reloads). */
+function persistWanted() {
+  try {
+    return localStorage.getItem(PERSIST_SETTING) === "on";
+  } catch {
+    return false;
+  }
+}
+
+/** A cache with the page's options, the shared tier's (`shared`) and `persist` when on. */
+function makeCache(version, shared = upstashOptions) {
+  const persist = $("persist-toggle").checked ? { persist: PERSIST } : {};
+  return new Cache({ version, ...CACHE_OPTIONS, ...(shared ?? {}), ...persist });
+}
+
+/**
+ * Shows what other tabs of this page change in the persisted cache: the cache drops those keys
+ * from its memory itself; this listens to the same channel (its messages name keys and
+ * patterns, never values) to say so on the page.
+ */
+function listenToTabs() {
+  if (typeof BroadcastChannel !== "function") return;
+  channel = new BroadcastChannel(`cachette:${PERSIST.name}`);
+  channel.onmessage = (event) => {
+    if (!$("persist-toggle").checked || event.data?.from !== "cachette") return;
+    for (const m of event.data.messages ?? []) {
+      const what =
+        m.type === "pattern" ? `removed ${m.pattern}` : m.type === "delete" ? `deleted ${m.key}` : m.type === "clear" ? "cleared the cache" : null;
+      if (what) showResult($("persist-result"), `Another tab ${what}.`);
+    }
+  };
 }
 
 /** Makes `next` the page's cache and shuts the old one down; the chart starts over. */

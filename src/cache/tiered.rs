@@ -583,6 +583,79 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         m.peek(key, now).map(|h| h.found(now))
     }
 
+    /// What memory holds for `key` (fresh, or within the time kept past its TTL) as the codec's
+    /// text with its times in milliseconds: stored, fresh until, kept until ([`NEVER_MS`]:
+    /// never). Counts nothing, leaves recency alone. For a persistent tier outside the cache.
+    pub fn held_text(&self, key: &str) -> Option<(String, u64, u64, u64)> {
+        let now = self.now();
+        let m = self.memory.borrow();
+        let h = m.peek(key, now)?;
+        let kept = match m.ttl_ms(key, now)? {
+            Some(left) => now.saturating_add(left),
+            None => NEVER_MS,
+        };
+        let text = self.codec.encode(&h.value).ok()?;
+        Some((text, h.stored_at, h.fresh_until, kept))
+    }
+
+    /// Holds the value of `text` (through the codec) in memory for `key` with the times
+    /// [`TieredCache::held_text`] gave, counting nothing; false when it is past them, cannot
+    /// be decoded or does not fit.
+    pub fn hold_text(
+        &self,
+        key: &str,
+        text: &str,
+        stored_at: u64,
+        fresh_until: u64,
+        kept_until: u64,
+    ) -> bool {
+        let now = self.now();
+        if self.check_open().is_err() || self.check_key(key).is_err() || now >= kept_until {
+            return false;
+        }
+        let Ok(value) = self.codec.decode(text) else {
+            return false;
+        };
+        let mut m = self.memory();
+        let size = if m.core().needs_sizes() {
+            text.len() as u64
+        } else {
+            0
+        };
+        let held = Held {
+            value,
+            stored_at,
+            fresh_until,
+            near_until: 0,
+            stamp: None,
+        };
+        let ttl = (kept_until != NEVER_MS).then(|| kept_until - now);
+        m.insert(key, held, size, ttl, now).is_ok()
+    }
+
+    /// Drops `key` from memory alone (another instance sharing a persistent tier replaced or
+    /// removed it), counting nothing.
+    pub fn forget(&self, key: &str) {
+        let now = self.now();
+        self.explicit.set(RemoveCause::Deleted);
+        if let Ok(mut m) = self.memory.try_borrow_mut() {
+            m.remove(key, now);
+        }
+    }
+
+    /// Drops every key matching the Redis glob `pattern` from memory alone, counting nothing.
+    pub fn forget_matching(&self, pattern: &str) -> Result<usize> {
+        crate::glob::validate(pattern)?;
+        let now = self.now();
+        self.explicit.set(RemoveCause::Invalidated);
+        Ok(self.memory().remove_matching(pattern, now))
+    }
+
+    /// The glob pattern a [`Removal`] of `arg` removes (under the current version).
+    pub fn removal_pattern(&self, kind: Removal, arg: &str) -> Result<String> {
+        self.memory.borrow().core().removal_pattern(kind, arg)
+    }
+
     /// Counts a failure in `errors` (Upstash failing, a background refresh that failed, ...).
     pub fn count_error(&self) {
         self.memory().counters_mut().errors += 1;
@@ -642,6 +715,9 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
                 self.recovered();
                 let since = fetched.since.clone();
                 let found = self.absorb(shared, key, policy, fetched, now)?;
+                if found.as_ref().is_some_and(|f| f.stale_ms.is_none()) {
+                    self.memory().counters_mut().shared_hits += 1;
+                }
                 answer(found, None, since)
             }
             Err(e) => {

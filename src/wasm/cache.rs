@@ -20,6 +20,7 @@ use super::value::{
     GET_OR_SET_OPTIONS, SET_OPTIONS,
 };
 use crate::cache::{warm_plan, Removal, WarmItem, WarmOutcome, WarmReport};
+use crate::clock::NEVER_MS;
 use crate::error::Error;
 
 /// Default number of generators a warm run keeps going at once.
@@ -331,6 +332,92 @@ impl Cache {
     #[wasm_bindgen(js_name = __countError, skip_typescript)]
     pub fn count_error(&self) {
         self.state.cache.count_error();
+    }
+
+    // The hooks of the browser entries' persistent tier (`pkg-template/persist.js`).
+
+    /// What memory holds for `key`: `{ text, storedAt, freshUntil, keepUntil }` (the codec's
+    /// text, epoch milliseconds; `Infinity`: never), or `undefined`.
+    #[wasm_bindgen(js_name = __persistEntry, skip_typescript)]
+    pub fn persist_entry(&self, key: &str) -> JsValue {
+        let Some((text, stored, fresh, kept)) = self.state.cache.held_text(key) else {
+            return JsValue::UNDEFINED;
+        };
+        let time = |ms: u64| {
+            if ms == NEVER_MS {
+                f64::INFINITY
+            } else {
+                ms as f64
+            }
+        };
+        let o = Object::new();
+        put(&o, "text", text);
+        put(&o, "storedAt", stored as f64);
+        put(&o, "freshUntil", time(fresh));
+        put(&o, "keepUntil", time(kept));
+        o.into()
+    }
+
+    /// Holds a persisted value in memory with its times (as `__persistEntry` gave them).
+    #[wasm_bindgen(js_name = __persistHold, skip_typescript)]
+    pub fn persist_hold(
+        &self,
+        key: &str,
+        text: &str,
+        stored_at: f64,
+        fresh_until: f64,
+        keep_until: f64,
+    ) -> bool {
+        let ms = |t: f64| {
+            if t.is_finite() && t >= 0.0 {
+                t as u64
+            } else {
+                NEVER_MS
+            }
+        };
+        let held =
+            self.state
+                .cache
+                .hold_text(key, text, ms(stored_at), ms(fresh_until), ms(keep_until));
+        self.state.report_removals();
+        held
+    }
+
+    /// Drops `key` from memory alone (another tab replaced or removed it).
+    #[wasm_bindgen(js_name = __persistForgetKey, skip_typescript)]
+    pub fn persist_forget_key(&self, key: &str) {
+        self.state.cache.forget(key);
+        self.state.report_removals();
+    }
+
+    /// Drops the keys matching a Redis glob from memory alone.
+    #[wasm_bindgen(js_name = __persistForgetPattern, skip_typescript)]
+    pub fn persist_forget_pattern(&self, pattern: &str) -> JsResult<u32> {
+        let n = js(self.state.cache.forget_matching(pattern))?;
+        self.state.report_removals();
+        Ok(n as u32)
+    }
+
+    /// The glob pattern a removal (`0` pattern, `1` namespace, `2` version, `3` version
+    /// switch) of `arg` removes; throws for a bad `arg`, as the removal would.
+    #[wasm_bindgen(js_name = __persistPattern, skip_typescript)]
+    pub fn persist_pattern(&self, kind: u32, arg: JsValue) -> JsResult<String> {
+        let kind = match kind {
+            0 => Removal::Pattern,
+            1 => Removal::Namespace,
+            2 => Removal::Version,
+            _ => Removal::SwitchVersion,
+        };
+        let arg = removal_arg(kind, &arg)?;
+        js(self.state.cache.removal_pattern(kind, &arg))
+    }
+
+    /// Which of `keys` the Redis glob `pattern` matches (the matcher of every tier).
+    #[wasm_bindgen(js_name = __persistMatches, skip_typescript)]
+    pub fn persist_matches(&self, pattern: &str, keys: Vec<String>) -> Vec<u8> {
+        keys.iter()
+            .map(|k| u8::from(crate::glob::matches(pattern.as_bytes(), k.as_bytes())))
+            .collect()
     }
 
     /// Stops the cleanup timer and drops the memory tier; later operations reject with

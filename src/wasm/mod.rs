@@ -98,6 +98,12 @@ export interface CacheOptions extends MemoryCacheOptions {
    * else 10 s; `{ ttl }` says how long. Default off; also per call.
    */
   lock?: boolean | { ttl?: Duration };
+  /**
+   * Browsers only: keep entries in IndexedDB across reloads and share them with the origin's
+   * other tabs (`true`: database "cachette", at most 50 MiB). Refused where IndexedDB does not
+   * exist (Node.js, workerd).
+   */
+  persist?: boolean | { name?: string; maxBytes?: number };
 }
 
 /** Options of `set` and `store`. */
@@ -156,6 +162,12 @@ export interface CacheStats {
   backend: "memory" | "upstash";
   version: string;
   hits: number;
+  /** Of `hits`, those memory answered (for a `persist` cache: without IndexedDB). */
+  memoryHits: number;
+  /** Of `hits`, those Upstash answered. */
+  sharedHits: number;
+  /** Of `hits`, those IndexedDB answered (`persist` only). */
+  persistentHits?: number;
   misses: number;
   hitRatePercent: number;
   totalRequests: number;
@@ -172,6 +184,21 @@ export interface CacheStats {
   memoryUsedBytes: number;
   cleanupTimerActive: boolean;
   fallbackActive: boolean;
+  /** The persistent tier (`persist` only). */
+  persistent?: {
+    /** The database's name (`persist.name`). */
+    name: string;
+    entries: number;
+    bytes: number;
+    maxBytes: number;
+    /** Entries removed by least recent use to keep within `maxBytes` (or after a full disk). */
+    evictions: number;
+    writes: number;
+    /** Writes waiting for the disk. */
+    queued: number;
+    /** IndexedDB failed (full, blocked or missing): the cache serves from memory only. */
+    degraded: boolean;
+  };
   /** Shared-tier figures (from Upstash INFO), and the HTTP requests this cache has sent. */
   upstash?: {
     keyspaceHits: number;

@@ -307,6 +307,28 @@ pub(crate) fn duration_value(v: &JsValue) -> Option<f64> {
     v.as_f64().or_else(|| parse_duration(&v.as_string()?))
 }
 
+/// The runtime's name for messages: `"Node.js"`, `"workerd"` or `"this runtime"`.
+#[cfg(feature = "shared")]
+fn runtime_name() -> &'static str {
+    let global = js_sys::global();
+    let get = |o: &JsValue, name: &str| Reflect::get(o, &JsValue::from_str(name)).ok();
+    let node = get(&global, "process")
+        .and_then(|p| get(&p, "versions"))
+        .and_then(|v| get(&v, "node"))
+        .is_some_and(|n| n.is_string());
+    let agent = get(&global, "navigator")
+        .and_then(|n| get(&n, "userAgent"))
+        .and_then(|a| a.as_string())
+        .unwrap_or_default();
+    if node {
+        "Node.js"
+    } else if agent.starts_with("Cloudflare-Workers") {
+        "workerd"
+    } else {
+        "this runtime"
+    }
+}
+
 /// Cache options as read from JavaScript.
 pub(crate) struct JsOptions {
     pub(crate) core: Options,
@@ -358,6 +380,7 @@ const CACHE_OPTIONS: &[&str] = &[
     "invalidation",
     "generationCheck",
     "lock",
+    "persist",
 ];
 
 /// Reads `options.upstash` (`{ url, token, timeout, timeoutMs, retries }`).
@@ -466,6 +489,17 @@ fn parse_cache_options(v: &JsValue, class: &'static str, shared: bool) -> JsResu
     }
     if let Some(lock) = bag.lock("lock")? {
         o.lock = lock;
+    }
+    // The browser entries take `persist` before the options reach here.
+    #[cfg(feature = "shared")]
+    if bag
+        .value("persist")?
+        .is_some_and(|v| v.as_bool() != Some(false))
+    {
+        return Err(bad_options(format!(
+            "persist needs IndexedDB, which browsers have and {} has not",
+            runtime_name()
+        )));
     }
     if let Some(u) = bag.value("upstash")? {
         o.upstash = Some(upstash_options(&u)?);

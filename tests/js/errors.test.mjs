@@ -402,3 +402,18 @@ describe("errors outside a cache", () => {
     assert.equal(e.cause, 1);
   });
 });
+
+describe("persist outside browsers", () => {
+  test("Node.js refuses persist with INVALID_OPTIONS naming the runtime; persist: false is no persistence", () => {
+    for (const persist of [true, { name: "x" }, { maxBytes: 1 }]) {
+      const e = throwsCode(assert, () => new Cache({ persist }), "INVALID_OPTIONS");
+      assert.match(e.message, /IndexedDB/);
+      assert.match(e.message, /Node\.js/);
+    }
+    const c = new Cache({ persist: false, cleanupInterval: 0 });
+    assert.equal(c.version, "v1");
+    c.shutdown();
+    // MemoryCache has no persistent tier at all.
+    throwsCode(assert, () => new MemoryCache({ persist: true }), "INVALID_OPTIONS");
+  });
+});

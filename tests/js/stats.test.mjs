@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Cache, MemoryCache, sleep } from "./package.mjs";
 
 const FIELDS = [
-  "backend", "version", "hits", "misses", "hitRatePercent", "totalRequests", "sets", "deletes",
+  "backend", "version", "hits", "memoryHits", "sharedHits", "misses", "hitRatePercent", "totalRequests", "sets", "deletes",
   "invalidations", "evictions", "expirations", "errors", "avgLatencyMs", "p99LatencyMs", "keys",
   "maxEntries", "memoryUsedBytes", "cleanupTimerActive", "fallbackActive",
 ];
@@ -21,7 +21,7 @@ for (const [name, Class] of Object.entries({ MemoryCache, Cache })) {
       assert.deepEqual(
         { ...s, avgLatencyMs: 0, p99LatencyMs: 0 },
         {
-          backend: "memory", version: "v9", hits: 0, misses: 0, hitRatePercent: 0, totalRequests: 0,
+          backend: "memory", version: "v9", hits: 0, memoryHits: 0, sharedHits: 0, misses: 0, hitRatePercent: 0, totalRequests: 0,
           sets: 0, deletes: 0, invalidations: 0, evictions: 0, expirations: 0, errors: 0,
           avgLatencyMs: 0, p99LatencyMs: 0, keys: 0, maxEntries: 7, memoryUsedBytes: 0,
           cleanupTimerActive: false, fallbackActive: false,

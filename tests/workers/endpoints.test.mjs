@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { ADMIN_TOKEN, WORKERS, bearer, freshTopic, secrets, startUpstash, startWorker, subtopicsPath } from "./helpers.mjs";
 
 const STATS_FIELDS = [
-  "backend", "version", "hits", "misses", "hitRatePercent", "totalRequests", "sets", "deletes",
+  "backend", "version", "hits", "memoryHits", "sharedHits", "misses", "hitRatePercent", "totalRequests", "sets", "deletes",
   "invalidations", "evictions", "expirations", "errors", "avgLatencyMs", "p99LatencyMs", "keys",
   "maxEntries", "memoryUsedBytes", "cleanupTimerActive", "fallbackActive", "upstash",
 ].sort();

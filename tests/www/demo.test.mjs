@@ -263,6 +263,38 @@ test("invalidating the namespace makes the next Generate a miss", async () => {
   });
 });
 
+test("Keep answers in this browser: a reload keeps them, tabs share invalidations and generations", async () => {
+  await withDemo(async ({ page }) => {
+    const toggle = page.getByTestId("persist-toggle");
+    await toggle.check();
+    await waitText(page, "persist-result", "Answers are kept in this browser: reload, or open this page in another tab.");
+    assert.equal((await generate(page, "Compilers")).outcome, "miss");
+    // A reload: the switch is still on and the answer comes from IndexedDB.
+    await page.reload();
+    await page.waitForSelector("body[data-ready=true]", { timeout: 15_000 });
+    assert.equal(await toggle.isChecked(), true);
+    assert.equal((await generate(page, "Compilers")).outcome, "hit");
+
+    // A second tab of the page.
+    const other = await page.context().newPage();
+    const otherProblems = [];
+    other.on("pageerror", (e) => otherProblems.push(String(e)));
+    await other.goto(page.url());
+    await other.waitForSelector("body[data-ready=true]", { timeout: 15_000 });
+    assert.equal((await generate(other, "Compilers")).outcome, "hit", "the other tab reads the kept answer");
+    // An invalidation in the first tab shows in the second, whose next ask is a miss.
+    await page.getByTestId("invalidate").click();
+    await waitText(page, "invalidate-result", "Invalidated namespace “subtopics”: 1 key deleted.");
+    await waitText(other, "persist-result", "Another tab removed v1:subtopics:*.");
+    assert.equal((await generate(other, "Compilers")).outcome, "miss");
+    // The same new topic asked in both tabs at once: generated once, the other tab joins.
+    const both = await Promise.all([generate(page, "Type systems"), generate(other, "Type systems")]);
+    assert.deepEqual(both.map((b) => b.outcome).sort(), ["joined", "miss"]);
+    assert.deepEqual(otherProblems, []);
+    await other.close();
+  });
+});
+
 test("warming fills the progress bar and accounts for every popular topic", async () => {
   await withDemo(async ({ page }) => {
     const topics = await page.getByTestId("popular-topics").getByRole("button").allTextContents();
