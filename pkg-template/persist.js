@@ -65,9 +65,11 @@ export class Persistence {
     this.flushing = null;
     this.scheduled = false;
     this.degraded = null;
-    this.entries = 0;
     this.bytes = 0;
+    /** Key → stored size of what the disk holds, as this tab knows it. */
     this.sizes = new Map();
+    /** Counted up by every removal (here or in another tab): a disk read that a removal overtook is not used. */
+    this.removals = 0;
     this.stats = { hits: 0, writes: 0, evictions: 0, loads: 0 };
     this.closed = false;
     this.db = this.#open();
@@ -78,13 +80,14 @@ export class Persistence {
   }
 
   async #open() {
+    let db = null;
     try {
       const request = indexedDB.open(`cachette:${this.name}`, 1);
       request.onupgradeneeded = () => {
         const store = request.result.createObjectStore(STORE, { keyPath: "key" });
         store.createIndex("lastAccess", "lastAccess");
       };
-      const db = await new Promise((resolve, reject) => {
+      db = await new Promise((resolve, reject) => {
         request.onsuccess = () => resolve(request.result);
         request.onerror = () => reject(request.error);
         request.onblocked = () => reject(new Error("the database is blocked by another version open in another tab"));
@@ -93,24 +96,29 @@ export class Persistence {
         db.close();
         this.#degrade("another tab opened a newer version of the database");
       };
-      // The totals the byte bound is kept by.
-      const tx = db.transaction(STORE, "readonly");
-      const store = tx.objectStore(STORE);
-      const [keys, records] = await Promise.all([promised(store.getAllKeys()), promised(store.getAll())]);
+      // The sizes the byte bound is kept by.
+      const records = await promised(db.transaction(STORE, "readonly").objectStore(STORE).getAll());
       this.sizes = new Map(records.map((r) => [r.key, r.size]));
-      this.entries = keys.length;
       this.bytes = records.reduce((n, r) => n + r.size, 0);
       return db;
     } catch (e) {
+      db?.close();
       this.#degrade(`IndexedDB cannot be opened: ${e?.message ?? e}`);
       return null;
     }
   }
 
+  /** Memory only from now on; every write waiting for the disk is dropped (and settled). */
   #degrade(reason) {
     if (this.degraded) return;
     this.degraded = reason;
+    const dropped = this.queue;
     this.queue = [];
+    for (const op of dropped) op.done?.(0);
+  }
+
+  get entries() {
+    return this.sizes.size;
   }
 
   /** Memory-tier reads of the wasm side. */
@@ -120,20 +128,27 @@ export class Persistence {
 
   /**
    * Brings `key` from IndexedDB into memory when memory has nothing for it; resolves to
-   * "fresh", "stale" (within the time kept past its TTL) or null.
+   * "fresh", "stale" (within the time kept past its TTL) or null. A removal made meanwhile (in
+   * this tab or another) makes the read void.
    */
   async load(key) {
-    if (this.degraded || this.#held(key) !== undefined) return null;
-    // The disk first catches up with this tab (a delete still queued must not be read back).
-    if (this.queue.length) await this.flush();
-    await this.#flushed();
-    const db = await this.db;
-    if (!db) return null;
     let record;
-    try {
-      record = await promised(db.transaction(STORE, "readonly").objectStore(STORE).get(key));
-    } catch {
-      return null;
+    for (let attempt = 0; ; attempt++) {
+      if (this.degraded || this.closed || this.#held(key) !== undefined) return null;
+      const removals = this.removals;
+      // The disk first catches up with this tab (a delete still queued must not be read back).
+      if (this.queue.length) await this.flush();
+      await this.#flushed();
+      const db = await this.db;
+      if (!db || this.degraded) return null;
+      try {
+        record = await promised(db.transaction(STORE, "readonly").objectStore(STORE).get(key));
+      } catch {
+        return null;
+      }
+      if (this.removals === removals) break;
+      // Removed or replaced meanwhile, here or in another tab: read again.
+      if (attempt === 3) return null;
     }
     const now = Date.now();
     if (!record || now >= record.keepUntil) return null;
@@ -144,11 +159,11 @@ export class Persistence {
     return now < record.freshUntil ? "fresh" : "stale";
   }
 
-  /** Persists what memory holds for `key` now (after a write). */
+  /** Persists what memory holds for `key` now (after a write); nothing held: the disk's goes too. */
   put(key) {
-    if (this.degraded) return;
+    if (this.degraded || this.closed) return;
     const e = this.#held(key);
-    if (e === undefined) return;
+    if (e === undefined) return this.remove(key);
     const size = e.text.length * 2 + key.length * 2 + 64;
     this.#enqueue({
       op: "put",
@@ -157,17 +172,20 @@ export class Persistence {
   }
 
   remove(key) {
-    if (!this.degraded) this.#enqueue({ op: "delete", key });
+    this.removals++;
+    if (!this.degraded && !this.closed) this.#enqueue({ op: "delete", key });
   }
 
   /** Removes every key matching the Redis glob `pattern`; resolves to how many went. */
   removeMatching(pattern) {
-    if (this.degraded) return Promise.resolve(0);
+    this.removals++;
+    if (this.degraded || this.closed) return Promise.resolve(0);
     return new Promise((resolve) => this.#enqueue({ op: "pattern", pattern, done: resolve }));
   }
 
   clear() {
-    if (!this.degraded) this.#enqueue({ op: "clear" });
+    this.removals++;
+    if (!this.degraded && !this.closed) this.#enqueue({ op: "clear" });
   }
 
   #enqueue(op) {
@@ -190,26 +208,33 @@ export class Persistence {
     while (this.flushing) await this.flushing;
   }
 
-  /** Writes the queue to IndexedDB in one transaction, in order. */
+  /** Writes the queue to IndexedDB in one transaction, in order; never rejects. */
   flush() {
     if (this.flushing) return this.flushing.then(() => (this.queue.length ? this.flush() : undefined));
     if (this.queue.length === 0 || this.degraded) return Promise.resolve();
     const batch = this.queue;
     this.queue = [];
-    this.flushing = this.#write(batch).finally(() => {
-      this.flushing = null;
-    });
+    this.flushing = this.#write(batch)
+      .catch((e) => this.#degrade(`IndexedDB failed: ${e?.message ?? e}; answers are kept in memory only`))
+      .finally(() => {
+        for (const op of batch) op.done?.(0); // those not settled with their count
+        this.flushing = null;
+      });
     return this.flushing;
   }
 
   async #write(batch) {
     const db = await this.db;
-    if (!db) return;
+    if (!db || this.degraded) return;
     for (let attempt = 0; ; attempt++) {
       try {
         const outcome = await this.#transaction(db, batch);
-        this.#announce(outcome.messages);
-        for (const op of batch) op.done?.(outcome.removed.get(op) ?? 0);
+        this.#settle(outcome);
+        for (const op of batch) {
+          const done = op.done;
+          op.done = undefined;
+          done?.(outcome.removed.get(op) ?? 0);
+        }
         return;
       } catch (e) {
         if (isQuota(e) && attempt === 0) {
@@ -222,63 +247,87 @@ export class Persistence {
             ? `IndexedDB is full (${e.name}): answers are kept in memory only`
             : `IndexedDB failed: ${e?.message ?? e}; answers are kept in memory only`,
         );
-        for (const op of batch) op.done?.(0);
         return;
       }
     }
   }
 
+  /** Applies a committed transaction's changes to what this tab knows of the disk. */
+  #settle({ changes, writes, evictions, messages }) {
+    for (const [key, size] of changes) {
+      if (key === null) {
+        this.sizes.clear();
+      } else if (size === null) {
+        this.sizes.delete(key);
+      } else {
+        this.sizes.set(key, size);
+      }
+    }
+    this.bytes = 0;
+    for (const size of this.sizes.values()) this.bytes += size;
+    this.stats.writes += writes;
+    this.stats.evictions += evictions;
+    this.#announce(messages);
+  }
+
+  /**
+   * One readwrite transaction of `batch`: resolves with what changed (`[key, size | null]`, a
+   * `null` key for a clear), to be applied once committed. Pattern removals match the keys the
+   * store holds, whoever wrote them.
+   */
   #transaction(db, batch) {
     return new Promise((resolve, reject) => {
       const tx = db.transaction(STORE, "readwrite");
       const store = tx.objectStore(STORE);
+      // What the disk holds as this transaction goes, for the byte bound.
       const sizes = new Map(this.sizes);
       let bytes = this.bytes;
+      const changes = [];
       const removed = new Map();
       const messages = [];
-      const forget = (key) => {
+      let writes = 0;
+      let evictions = 0;
+      const gone = (key) => {
         if (sizes.has(key)) {
           bytes -= sizes.get(key);
           sizes.delete(key);
         }
+        changes.push([key, null]);
       };
-      tx.oncomplete = () => {
-        this.sizes = sizes;
-        this.bytes = bytes;
-        this.entries = sizes.size;
-        resolve({ removed, messages });
-      };
+      tx.oncomplete = () => resolve({ changes, removed, messages, writes, evictions });
       tx.onabort = () => reject(tx.error ?? new Error("the IndexedDB transaction was aborted"));
-      tx.onerror = (e) => e.preventDefault();
       const run = async () => {
         for (const op of batch) {
           if (op.op === "put") {
-            forget(op.record.key);
+            const { key, size } = op.record;
+            if (sizes.has(key)) bytes -= sizes.get(key);
             store.put(op.record);
-            sizes.set(op.record.key, op.record.size);
-            bytes += op.record.size;
-            this.stats.writes++;
-            messages.push({ type: "put", key: op.record.key, size: op.record.size });
+            sizes.set(key, size);
+            bytes += size;
+            changes.push([key, size]);
+            writes++;
+            messages.push({ type: "put", key, size });
           } else if (op.op === "touch") {
             const r = await promised(store.get(op.key));
             if (r) store.put({ ...r, lastAccess: op.at });
           } else if (op.op === "delete") {
-            forget(op.key);
             store.delete(op.key);
+            gone(op.key);
             messages.push({ type: "delete", key: op.key });
           } else if (op.op === "clear") {
+            store.clear();
             sizes.clear();
             bytes = 0;
-            store.clear();
+            changes.push([null, null]);
             messages.push({ type: "clear" });
           } else if (op.op === "pattern") {
-            const keys = [...sizes.keys()];
+            const keys = await promised(store.getAllKeys());
             const hit = keys.length ? this.cache.__persistMatches(op.pattern, keys) : [];
             let n = 0;
             keys.forEach((k, i) => {
               if (hit[i]) {
-                forget(k);
                 store.delete(k);
+                gone(k);
                 n++;
               }
             });
@@ -288,21 +337,20 @@ export class Persistence {
         }
         // The byte bound: least recently used first.
         if (bytes > this.maxBytes) {
-          let cursor = await promised(store.index("lastAccess").openCursor());
-          while (cursor && bytes > this.maxBytes) {
-            const k = cursor.primaryKey;
-            if (sizes.has(k)) {
-              forget(k);
+          const request = store.index("lastAccess").openCursor();
+          await new Promise((done, fail) => {
+            request.onerror = () => fail(request.error);
+            request.onsuccess = () => {
+              const cursor = request.result;
+              if (!cursor || bytes <= this.maxBytes) return done();
+              const k = cursor.primaryKey;
               cursor.delete();
-              this.stats.evictions++;
-              messages.push({ type: "delete", key: k });
-            }
-            cursor.continue();
-            cursor = await new Promise((res, rej) => {
-              cursor.request.onsuccess = () => res(cursor.request.result);
-              cursor.request.onerror = () => rej(cursor.request.error);
-            });
-          }
+              gone(k);
+              evictions++;
+              messages.push({ type: "evict", key: k });
+              cursor.continue();
+            };
+          });
         }
       };
       run().catch((e) => {
@@ -314,29 +362,29 @@ export class Persistence {
     });
   }
 
-  /** Frees at least `need` bytes by least recent use (after a quota failure). */
+  /** Frees at least `need` bytes by least recent use (after a quota failure); never rejects. */
   async #evict(db, need) {
-    const tx = db.transaction(STORE, "readwrite");
-    const store = tx.objectStore(STORE);
-    let freed = 0;
-    const done = new Promise((resolve) => {
-      tx.oncomplete = resolve;
-      tx.onabort = resolve;
-    });
-    const request = store.index("lastAccess").openCursor();
-    request.onsuccess = () => {
-      const cursor = request.result;
-      if (!cursor || freed >= need) return;
-      const size = this.sizes.get(cursor.primaryKey) ?? 0;
-      freed += size;
-      this.bytes -= size;
-      this.sizes.delete(cursor.primaryKey);
-      this.stats.evictions++;
-      cursor.delete();
-      cursor.continue();
-    };
-    await done;
-    this.entries = this.sizes.size;
+    try {
+      const tx = db.transaction(STORE, "readwrite");
+      const request = tx.objectStore(STORE).index("lastAccess").openCursor();
+      const changes = [];
+      const messages = [];
+      let freed = 0;
+      request.onsuccess = () => {
+        const cursor = request.result;
+        if (!cursor || freed >= need) return;
+        freed += this.sizes.get(cursor.primaryKey) ?? 0;
+        changes.push([cursor.primaryKey, null]);
+        messages.push({ type: "evict", key: cursor.primaryKey });
+        cursor.delete();
+        cursor.continue();
+      };
+      await new Promise((resolve, reject) => {
+        tx.oncomplete = resolve;
+        tx.onabort = () => reject(tx.error);
+      });
+      this.#settle({ changes, writes: 0, evictions: changes.length, messages });
+    } catch {}
   }
 
   #announce(messages) {
@@ -348,38 +396,47 @@ export class Persistence {
 
   /**
    * Another tab wrote or removed: drop what this tab's memory holds for it (the next read
-   * finds the disk's), and keep the disk's totals this tab counts by.
+   * finds the disk's), drop this tab's queued writes it removed (they are older), and keep
+   * the disk's sizes in step. An eviction only changes the disk.
    */
   #receive(data) {
     if (data?.from !== "cachette" || !Array.isArray(data.messages)) return;
-    const drop = (key) => {
-      if (this.sizes.has(key)) {
-        this.bytes -= this.sizes.get(key);
-        this.sizes.delete(key);
-      }
+    const unqueue = (removed) => {
+      this.queue = this.queue.filter((op) => op.op !== "put" || !removed(op.record.key));
     };
     for (const m of data.messages) {
       try {
-        if (m.type === "put" || m.type === "delete") {
+        if (m.type === "put") {
+          this.removals++;
           this.cache.__persistForgetKey(m.key);
-          drop(m.key);
-          if (m.type === "put" && Number.isSafeInteger(m.size)) {
-            this.sizes.set(m.key, m.size);
-            this.bytes += m.size;
+          if (Number.isSafeInteger(m.size)) this.sizes.set(m.key, m.size);
+        } else if (m.type === "delete" || m.type === "evict") {
+          this.sizes.delete(m.key);
+          if (m.type === "delete") {
+            this.removals++;
+            this.cache.__persistForgetKey(m.key);
+            unqueue((k) => k === m.key);
           }
         } else if (m.type === "pattern") {
+          this.removals++;
           this.cache.__persistForgetPattern(m.pattern);
-          const keys = [...this.sizes.keys()];
-          const hit = keys.length ? this.cache.__persistMatches(m.pattern, keys) : [];
-          keys.forEach((k, i) => hit[i] && drop(k));
+          const matches = (keys) => (keys.length ? this.cache.__persistMatches(m.pattern, keys) : []);
+          const known = [...this.sizes.keys()];
+          matches(known).forEach((hit, i) => hit && this.sizes.delete(known[i]));
+          const queued = this.queue.filter((op) => op.op === "put").map((op) => op.record.key);
+          const hits = matches(queued);
+          const drop = new Set(queued.filter((_, i) => hits[i]));
+          unqueue((k) => drop.has(k));
         } else if (m.type === "clear") {
+          this.removals++;
           this.cache.__persistForgetPattern("*");
           this.sizes.clear();
-          this.bytes = 0;
+          unqueue(() => true);
         }
       } catch {}
     }
-    this.entries = this.sizes.size;
+    this.bytes = 0;
+    for (const size of this.sizes.values()) this.bytes += size;
   }
 
   /** What stats() reports of this tier. */
@@ -398,9 +455,9 @@ export class Persistence {
 
   async close() {
     if (this.closed) return;
-    this.closed = true;
     globalThis.removeEventListener?.("pagehide", this.onPageHide);
     await this.flush();
+    this.closed = true;
     this.channel?.close();
     (await this.db)?.close();
   }
@@ -416,6 +473,7 @@ const lockName = (name, key) => `cachette:${name}:${key}`;
 export function withPersistence(Base) {
   class Cache extends Base {
     #p = null;
+    #waitUntil = undefined;
 
     constructor(options) {
       const persist = options !== null && typeof options === "object" ? persistOptions(options.persist) : null;
@@ -424,6 +482,7 @@ export function withPersistence(Base) {
         return;
       }
       super(withoutPersist(options));
+      this.#waitUntil = options.waitUntil;
       this.#p = new Persistence(this, persist);
     }
 
@@ -432,12 +491,20 @@ export function withPersistence(Base) {
       return this.#p ? this.#p.load(key) : null;
     }
 
-    /** A read: a fresh value IndexedDB gave counts as a persistent hit. */
+    /**
+     * A read: a fresh value IndexedDB gave counts as a persistent hit (unless Upstash answered
+     * the read after all: with `upstash`, a persisted value is trusted for `localTtl` only).
+     */
     async #read(key, read) {
       const loaded = await this.#ready(key);
+      const shared = this.__persistSharedHits();
       const value = await read();
-      if (loaded === "fresh" && value !== undefined) this.#p.stats.hits++;
+      this.#count(loaded, value !== undefined, shared);
       return value;
+    }
+
+    #count(loaded, hit, shared) {
+      if (loaded === "fresh" && hit && this.__persistSharedHits() === shared) this.#p.stats.hits++;
     }
 
     async get(key) {
@@ -474,10 +541,12 @@ export function withPersistence(Base) {
     }
 
     async delete(key) {
-      if (typeof key === "string") await this.#ready(key);
-      const r = await super.delete(key);
-      this.#p?.remove(key);
-      return r;
+      if (typeof key === "string") {
+        await this.#ready(key);
+        // Queued before memory lets go of it, so that no read brings it back from the disk.
+        this.#p?.remove(key);
+      }
+      return super.delete(key);
     }
 
     async getOrSet(namespace, data, generator, options) {
@@ -489,6 +558,8 @@ export function withPersistence(Base) {
       if (!p) return super.getOrSetEntry(namespace, data, generator, options);
       const key = this.key(namespace, data);
       const loaded = await p.load(key);
+      const shared = this.__persistSharedHits();
+      options = this.#refreshPersisted(key, options);
       const locks = globalThis.navigator?.locks;
       let entry;
       if (loaded === "fresh" || !locks || p.degraded) {
@@ -506,8 +577,26 @@ export function withPersistence(Base) {
           });
         });
       }
-      if (loaded === "fresh" && entry.status === "hit") p.stats.hits++;
+      this.#count(loaded, entry.status === "hit", shared);
       return entry;
+    }
+
+    /**
+     * `options` with a `waitUntil` that persists the key once a background refresh (a stale
+     * value served while one refresh runs) has stored its value; the caller's own `waitUntil`
+     * (or the cache's) still gets the refresh.
+     */
+    #refreshPersisted(key, options) {
+      if (options !== undefined && (options === null || typeof options !== "object")) return options;
+      const theirs = options?.waitUntil ?? this.#waitUntil;
+      if (theirs !== undefined && typeof theirs !== "function") return options;
+      return {
+        ...options,
+        waitUntil: (refresh) => {
+          refresh.then(() => this.#p?.put(key));
+          theirs?.(refresh);
+        },
+      };
     }
 
     async #generate(namespace, data, generator, options, key) {
@@ -524,9 +613,10 @@ export function withPersistence(Base) {
       const p = this.#p;
       if (!p) return run();
       const pattern = this.__persistPattern(kind, arg);
+      // Queued before memory lets go, so that no read brings a removed value back from disk.
+      const persisted = p.removeMatching(pattern);
       const n = await run();
-      const persisted = await p.removeMatching(pattern);
-      return Math.max(n, persisted);
+      return Math.max(n, await persisted);
     }
 
     deletePattern(pattern) {
@@ -545,17 +635,34 @@ export function withPersistence(Base) {
       return this.#removeAll(SWITCH_VERSION, version, () => super.updateVersion(version));
     }
 
-    clear() {
-      const r = super.clear();
+    async clear() {
       this.#p?.clear();
-      return r;
+      await super.clear();
     }
 
     async warm(generators, options = {}) {
       const p = this.#p;
-      if (!p || options === null || typeof options !== "object") return super.warm(generators, options);
-      const onProgress = options.onProgress;
-      return super.warm(generators, {
+      const onProgress = options?.onProgress;
+      const plain = generators === null || typeof generators !== "object" || Array.isArray(generators);
+      if (!p || plain || options === null || typeof options !== "object" || (onProgress !== undefined && typeof onProgress !== "function")) {
+        return super.warm(generators, options);
+      }
+      // A topic IndexedDB holds fresh is read from there rather than generated again.
+      const fromDisk = {};
+      for (const [namespace, generate] of Object.entries(generators)) {
+        fromDisk[namespace] =
+          typeof generate !== "function"
+            ? generate
+            : async (topic) => {
+                const key = this.key(namespace, { topic });
+                if ((await p.load(key)) === "fresh") {
+                  const value = await super.get(key);
+                  if (value !== undefined) return value;
+                }
+                return generate(topic);
+              };
+      }
+      return super.warm(fromDisk, {
         ...options,
         onProgress: (progress) => {
           if (progress.outcome === "warmed") {

@@ -600,7 +600,9 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
 
     /// Holds the value of `text` (through the codec) in memory for `key` with the times
     /// [`TieredCache::held_text`] gave, counting nothing; false when it is past them, cannot
-    /// be decoded or does not fit.
+    /// be decoded or does not fit. With Upstash it is a near copy for `localTtl` (scan mode;
+    /// in generation mode it has no counters to be checked against, so Upstash is asked), and
+    /// the last good value after that.
     pub fn hold_text(
         &self,
         key: &str,
@@ -622,15 +624,25 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         } else {
             0
         };
+        let near = self.shared.as_ref().map_or(0, |s| s.local_ttl_ms);
         let held = Held {
             value,
             stored_at,
             fresh_until,
-            near_until: 0,
+            near_until: if near > 0 {
+                now.saturating_add(near).min(fresh_until)
+            } else {
+                0
+            },
             stamp: None,
         };
         let ttl = (kept_until != NEVER_MS).then(|| kept_until - now);
         m.insert(key, held, size, ttl, now).is_ok()
+    }
+
+    /// Reads Upstash answered with a fresh value so far.
+    pub fn shared_hits(&self) -> u64 {
+        self.memory().counters_mut().shared_hits
     }
 
     /// Drops `key` from memory alone (another instance sharing a persistent tier replaced or

@@ -383,6 +383,12 @@ impl Cache {
         held
     }
 
+    /// Reads Upstash answered with a fresh value so far (`stats().sharedHits`, synchronously).
+    #[wasm_bindgen(js_name = __persistSharedHits, skip_typescript)]
+    pub fn persist_shared_hits(&self) -> f64 {
+        self.state.cache.shared_hits() as f64
+    }
+
     /// Drops `key` from memory alone (another tab replaced or removed it).
     #[wasm_bindgen(js_name = __persistForgetKey, skip_typescript)]
     pub fn persist_forget_key(&self, key: &str) {

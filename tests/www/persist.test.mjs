@@ -304,6 +304,77 @@ test("persist options are checked", async () => {
   await context.close();
 });
 
+test("a read from disk that an invalidation overtakes is not kept", async () => {
+  const { context, open, problems } = await origin1();
+  const page = await open();
+  await page.evaluate(async () => {
+    const c = new Cache({ persist: true });
+    for (let i = 0; i < 20; i++) await c.set(`v1:race:${i}`, i);
+    await c.shutdown();
+  });
+  await reload(page);
+  const left = await page.evaluate(async () => {
+    const c = new Cache({ persist: true });
+    // Every get reads the disk; the invalidation runs while those reads are under way.
+    const during = await Promise.all([...Array.from({ length: 20 }, (_, i) => c.get(`v1:race:${i}`)), c.invalidateNamespace("race")]);
+    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => c.get(`v1:race:${i}`)));
+    window.debug = JSON.stringify({ during, after, s: (await c.stats()).persistent });
+    return after.filter((v) => v !== undefined).length;
+  });
+  assert.equal(left, 0, `no invalidated value came back from a read under way ${await page.evaluate(() => window.debug)}`);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("a refresh in the background, and warm, go through the disk", async () => {
+  const { context, open, problems } = await origin1();
+  const page = await open();
+  await page.evaluate(async () => {
+    const c = new Cache({ persist: true, ttl: "300ms", grace: "1h", staleWhileRevalidate: true });
+    await c.getOrSet("doc", { id: 1 }, generate("v1"));
+    await new Promise((r) => setTimeout(r, 350));
+    const e = await c.getOrSetEntry("doc", { id: 1 }, generate("v2"));
+    if (e.status !== "stale") throw new Error(`expected stale, got ${e.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+    await c.warm({ topics: generate("warmed") }, { topics: ["A", "B"] });
+    await c.shutdown();
+  });
+  await reload(page);
+  const r = await page.evaluate(async () => {
+    const c = new Cache({ persist: true, ttl: "300ms", grace: "1h", staleWhileRevalidate: true });
+    const e = await c.getOrSetEntry("doc", { id: 1 }, generate("v3"));
+    const w = await c.warm({ topics: generate("warmed again") }, { topics: ["A", "B"] });
+    return { refreshed: [e.value, e.status], warmed: w.warmed, calls, fromDisk: await c.lookup("topics", { topic: "A" }) };
+  });
+  assert.deepEqual(r, { refreshed: ["v2", "hit"], warmed: 2, calls: 0, fromDisk: "warmed" });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("a database that cannot open: memory only, degraded, and nothing waits forever", async () => {
+  const { context, open, problems } = await origin1();
+  const page = await open();
+  const r = await page.evaluate(async () => {
+    const real = indexedDB.open;
+    indexedDB.open = () => {
+      throw new DOMException("The user denied storage.", "SecurityError");
+    };
+    const c = new Cache({ persist: true });
+    const removed = await c.invalidateNamespace("x");
+    await c.set("v1:a:1", "kept");
+    const value = await c.get("v1:a:1");
+    const h = await c.health();
+    indexedDB.open = real;
+    return { removed, value, health: h.status, error: h.error, degraded: (await c.stats()).persistent.degraded, unhandled };
+  });
+  assert.deepEqual(
+    { ...r, error: /cannot be opened/.test(r.error) },
+    { removed: 0, value: "kept", health: "degraded", error: true, degraded: true, unhandled: [] },
+  );
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("the README's browser example: a miss, then after a reload a hit", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
