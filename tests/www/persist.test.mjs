@@ -158,11 +158,13 @@ test("expiry holds across a reload; grace serves the stale answer after one", as
   });
   await reload(page);
   await page.waitForTimeout(400);
+  // What this page stores lasts an hour, so that a slow machine does not expire it mid-test.
   const r = await page.evaluate(async () => {
-    const c = new Cache({ persist: true, ttl: "300ms", grace: "1h", staleWhileRevalidate: true });
+    const c = new Cache({ persist: true, ttl: "1h", grace: "1h", staleWhileRevalidate: true });
     const expired = await c.getOrSetEntry("short", { q: 1 }, generate("generated again"));
-    const stale = await c.getOrSetEntry("graced", { q: 1 }, generate("refreshed"));
-    await new Promise((r) => setTimeout(r, 50));
+    const refreshes = [];
+    const stale = await c.getOrSetEntry("graced", { q: 1 }, generate("refreshed"), { waitUntil: (p) => refreshes.push(p) });
+    await Promise.all(refreshes);
     const fresh = await c.getOrSetEntry("graced", { q: 1 }, generate("not called"));
     return { expired: [expired.value, expired.status], stale: [stale.value, stale.status], fresh: [fresh.value, fresh.status], calls };
   });
@@ -184,9 +186,18 @@ test("two tabs: an invalidation or deletePattern in one reaches the other", asyn
     await c.getOrSet("topics", { t: 1 }, generate("t1"));
     await c.getOrSet("topics", { t: 2 }, generate("t2"));
     await c.getOrSet("other", { t: 3 }, generate("t3"));
-    await c.stats(); // the writes are queued; let them reach the disk
-    await new Promise((r) => setTimeout(r, 50));
+    // The writes are queued: wait until they are on disk.
+    while ((await c.stats()).persistent.writes < 3) await new Promise((r) => setTimeout(r, 20));
   };
+  /** Waits (at most 5 s) until this page's cache no longer has `key`. */
+  const gone = (page, key) =>
+    page.evaluate(async (key) => {
+      for (let i = 0; i < 250; i++) {
+        if ((await c.get(key)) === undefined) return true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    }, key);
   await a.evaluate(setup);
   // b reads what a persisted (and holds it in its memory).
   assert.deepEqual(await b.evaluate(async () => {
@@ -195,15 +206,12 @@ test("two tabs: an invalidation or deletePattern in one reaches the other", asyn
   }), ["t1", "t3", 0]);
   // a invalidates the namespace: b's memory copy goes too, and the disk's.
   assert.equal(await a.evaluate(() => c.invalidateNamespace("topics")), 2);
-  await b.waitForTimeout(100);
+  assert.equal(await gone(b, await b.evaluate(() => c.key("topics", { t: 1 }))), true);
   assert.deepEqual(await b.evaluate(async () => [await c.getOrSetEntry("topics", { t: 1 }, generate("b1 again")).then((e) => e.status), calls]), ["miss", 1]);
   // b deletes by pattern: gone from a and from the disk, for both.
-  await b.evaluate(async () => {
-    await new Promise((r) => setTimeout(r, 50));
-    return c.deletePattern("v1:other:*");
-  });
-  await a.waitForTimeout(100);
-  assert.deepEqual(await a.evaluate(async () => [await c.get(c.key("other", { t: 3 })), (await c.stats()).persistent.entries]), [undefined, 1]);
+  assert.equal(await b.evaluate(() => c.deletePattern("v1:other:*")), 1);
+  assert.equal(await gone(a, await a.evaluate(() => c.key("other", { t: 3 }))), true);
+  assert.deepEqual(await a.evaluate(async () => (await c.stats()).persistent.entries), 1);
   assert.deepEqual(await b.evaluate(async () => (await c.stats()).persistent.entries), 1);
   assert.deepEqual(problems, []);
   await context.close();
@@ -235,17 +243,14 @@ test("persist.maxBytes: least recently used entries go first, counted in stats()
     const c = new Cache({ persist: { name: "small", maxBytes: 6_000 } });
     const text = "x".repeat(1_000); // about 2 KB stored
     for (const k of [1, 2]) await c.set(`v1:lru:${k}`, text);
-    await c.stats();
-    await new Promise((r) => setTimeout(r, 50));
-    // 1 is read (from memory: its last access moves on disk through a reload below).
+    // 1 is read by a cache opened after this one is shut down: its last access moves on disk.
     await c.shutdown();
     const d = new Cache({ persist: { name: "small", maxBytes: 6_000 } });
     await d.get("v1:lru:1");
     await d.set("v1:lru:3", text);
-    await new Promise((r) => setTimeout(r, 100));
+    await d.shutdown(); // writes what is queued
     const s = await d.stats();
     const e = new Cache({ persist: { name: "small", maxBytes: 6_000 } });
-    await new Promise((r) => setTimeout(r, 50));
     return {
       evictions: s.persistent.evictions,
       entries: s.persistent.entries,
@@ -329,19 +334,22 @@ test("a read from disk that an invalidation overtakes is not kept", async () => 
 test("a refresh in the background, and warm, go through the disk", async () => {
   const { context, open, problems } = await origin1();
   const page = await open();
+  // Only the first value is short-lived: what the refresh and warm store lasts an hour, so that
+  // a slow reload does not expire it.
   await page.evaluate(async () => {
-    const c = new Cache({ persist: true, ttl: "300ms", grace: "1h", staleWhileRevalidate: true });
-    await c.getOrSet("doc", { id: 1 }, generate("v1"));
+    const c = new Cache({ persist: true, ttl: "1h", grace: "1h", staleWhileRevalidate: true });
+    await c.getOrSet("doc", { id: 1 }, generate("v1"), { ttl: "300ms" });
     await new Promise((r) => setTimeout(r, 350));
-    const e = await c.getOrSetEntry("doc", { id: 1 }, generate("v2"));
+    const refreshes = [];
+    const e = await c.getOrSetEntry("doc", { id: 1 }, generate("v2"), { waitUntil: (p) => refreshes.push(p) });
     if (e.status !== "stale") throw new Error(`expected stale, got ${e.status}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await Promise.all(refreshes);
     await c.warm({ topics: generate("warmed") }, { topics: ["A", "B"] });
     await c.shutdown();
   });
   await reload(page);
   const r = await page.evaluate(async () => {
-    const c = new Cache({ persist: true, ttl: "300ms", grace: "1h", staleWhileRevalidate: true });
+    const c = new Cache({ persist: true, ttl: "1h", grace: "1h", staleWhileRevalidate: true });
     const e = await c.getOrSetEntry("doc", { id: 1 }, generate("v3"));
     const w = await c.warm({ topics: generate("warmed again") }, { topics: ["A", "B"] });
     return { refreshed: [e.value, e.status], warmed: w.warmed, calls, fromDisk: await c.lookup("topics", { topic: "A" }) };
@@ -386,7 +394,18 @@ test("the README's browser example: a miss, then after a reload a hit", async ()
   };
   await page.goto(`${origin}/readme.html`);
   assert.equal(await shown(), "miss: A place that keeps answers close.");
-  await page.waitForTimeout(100);
+  // Written behind: wait until the answer is on disk before reloading.
+  await page.waitForFunction(
+    () =>
+      new Promise((resolve) => {
+        const open = indexedDB.open("cachette:answers");
+        open.onsuccess = () => {
+          const count = open.result.transaction("entries").objectStore("entries").count();
+          count.onsuccess = () => (open.result.close(), resolve(count.result === 1));
+        };
+        open.onerror = () => resolve(false);
+      }),
+  );
   await page.reload();
   assert.equal(await shown(), "hit: A place that keeps answers close.");
   assert.deepEqual(problems, []);
