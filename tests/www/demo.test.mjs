@@ -292,7 +292,7 @@ test("Keep answers in this browser: a reload keeps them, tabs share invalidation
     assert.deepEqual(both.map((b) => b.outcome).sort(), ["joined", "miss"]);
     assert.deepEqual(otherProblems, []);
     await other.close();
-  });
+  }, { query: "?delay=1000" }); // a generation long enough for the second tab to ask meanwhile
 });
 
 test("warming fills the progress bar and accounts for every popular topic", async () => {

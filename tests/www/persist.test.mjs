@@ -222,7 +222,7 @@ test("two tabs ask for the same new key at once: one generator call in all", asy
   const [a, b] = [await open(), await open()];
   const ask = () => {
     window.c = new Cache({ persist: true });
-    window.go = new Promise((r) => (window.start = r)).then(() => c.getOrSetEntry("answers", { q: "both" }, generate("once", 300)));
+    window.go = new Promise((r) => (window.start = r)).then(() => c.getOrSetEntry("answers", { q: "both" }, generate("once", 1000)));
   };
   await a.evaluate(ask);
   await b.evaluate(ask);
