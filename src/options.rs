@@ -15,6 +15,26 @@ use crate::key::{validate_segment, KeyFormat};
 pub const MAX_TTL_SECS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
 
 /// Options for a cache. Field names match the JavaScript option bag (camelCase there).
+///
+/// ```
+/// use cachette::options::{Invalidation, Lock, Options, UpstashOptions};
+///
+/// let options = Options {
+///     ttl: 600.0,
+///     grace: 3600.0,
+///     upstash: Some(UpstashOptions::new("https://example.upstash.io", "token")),
+///     invalidation: Invalidation::Generation,
+///     lock: Lock::On,
+///     ..Options::default()
+/// };
+/// options.validate()?;
+/// let policy = options.defaults();
+/// assert_eq!((policy.ttl_ms, policy.grace_ms, policy.lock_ms), (Some(600_000), 3_600_000, 10_000));
+/// // Refused with INVALID_OPTIONS: a lock without the shared tier.
+/// let alone = Options { lock: Lock::On, ..Options::default() };
+/// assert_eq!(alone.validate().unwrap_err().code(), "INVALID_OPTIONS");
+/// # Ok::<(), cachette::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Key prefix; non-empty, no `:`. Default `"v1"`.

@@ -1099,7 +1099,23 @@ fn unreachable_generator() -> Result<Settled> {
 // ---------------------------------------------------------------------------------------------
 
 /// The two-tier cache for Rust Workers. Cloning is cheap and clones share one cache; keep one
-/// per isolate (a `thread_local`), made on the first request.
+/// per isolate (a `thread_local`), made on the first request (the module docs show that).
+///
+/// ```ignore
+/// use cachette::options::{Invalidation, Lock, Options};
+/// use cachette::worker::{Cache, CacheStatus, GetOrSetOptions};
+///
+/// // Upstash from the Worker's secrets; one generation across isolates; O(1) invalidation.
+/// let options = Options { invalidation: Invalidation::Generation, lock: Lock::On, ..Options::default() };
+/// let cache = Cache::from_env(&env, &options)?;
+/// let entry = cache
+///     .get_or_set_entry("answers", &serde_json::json!({ "q": "why" }), &GetOrSetOptions::new(), |_ctx| async {
+///         Ok::<_, String>("because".to_owned())
+///     })
+///     .await?;
+/// assert!(matches!(entry.status, CacheStatus::Miss | CacheStatus::Joined | CacheStatus::Hit));
+/// cache.invalidate_namespace("answers").await?; // one round trip in generation mode
+/// ```
 #[derive(Clone)]
 pub struct Cache {
     inner: Rc<Inner>,

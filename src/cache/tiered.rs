@@ -351,6 +351,51 @@ fn script_answer(reply: Reply) -> Result<generations::Answer> {
 }
 
 /// The memory tier, with Upstash in front of it when configured.
+///
+/// `V` is the value type, `T` the HTTP [`Transport`] to Upstash (`FetchTransport` in
+/// JavaScript runtimes, workers-rs's fetch in Rust Workers) and `C` the [`Codec`] between values
+/// and text. A memory-only cache never touches its transport:
+///
+/// ```
+/// use std::future::Future;
+/// use std::rc::Rc;
+/// use cachette::cache::{Codec, TieredCache};
+/// use cachette::clock::ManualClock;
+/// use cachette::options::Options;
+/// use cachette::upstash::{HttpRequest, HttpResponse, LocalFuture, Transport, TransportError};
+///
+/// struct Text;
+/// impl Codec<String> for Text {
+///     fn encode(&self, v: &String) -> cachette::Result<String> { Ok(v.clone()) }
+///     fn decode(&self, t: &str) -> cachette::Result<String> { Ok(t.to_owned()) }
+/// }
+/// struct NoNetwork;
+/// impl Transport for NoNetwork {
+///     fn send(&self, _: HttpRequest) -> LocalFuture<'_, Result<HttpResponse, TransportError>> {
+///         Box::pin(async { Err(TransportError::Failed("no network".into())) })
+///     }
+///     fn sleep(&self, _: u32) -> LocalFuture<'_, ()> { Box::pin(async {}) }
+///     fn random(&self) -> u64 { 4 }
+/// }
+/// // Memory answers at once: every future is ready when first polled.
+/// fn now<F: Future>(f: F) -> F::Output {
+///     let waker = std::task::Waker::noop();
+///     match std::pin::pin!(f).poll(&mut std::task::Context::from_waker(waker)) {
+///         std::task::Poll::Ready(v) => v,
+///         std::task::Poll::Pending => unreachable!(),
+///     }
+/// }
+///
+/// let clock = Rc::new(ManualClock::new(0));
+/// let options = Options { ttl: 60.0, ..Options::default() };
+/// let cache = TieredCache::new(&options, NoNetwork, Text, clock.clone())?;
+/// let key = cache.request_key("answers", r#"{"q":"why"}"#)?;
+/// now(cache.set(&key, "because".to_owned(), 0, None))?;
+/// assert_eq!(now(cache.get(&key))?.as_deref(), Some("because"));
+/// clock.advance_ms(60_000);
+/// assert_eq!(now(cache.get(&key))?, None, "past its TTL");
+/// # Ok::<(), cachette::Error>(())
+/// ```
 pub struct TieredCache<V, T, C> {
     memory: RefCell<MemoryTier<Held<V>>>,
     shared: Option<Shared<T>>,

@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::pin::pin;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -37,20 +38,40 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The `upstash-bridge` binary: `CACHETTE_BRIDGE_BIN`, or the workspace's debug build, built
+/// here (once per test binary, through the `cargo` running the tests) when it is missing, so
+/// that a plain `cargo test` works on a fresh clone.
 fn bridge_binary() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Ok(p) = std::env::var("CACHETTE_BRIDGE_BIN") {
         return p.into();
     }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+        .unwrap_or_else(|_| root.join("target"));
     let bin = target.join("debug").join("upstash-bridge");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p upstash-bridge` (./run test does)",
-        bin.display()
-    );
-    bin
+    BUILT
+        .get_or_init(|| {
+            if bin.exists() {
+                return Ok(bin.clone());
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(&cargo)
+                .args(["build", "-p", "upstash-bridge", "--manifest-path"])
+                .arg(root.join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .status()
+                .map_err(|e| format!("could not run {cargo}: {e}"))?;
+            if status.success() && bin.exists() {
+                Ok(bin.clone())
+            } else {
+                Err(format!("`cargo build -p upstash-bridge` failed ({status})"))
+            }
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// redis-server plus the bridge.
@@ -77,7 +98,12 @@ impl Upstash {
             ])
             .stdout(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed (./run test installs it)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "redis-server could not start ({e}): install it (Debian/Ubuntu: `sudo apt-get \
+                     install redis-server`; macOS: `brew install redis`), or run `./run setup`"
+                )
+            });
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
