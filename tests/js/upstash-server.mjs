@@ -9,7 +9,7 @@ import { ROOT } from "../packaging/helpers.mjs";
 
 export const TOKEN = "js-test-token-9f2c-secret";
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);

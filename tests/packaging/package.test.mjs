@@ -60,6 +60,8 @@ test("exports map: entries and the order of conditions", () => {
   assert.deepEqual(manifest.peerDependencies, { ai: "^7.0.0" });
   assert.deepEqual(manifest.peerDependenciesMeta, { ai: { optional: true } });
   assert.equal(manifest.dependencies, undefined);
+  // The operator CLI (`npx cachette`), shipped and executable once installed.
+  assert.deepEqual(manifest.bin, { cachette: "./cli.mjs" });
 });
 
 test("version is the crate's", () => {
@@ -76,6 +78,9 @@ test("the tarball holds exactly the package's files", () => {
   for (const target of [...targets, ...manifest.sideEffects.map((s) => s.replace(/^\.\//, ""))]) {
     assert.ok(packed.includes(target), `${target} is referenced but not shipped`);
   }
+  assert.ok(packed.includes("cli.mjs"), "the bin cli.mjs is not shipped");
+  assert.ok(readFileSync(join(dir, "node_modules", "cachette", "cli.mjs"), "utf8").startsWith("#!/usr/bin/env node\n"));
+  assert.ok(existsSync(join(dir, "node_modules", ".bin", "cachette")), "npm did not link the bin");
   for (const wasm of ["web/cachette_bg.wasm", "node/cachette_bg.wasm", "memory/web/cachette_bg.wasm", "memory/node/cachette_bg.wasm"]) {
     const bytes = readFileSync(join(dir, "node_modules", "cachette", wasm));
     assert.ok(WebAssembly.validate(bytes), `${wasm} is not a valid module for this Node`);
