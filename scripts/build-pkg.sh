@@ -132,6 +132,18 @@ node -e '
   swap("\nexport function withStreams(", "\nfunction withStreams(");
   fs.writeFileSync(to, `"use strict";\n// Generated from memory-cache.js by scripts/build-pkg.sh: edit that file.\n` +
     src + "\nexports.MemoryCache = MemoryCache;\nexports.requestKey = requestKey;\nexports.withStreams = withStreams;\n");' "$TEMPLATE/memory-cache.js" "$NEW/memory-cache.cjs"
+# ai.cjs, the CommonJS twin of ai.js (which imports nothing and keeps no state), so that
+# `require("cachette/ai")` loads in every Node without require(esm) and has CommonJS types.
+node -e '
+  const fs = require("fs");
+  const [from, to] = process.argv.slice(1);
+  const src = fs.readFileSync(from, "utf8");
+  const parts = src.split("\nexport function cacheMiddleware(");
+  if (parts.length !== 2) throw new Error("ai.js: expected exactly one `export function cacheMiddleware(`");
+  const body = parts.join("\nfunction cacheMiddleware(");
+  if (/^\s*(import|export)\b/m.test(body)) throw new Error("ai.js: an import or export is left for ai.cjs");
+  fs.writeFileSync(to, `"use strict";\n// Generated from ai.js by scripts/build-pkg.sh: edit that file.\n` +
+    body + "\nexports.cacheMiddleware = cacheMiddleware;\n");' "$TEMPLATE/ai.js" "$NEW/ai.cjs"
 cp "$STAGE/web/cachette.js" "$STAGE/web/cachette.d.ts" "$STAGE/web/cachette_bg.wasm" "$NEW/web/"
 cp "$STAGE/node/cachette.js" "$STAGE/node/cachette_bg.wasm" "$NEW/node/"
 # The nodejs glue is CommonJS inside a `"type": "module"` package.
@@ -170,6 +182,27 @@ node -e '
     fs.writeFileSync(`${pkg}/memory/${file}`, head +
       `// cachette/memory: made from ../${file} by scripts/build-pkg.sh, without Cache.\n` + src.slice(head.length));
   }' "$NEW"
+# The .d.cts twins of the declaration files, for the `require` condition: under a
+# `"type": "module"` package a .d.ts is read as ES module types, which would mislabel the
+# CommonJS entries (node.cjs, memory/node.cjs, ai.cjs). The same declarations, each relative
+# `./x.js` specifier pointing at the twin `./x.cjs` (whose types are x.d.cts).
+node -e '
+  const fs = require("fs");
+  const path = require("path");
+  const [pkg, ...files] = process.argv.slice(1);
+  const twins = new Set(files.map((f) => f.replace(/\.d\.ts$/, ".d.cts")));
+  for (const file of files) {
+    const src = fs.readFileSync(`${pkg}/${file}`, "utf8");
+    const twin = file.replace(/\.d\.ts$/, ".d.cts");
+    const out = src.replace(/(["\x27])(\.\.?\/[^"\x27]*?)\.js\1/g, (_, q, spec) => {
+      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), `${spec}.d.cts`));
+      if (!twins.has(target)) throw new Error(`${file}: ${spec}.js has no .d.cts twin (${target})`);
+      return `${q}${spec}.cjs${q}`;
+    });
+    if (/(["\x27])\.\.?\/[^"\x27]*\.(m?js|d\.ts)\1/.test(out)) throw new Error(`${file}: a relative ESM specifier is left`);
+    fs.writeFileSync(`${pkg}/${twin}`,
+      `// Generated from ${path.posix.basename(file)} by scripts/build-pkg.sh: the same types for require() (CommonJS).\n` + out);
+  }' "$NEW" index.d.ts ai.d.ts memory/index.d.ts web/cachette.d.ts
 # A .gitignore (or .npmignore) inside the package would silently drop files from `npm pack`.
 find "$NEW" \( -name .gitignore -o -name .npmignore \) -delete
 

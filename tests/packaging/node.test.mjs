@@ -122,8 +122,19 @@ for (const cache of [new MemoryCache(), new Cache(), new memory.MemoryCache()]) 
   out.calls.push(model.calls - before);
   cache.shutdown();
 }
-// CommonJS: through require(esm), where the Node has it (20.19+, 22.12+).
-out.cjs = process.features.require_module ? createRequire(import.meta.url)("cachette/ai").cacheMiddleware === cacheMiddleware : true;
+// CommonJS: require("cachette/ai") is ai.cjs, the twin generated from ai.js (in every Node, with
+// or without require(esm)), over a cache that require("cachette") made.
+const require = createRequire(import.meta.url);
+const cjs = require("cachette/ai");
+const cjsCache = new (require("cachette").MemoryCache)();
+const cjsBefore = model.calls;
+const { wrapGenerate } = cjs.cacheMiddleware(cjsCache, { namespace: "llm", ttl: "1h" });
+for (let i = 0; i < 2; i++) {
+  const r = await wrapGenerate({ doGenerate: () => model.doGenerate(params), params, model });
+  if (!(r.response.timestamp instanceof Date) || r.content[0].text !== "hi") throw new Error(JSON.stringify(r));
+}
+cjsCache.shutdown();
+out.cjs = require.resolve("cachette/ai").endsWith("/ai.cjs") && model.calls - cjsBefore === 1;
 console.log(JSON.stringify(out));
 `,
   );

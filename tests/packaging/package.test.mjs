@@ -10,28 +10,31 @@ import assert from "node:assert/strict";
 import { ROOT, consumerProject, installedManifest, tarball } from "./helpers.mjs";
 
 const NODE = { import: "./node.mjs", require: "./node.cjs" };
+// Types per condition: Node's `require` gets the .d.cts twins (CommonJS declarations for the
+// CommonJS entries), Node's `import` and everyone else the .d.ts files (ES module declarations).
+const types = (base) => ({ node: { import: `./${base}.d.ts`, require: `./${base}.d.cts` }, default: `./${base}.d.ts` });
 const EXPECTED_EXPORTS = {
   ".": {
-    types: "./index.d.ts",
+    types: types("index"),
     workerd: "./workerd.js",
     browser: "./browser.js",
     node: NODE,
     default: "./browser.js",
   },
   "./web": {
-    types: "./index.d.ts",
+    types: types("index"),
     workerd: "./workerd.js",
     node: NODE,
     default: "./web.js",
   },
   "./memory": {
-    types: "./memory/index.d.ts",
+    types: types("memory/index"),
     workerd: "./memory/workerd.js",
     browser: "./memory/browser.js",
     node: { import: "./memory/node.mjs", require: "./memory/node.cjs" },
     default: "./memory/browser.js",
   },
-  "./ai": { types: "./ai.d.ts", default: "./ai.js" },
+  "./ai": { types: { import: "./ai.d.ts", require: "./ai.d.cts" }, require: "./ai.cjs", default: "./ai.js" },
   "./package.json": "./package.json",
 };
 
@@ -50,11 +53,18 @@ test("exports map: entries and the order of conditions", () => {
   assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "workerd", "browser", "node", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["./web"]), ["types", "workerd", "node", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["./memory"]), ["types", "workerd", "browser", "node", "default"]);
-  assert.deepEqual(Object.keys(manifest.exports["./ai"]), ["types", "default"]);
+  assert.deepEqual(Object.keys(manifest.exports["./ai"]), ["types", "require", "default"]);
   assert.deepEqual(Object.keys(manifest.exports["."].node), ["import", "require"]);
+  assert.deepEqual(Object.keys(manifest.exports["."].types), ["node", "default"]);
+  assert.deepEqual(Object.keys(manifest.exports["."].types.node), ["import", "require"]);
   assert.equal(manifest.name, "cachette");
   assert.equal(manifest.type, "module");
   assert.equal(manifest.types, "./index.d.ts");
+  // Resolvers that ignore `exports` (TypeScript's node10) find each subpath's types here.
+  assert.deepEqual(manifest.typesVersions, {
+    "*": { web: ["./index.d.ts"], memory: ["./memory/index.d.ts"], ai: ["./ai.d.ts"] },
+  });
+  assert.deepEqual(manifest.engines, { node: ">=20" });
   assert.equal(manifest.private, undefined);
   // cachette/ai works with the AI SDK 7 when the consumer has it; nobody else needs it.
   assert.deepEqual(manifest.peerDependencies, { ai: "^7.0.0" });
@@ -87,9 +97,22 @@ test("the tarball holds exactly the package's files", () => {
   }
 });
 
-/** Runs tsc on `file` in the consumer project, strict and nodenext; fails with its report. */
+/** The repository's pinned AI SDK, linked into the consumer project as cachette/ai's peer. */
+function linkAi() {
+  const link = join(dir, "node_modules", "ai");
+  if (!existsSync(link)) symlinkSync(join(ROOT, "node_modules", "ai"), link, "dir");
+}
+
+/** The package's declaration files among the files tsc read, relative to the package. */
+const packageTypings = (files) =>
+  files.filter((f) => f.includes("/node_modules/cachette/")).map((f) => f.split("/node_modules/cachette/")[1]).sort();
+
+/**
+ * Runs tsc on `file` in the consumer project, strict and nodenext; fails with its report.
+ * Resolves to the files tsc read (`--listFiles`).
+ */
 function typeCheck(file, { skipLibCheck }) {
-  const config = `tsconfig.${file.replace(/\.mts$/, "")}.json`;
+  const config = `tsconfig.${file.replace(/\.[mc]ts$/, "")}.json`;
   writeFileSync(
     join(dir, config),
     JSON.stringify({
@@ -109,7 +132,8 @@ function typeCheck(file, { skipLibCheck }) {
   const tsc = join(ROOT, "node_modules", ".bin", "tsc");
   assert.ok(existsSync(tsc), "typescript is not installed (npm ci)");
   try {
-    execFileSync(tsc, ["-p", config], { cwd: dir, encoding: "utf8", stdio: "pipe" });
+    const out = execFileSync(tsc, ["-p", config, "--listFiles"], { cwd: dir, encoding: "utf8", stdio: "pipe" });
+    return out.split("\n").map((line) => line.trim()).filter(Boolean);
   } catch (e) {
     assert.fail(`tsc reported errors:\n${e.stdout}${e.stderr}`);
   }
@@ -247,14 +271,16 @@ const made = new CacheError("INVALID_OPTIONS", "bad", { cause: new Error("x") })
 console.log(value, size, stats, key1, key2, missing, removed, made);
 `,
   );
-  typeCheck("consumer.mts", { skipLibCheck: false });
+  // An ES module consumer reads the ES module declarations (.d.ts), not their .d.cts twins.
+  const read = packageTypings(typeCheck("consumer.mts", { skipLibCheck: false }));
+  assert.deepEqual(read, ["index.d.ts", "memory/index.d.ts", "web/cachette.d.ts"]);
 });
 
 // The AI SDK's own declarations need @types/node and @types/json-schema, which its users have
 // or skip (skipLibCheck, as `tsc --init` sets it); cachette/ai's types are checked by their use:
 // the expected errors below fail the check if they decay to `any`.
 test("typings: cachette/ai with the AI SDK type-checks (tsc, strict, nodenext, skipLibCheck)", () => {
-  symlinkSync(join(ROOT, "node_modules", "ai"), join(dir, "node_modules", "ai"), "dir");
+  linkAi();
   writeFileSync(
     join(dir, "consumer-ai.mts"),
     `import { Cache, MemoryCache } from "cachette";
@@ -294,4 +320,68 @@ console.log(answer, version, both.modelId);
 `,
   );
   typeCheck("consumer-ai.mts", { skipLibCheck: true });
+});
+
+// A CommonJS TypeScript consumer (a .cts file: its imports compile to require()) gets the .d.cts
+// twins, CommonJS declarations as node.cjs, memory/node.cjs and ai.cjs are CommonJS modules.
+test("typings: a CommonJS TypeScript consumer type-checks against the .d.cts twins (tsc, strict, nodenext)", () => {
+  writeFileSync(
+    join(dir, "consumer-cjs.cts"),
+    `import { Cache, CacheError, MemoryCache, init, requestKey } from "cachette";
+import type { CacheEntry, CacheErrorCode, CacheOptions, CacheStats, Duration } from "cachette";
+import web = require("cachette/web");
+import memory = require("cachette/memory");
+
+const mem = new MemoryCache<{ text: string }>({ maxEntries: 10, ttl: "1h" });
+mem.set("k", { text: "hi" });
+const value: { text: string } | undefined = mem.get("k");
+// @ts-expect-error a MemoryCache<{ text: string }> holds no numbers
+mem.set("n", 5);
+const entry: CacheEntry<{ text: string }> = mem.getOrSetEntry("ns", { q: 1 }, () => ({ text: "x" }));
+const key: string = requestKey("v1", "ns", { a: 1 }, "python");
+const options: CacheOptions = { version: "v1", ttl: 60, localTtl: "5s" };
+const cache = new Cache<number>(options);
+const got: Promise<number | undefined> = cache.get("k");
+const stats: CacheStats = mem.stats();
+const ready: Promise<void> = init();
+const webReady: Promise<void> = web.init();
+const small = new memory.MemoryCache({ maxEntries: 5 });
+// @ts-expect-error cachette/memory has no Cache
+memory.Cache;
+// @ts-expect-error a duration needs a unit
+const bad: Duration = "5";
+try {
+  new web.MemoryCache({ maxEntries: 0 });
+} catch (e) {
+  if (e instanceof CacheError) {
+    const code: CacheErrorCode = e.code;
+    console.log(code);
+  }
+}
+console.log(value, entry.status, key, got, stats.keys, ready, webReady, small.size, bad);
+cache.shutdown();
+`,
+  );
+  const read = packageTypings(typeCheck("consumer-cjs.cts", { skipLibCheck: false }));
+  assert.deepEqual(read, ["index.d.cts", "memory/index.d.cts", "web/cachette.d.cts"]);
+});
+
+test("typings: cachette/ai from a CommonJS TypeScript consumer (tsc, strict, nodenext, skipLibCheck)", () => {
+  linkAi();
+  writeFileSync(
+    join(dir, "consumer-ai-cjs.cts"),
+    `import { MemoryCache } from "cachette";
+import { cacheMiddleware } from "cachette/ai";
+import type { CacheMiddleware, CacheMiddlewareOptions } from "cachette/ai";
+
+const options: CacheMiddlewareOptions = { namespace: "llm", ttl: "1d", shouldCache: (r) => r.finishReason.unified === "stop" };
+const middleware: CacheMiddleware = cacheMiddleware(new MemoryCache(), options);
+const version: "v4" = middleware.specificationVersion;
+// @ts-expect-error the first argument is a cache
+cacheMiddleware({ namespace: "llm" });
+console.log(version);
+`,
+  );
+  const read = packageTypings(typeCheck("consumer-ai-cjs.cts", { skipLibCheck: true }));
+  assert.deepEqual(read, ["ai.d.cts", "index.d.cts", "web/cachette.d.cts"]);
 });
