@@ -287,9 +287,12 @@ test("Keep answers in this browser: a reload keeps them, tabs share invalidation
     await waitText(page, "invalidate-result", "Invalidated namespace “subtopics”: 1 key deleted.");
     await waitText(other, "persist-result", "Another tab removed v1:subtopics:*.");
     assert.equal((await generate(other, "Compilers")).outcome, "miss");
-    // The same new topic asked in both tabs at once: generated once, the other tab joins.
+    // The same new topic asked in both tabs at once: generated once. The other tab joins the
+    // generation (or, on a machine slow enough that its click comes after the first tab's answer,
+    // reads it: a hit); it never generates too.
     const both = await Promise.all([generate(page, "Type systems"), generate(other, "Type systems")]);
-    assert.deepEqual(both.map((b) => b.outcome).sort(), ["joined", "miss"]);
+    const outcomes = both.map((b) => b.outcome).sort();
+    assert.ok(["joined,miss", "hit,miss"].includes(String(outcomes)), `one generation: ${outcomes}`);
     assert.deepEqual(otherProblems, []);
     await other.close();
   }, { query: "?delay=1000" }); // a generation long enough for the second tab to ask meanwhile
