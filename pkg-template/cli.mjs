@@ -34,6 +34,9 @@ Exit codes: 0 ok, 1 failure (Upstash unreachable or refusing, a command error),
 2 usage (unknown command or option, bad JSON, missing URL or token, missing argument).
 `;
 
+/** The cache's own keys in generation mode, which its deletePattern leaves alone. */
+const OWN_KEYS = ["cachette:gen:", "cachette:del:", "cachette:lock:"];
+
 const COMMANDS = { stats: 0, health: 0, invalidate: 1, "update-version": 1, delete: 1, get: 2 };
 const VALUE_OPTIONS = ["--url", "--token-file", "--version", "--key-format", "--invalidation", "--timeout"];
 const FLAG_OPTIONS = ["--dry-run", "--json", "--help", "-h"];
@@ -74,8 +77,8 @@ function parse(argv) {
     }
     // Only the name of an option is ever repeated in a message, never what follows `=`.
     const eq = arg.indexOf("=");
-    const name = eq > 0 && arg.startsWith("--") ? arg.slice(0, eq) : arg;
-    if (name === "--token") {
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (/^-+token$/.test(name)) {
       throw usage(
         "--token is refused: a token given as an argument shows in the process list and in shell history; " +
           "set UPSTASH_REDIS_REST_TOKEN or pass --token-file <path>",
@@ -217,7 +220,8 @@ async function countMatches(conn, pattern, generation, onPage) {
       throw new CacheError("UPSTASH_PROTOCOL", "SCAN: unexpected reply");
     }
     cursor = String(reply[0]);
-    const keys = generation ? reply[1].filter((k) => !String(k).startsWith("cachette:")) : reply[1];
+    // Generation mode's deletePattern leaves the cache's own keys alone (counters and locks).
+    const keys = generation ? reply[1].filter((k) => !OWN_KEYS.some((p) => String(k).startsWith(p))) : reply[1];
     matched += keys.length;
     pages++;
     onPage(matched, pages);
@@ -329,6 +333,9 @@ async function run(command, args, data, opts, conn, cache, generation) {
       const [next] = args;
       // Checked before anything is removed: an invalid new version must not cost the old keys.
       new Cache({ version: next, cleanupInterval: 0 }).shutdown();
+      if (next === version) {
+        throw usage(`update-version ${next}: that is the version given (--version ${version}); nothing would be kept`);
+      }
       const deleted = await cache.updateVersion(next);
       if (json) out(JSON.stringify({ from: version, to: next, invalidation: generation ? "generation" : "scan", deleted: generation ? null : deleted }));
       else if (generation) out(`invalidated version ${version} (generation counter moved on); deploy version ${next}`);

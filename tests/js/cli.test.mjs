@@ -114,7 +114,7 @@ describe("usage errors: exit 2, one message", () => {
 
   test("--token is refused, whatever its form, without repeating it", async () => {
     const env = { UPSTASH_REDIS_REST_URL: bridge.up.url };
-    for (const args of [["stats", "--token", ARG_TOKEN], ["stats", `--token=${ARG_TOKEN}`], ["--token", ARG_TOKEN, "health"]]) {
+    for (const args of [["stats", "--token", ARG_TOKEN], ["stats", `--token=${ARG_TOKEN}`], ["--token", ARG_TOKEN, "health"], ["stats", `-token=${ARG_TOKEN}`]]) {
       const r = await cli(args, { env });
       failsWith(r, 2, /--token is refused: a token given as an argument shows in the process list/);
       assert.match(r.stderr, /UPSTASH_REDIS_REST_TOKEN or pass --token-file/);
@@ -209,8 +209,24 @@ describe("commands against the bridge", () => {
       deleted: 1,
     });
     assert.equal(await raw("DBSIZE"), 0);
+    // Updating to the version given would only delete it: refused, nothing removed.
+    await v2.store("subtopics", { topic: "b" }, 4);
+    failsWith(await cli(["update-version", "v2", "--version", "v2"]), 2, /that is the version given/);
+    assert.equal(await raw("DBSIZE"), 1);
     v1.shutdown();
     v2.shutdown();
+  });
+
+  test("delete --dry-run in generation mode counts what deletePattern removes", async () => {
+    await raw("FLUSHDB");
+    // A version named "cachette" is a version like any other; only gen:, del: and lock: are the cache's own.
+    await raw("MSET", "cachette:ns:1", "1", "cachette:gen:v1", "5", "cachette:del:v1:ns", "1", "cachette:lock:k", "t");
+    const dry = json(await cli(["delete", "cachette:*", "--dry-run", "--invalidation", "generation", "--json"]));
+    assert.equal(dry.matched, 1);
+    const real = json(await cli(["delete", "cachette:*", "--invalidation", "generation", "--json"]));
+    assert.equal(real.deleted, dry.matched, "the dry run counted what the delete removed");
+    // Left: the cache's own keys, and the deletion counter of the namespace the delete removed from.
+    assert.deepEqual((await raw("KEYS", "*")).sort(), ["cachette:del:cachette:ns", "cachette:del:v1:ns", "cachette:gen:v1", "cachette:lock:k"]);
   });
 
   test("delete: --dry-run counts through Redis's glob and deletes nothing; then deletes", async () => {
