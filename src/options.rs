@@ -181,6 +181,15 @@ pub struct CallPolicy {
 }
 
 impl CallPolicy {
+    /// This policy with the TTL a generator set (`ctx.ttl(d)`: `Some(None)` never expires), if
+    /// it set one.
+    pub fn with_ttl(mut self, ttl_ms: Option<Option<u64>>) -> CallPolicy {
+        if let Some(ttl) = ttl_ms {
+            self.ttl_ms = ttl;
+        }
+        self
+    }
+
     /// How long past its TTL an entry stored under this policy is kept: the longest of the
     /// three windows.
     pub fn keep_ms(&self) -> u64 {

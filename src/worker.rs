@@ -875,15 +875,8 @@ impl Inner {
             })?;
             let text = self.generate(&gen, generator, policy.timeout_ms).await?;
             if !gen.skipped.get() {
-                let mut p = policy;
-                if let Some(ttl) = gen.ttl_ms.get() {
-                    p.ttl_ms = ttl;
-                }
-                let size = if self.cache.needs_sizes() {
-                    text.len() as u64
-                } else {
-                    0
-                };
+                let p = policy.with_ttl(gen.ttl_ms.get());
+                let size = self.cache.text_size(&text);
                 self.cache
                     .store_generated(
                         &key,
@@ -1175,11 +1168,7 @@ impl Cache {
     }
 
     async fn set_text(&self, key: &str, text: Text, ttl: Option<f64>) -> Result<()> {
-        let size = if self.inner.cache.needs_sizes() {
-            text.len() as u64
-        } else {
-            0
-        };
+        let size = self.inner.cache.text_size(&text);
         self.inner.cache.set(key, text, size, ttl).await
     }
 
@@ -2067,15 +2056,8 @@ impl Inner {
                 } else {
                     let stored = async {
                         let text = recording(&flight.chunks.borrow())?;
-                        let mut p = policy;
-                        if let Some(ttl) = gen.ttl_ms.get() {
-                            p.ttl_ms = ttl;
-                        }
-                        let size = if self.cache.needs_sizes() {
-                            text.len() as u64
-                        } else {
-                            0
-                        };
+                        let p = policy.with_ttl(gen.ttl_ms.get());
+                        let size = self.cache.text_size(&text);
                         self.cache
                             .store_text(&key, text.clone(), Some(&text), size, &p)
                             .await

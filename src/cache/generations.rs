@@ -44,6 +44,12 @@ pub fn scope_name(version: &str, namespace: &str) -> String {
     format!("{version}:{namespace}")
 }
 
+/// The scope name of a scoped key: its own `{version}:{namespace}` prefix, no copy made.
+pub fn scope_of(key: &str) -> Option<&str> {
+    let (version, namespace) = scope(key)?;
+    Some(&key[..version.len() + 1 + namespace.len()])
+}
+
 /// The version's counter.
 pub fn version_counter(version: &str) -> String {
     format!("cachette:gen:{version}")
@@ -188,6 +194,8 @@ mod tests {
         for plain in ["plain", "v1:chat", ":chat:x", "v1::x", ""] {
             assert_eq!(scope(plain), None, "{plain:?}");
         }
+        assert_eq!(scope_of("v1:chat:a:b"), Some("v1:chat"));
+        assert_eq!(scope_of("v1:chat"), None);
         assert!(is_internal("cachette:gen:v1:chat"));
         assert!(!is_internal("v1:cachette:gen"));
     }

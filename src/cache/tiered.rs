@@ -31,7 +31,7 @@ use std::rc::Rc;
 
 use hashbrown::HashMap;
 
-use super::generations::{self, scope, scope_name, Op, SCRIPT};
+use super::generations::{self, scope, scope_name, scope_of, Op, SCRIPT};
 use super::{MemoryTier, Removal};
 use crate::clock::{secs_to_ms, Clock, NEVER_MS};
 use crate::error::{Error, Result};
@@ -290,13 +290,13 @@ impl<T> Shared<T> {
 
     /// Remembers the counters Upstash answered for `key`'s scope.
     fn note(&self, key: &str, stamp: &Rc<str>, now: u64) {
-        if let Some((v, ns)) = scope(key) {
+        if let Some(name) = scope_of(key) {
             let mut known = self.known.borrow_mut();
             if known.len() >= KNOWN_SCOPES {
                 // Forgetting costs each scope one read when its near copies are next wanted.
                 known.clear();
             }
-            known.insert(scope_name(v, ns), (stamp.clone(), now));
+            known.insert(name.to_owned(), (stamp.clone(), now));
         }
     }
 
@@ -306,9 +306,8 @@ impl<T> Shared<T> {
         if self.mode != Invalidation::Generation {
             return None;
         }
-        let (v, ns) = scope(key)?;
         let known = self.known.borrow();
-        let (stamp, _) = known.get(&scope_name(v, ns))?;
+        let (stamp, _) = known.get(scope_of(key)?)?;
         let end = stamp.find('|')? + 1;
         Some(Since(stamp[..end].to_owned()))
     }
@@ -321,11 +320,11 @@ impl<T> Shared<T> {
         if self.mode == Invalidation::Scan {
             return true;
         }
-        let Some((v, ns)) = scope(key) else {
+        let Some(name) = scope_of(key) else {
             return true;
         };
         let known = self.known.borrow();
-        match (known.get(&scope_name(v, ns)), &held.stamp) {
+        match (known.get(name), &held.stamp) {
             (Some((stamp, at)), Some(s)) => stamp == s && now < at.saturating_add(self.check_ms),
             _ => false,
         }
@@ -531,6 +530,16 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         self.memory.borrow().core().needs_sizes()
     }
 
+    /// What a value whose codec text is `text` weighs in memory: its length when a byte bound
+    /// is set, else 0 (nothing is weighed).
+    pub fn text_size(&self, text: &str) -> u64 {
+        if self.needs_sizes() {
+            text.len() as u64
+        } else {
+            0
+        }
+    }
+
     fn now(&self) -> u64 {
         self.clock.now_ms()
     }
@@ -663,12 +672,8 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
         let Ok(value) = self.codec.decode(text) else {
             return false;
         };
+        let size = self.text_size(text);
         let mut m = self.memory();
-        let size = if m.core().needs_sizes() {
-            text.len() as u64
-        } else {
-            0
-        };
         let near = self.shared.as_ref().map_or(0, |s| s.local_ttl_ms);
         let held = Held {
             value,
@@ -899,12 +904,8 @@ impl<V: Clone, T: Transport, C: Codec<V>> TieredCache<V, T, C> {
             (Some(t), Some(l)) => t.saturating_sub(l),
             _ => 0,
         };
+        let size = self.text_size(&text);
         let mut m = self.memory();
-        let size = if m.core().needs_sizes() {
-            text.len() as u64
-        } else {
-            0
-        };
         let near = shared.local_ttl_ms.min(left.unwrap_or(u64::MAX));
         let held = Held {
             value: value.clone(),

@@ -232,10 +232,7 @@ pub(crate) fn start(state: &Rc<State>, flights: &Flights, key: &str, job: Job) -
             }
             let (copy, text, size) = state.prepare(&value)?;
             if !g.skipped.get() {
-                let mut p = policy;
-                if let Some(ttl) = g.ttl_ms.get() {
-                    p.ttl_ms = ttl;
-                }
+                let p = policy.with_ttl(g.ttl_ms.get());
                 let stored = state
                     .cache
                     .store_generated(
